@@ -1,0 +1,4 @@
+//! Backends: the code that actually computes. Ops dispatch on a tensor's [`Storage`]
+//! (crate::tensor::Storage) to one of these.
+
+pub mod cpu;

@@ -1,0 +1,14 @@
+//! The primitive op set. Each file holds a family of ops: the forward computation (dispatched to
+//! a backend) and, right beside it, the backward rule.
+
+mod binary;
+mod composed;
+mod matmul;
+mod movement;
+mod reduce;
+mod slicing;
+mod softmax;
+mod unary;
+
+pub use binary::Binary;
+pub use unary::{erf, Unary};

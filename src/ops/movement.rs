@@ -1,0 +1,109 @@
+//! Ops that move values without computing new ones: reshape, permute, broadcast. Each backward
+//! rule is the opposite movement.
+
+use crate::autograd::{record, Op};
+use crate::backend::cpu;
+use crate::tensor::{broadcast_shapes, normalize_axis, numel, Device, Storage};
+use crate::Tensor;
+
+// ANCHOR: movement_rules
+struct Reshape;
+
+impl Op for Reshape {
+    fn name(&self) -> String {
+        "reshape".into()
+    }
+    fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
+        vec![Some(grad.reshape(inputs[0].shape()))]
+    }
+}
+
+struct Permute(Vec<usize>);
+
+impl Op for Permute {
+    fn name(&self) -> String {
+        format!("permute({:?})", self.0)
+    }
+    fn backward(&self, _inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
+        // Output axis i came from input axis perm[i]; the inverse puts it back.
+        let mut inverse = vec![0; self.0.len()];
+        for (i, &p) in self.0.iter().enumerate() {
+            inverse[p] = i;
+        }
+        vec![Some(grad.permute(&inverse))]
+    }
+}
+
+struct BroadcastTo;
+
+impl Op for BroadcastTo {
+    fn name(&self) -> String {
+        "broadcast_to".into()
+    }
+    fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
+        vec![Some(grad.sum_to(inputs[0].shape()))]
+    }
+}
+// ANCHOR_END: movement_rules
+
+impl Tensor {
+    /// The same values read with another shape (same number of elements). Shares the buffer.
+    pub fn reshape(&self, shape: &[usize]) -> Tensor {
+        assert_eq!(
+            numel(shape),
+            self.numel(),
+            "reshape: cannot view shape {:?} ({} elements) as {:?} ({} elements)",
+            self.shape(),
+            self.numel(),
+            shape,
+            numel(shape)
+        );
+        if shape == self.shape() {
+            return self.clone();
+        }
+        let node = record(Reshape, &[self]);
+        Tensor::from_op(self.storage().clone(), shape.to_vec(), node)
+    }
+
+    /// Reorders axes: output axis i is input axis `perm[i]`.
+    pub fn permute(&self, perm: &[usize]) -> Tensor {
+        let mut sorted = perm.to_vec();
+        sorted.sort_unstable();
+        assert!(
+            sorted == (0..self.rank()).collect::<Vec<_>>(),
+            "permute: {perm:?} is not a permutation of the axes of shape {:?}",
+            self.shape()
+        );
+        let shape: Vec<usize> = perm.iter().map(|&p| self.shape()[p]).collect();
+        let storage = match self.device() {
+            Device::Cpu => Storage::cpu(cpu::permute(&self.cpu_view(), perm)),
+        };
+        Tensor::from_op(storage, shape, record(Permute(perm.to_vec()), &[self]))
+    }
+
+    /// Swaps two axes (negative counts from the end).
+    pub fn transpose(&self, a: isize, b: isize) -> Tensor {
+        let a = normalize_axis("transpose", a, self.rank());
+        let b = normalize_axis("transpose", b, self.rank());
+        let mut perm: Vec<usize> = (0..self.rank()).collect();
+        perm.swap(a, b);
+        self.permute(&perm)
+    }
+
+    /// Repeats the values along size-1 (or missing leading) axes up to `shape`.
+    pub fn broadcast_to(&self, shape: &[usize]) -> Tensor {
+        if shape == self.shape() {
+            return self.clone();
+        }
+        assert!(
+            broadcast_shapes(self.shape(), shape).as_deref() == Some(shape),
+            "broadcast_to: cannot broadcast shape {:?} to {:?}",
+            self.shape(),
+            shape
+        );
+        let storage = match self.device() {
+            Device::Cpu => Storage::cpu(cpu::broadcast_to(&self.cpu_view(), shape)),
+        };
+        Tensor::from_op(storage, shape.to_vec(), record(BroadcastTo, &[self]))
+    }
+}

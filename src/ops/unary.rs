@@ -1,0 +1,197 @@
+//! Elementwise functions of one tensor. Each kind has its forward formula `apply` and its
+//! derivative `derivative` side by side; the backward rule is grad * f'(x) for all but a few.
+
+use crate::autograd::{record, Op};
+use crate::backend::cpu;
+use crate::tensor::{Device, Storage};
+use crate::Tensor;
+
+// ANCHOR: unary_kind
+/// The elementwise functions. Parameters (slopes, exponents, constants) travel with the kind.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unary {
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Sin,
+    Cos,
+    Tanh,
+    Sigmoid,
+    Relu,
+    LeakyRelu(f32),
+    Gelu,
+    Softplus,
+    Square,
+    Powf(f32),
+    AddScalar(f32),
+    MulScalar(f32),
+}
+// ANCHOR_END: unary_kind
+
+/// The error function, Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7: below f32 resolution
+/// around 1), evaluated in f64. std has no `erf`; GELU needs it exactly, not the tanh shortcut.
+pub fn erf(x: f32) -> f32 {
+    let x = x as f64;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let y = 1.0 - poly * (-x * x).exp();
+    (if x >= 0.0 { y } else { -y }) as f32
+}
+
+fn sigmoid(x: f32) -> f32 {
+    // Two branches so that exp never overflows.
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+// ANCHOR: unary_rules
+impl Unary {
+    /// f(x).
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Unary::Neg => -x,
+            Unary::Exp => x.exp(),
+            Unary::Log => x.ln(),
+            Unary::Sqrt => x.sqrt(),
+            Unary::Sin => x.sin(),
+            Unary::Cos => x.cos(),
+            Unary::Tanh => x.tanh(),
+            Unary::Sigmoid => sigmoid(x),
+            Unary::Relu => x.max(0.0),
+            Unary::LeakyRelu(slope) => if x >= 0.0 { x } else { slope * x },
+            // Exact GELU: x * Phi(x), Phi the standard normal CDF.
+            Unary::Gelu => 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2)),
+            // log(1 + e^x) = max(x, 0) + log(1 + e^-|x|): no overflow for large |x|.
+            Unary::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+            Unary::Square => x * x,
+            Unary::Powf(p) => x.powf(p),
+            Unary::AddScalar(c) => x + c,
+            Unary::MulScalar(c) => c * x,
+        }
+    }
+
+    /// f'(x).
+    pub fn derivative(self, x: f32) -> f32 {
+        match self {
+            Unary::Neg => -1.0,
+            Unary::Exp => x.exp(),
+            Unary::Log => 1.0 / x,
+            Unary::Sqrt => 0.5 / x.sqrt(),
+            Unary::Sin => x.cos(),
+            Unary::Cos => -x.sin(),
+            Unary::Tanh => 1.0 - x.tanh().powi(2),
+            Unary::Sigmoid => sigmoid(x) * (1.0 - sigmoid(x)),
+            Unary::Relu => if x > 0.0 { 1.0 } else { 0.0 },
+            Unary::LeakyRelu(slope) => if x >= 0.0 { 1.0 } else { slope },
+            // d/dx x Phi(x) = Phi(x) + x phi(x).
+            Unary::Gelu => {
+                let cdf = 0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
+                let pdf = (-0.5 * x * x).exp() / (2.0 * std::f32::consts::PI).sqrt();
+                cdf + x * pdf
+            }
+            Unary::Softplus => sigmoid(x),
+            Unary::Square => 2.0 * x,
+            Unary::Powf(p) => p * x.powf(p - 1.0),
+            Unary::AddScalar(_) => 1.0,
+            Unary::MulScalar(c) => c,
+        }
+    }
+}
+
+/// The recorded op: y = f(x), so dL/dx = dL/dy * f'(x).
+struct UnaryOp(Unary);
+
+impl Op for UnaryOp {
+    fn name(&self) -> String {
+        format!("{:?}", self.0).to_lowercase()
+    }
+
+    fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
+        let g = match self.0 {
+            // Constant derivatives need no pass over x.
+            Unary::Neg => grad.neg(),
+            Unary::AddScalar(_) => grad.clone(),
+            Unary::MulScalar(c) => grad.mul_scalar(c),
+            kind => grad.mul(&unary_derivative(&inputs[0], kind)),
+        };
+        vec![Some(g)]
+    }
+}
+// ANCHOR_END: unary_rules
+
+fn run(x: &Tensor, f: impl Fn(f32) -> f32 + Sync + Send) -> Storage {
+    match x.device() {
+        Device::Cpu => Storage::cpu(cpu::map(&x.cpu_view(), f)),
+    }
+}
+
+/// f'(x) as a tensor (recorded nowhere: backward rules are not differentiated again).
+fn unary_derivative(x: &Tensor, kind: Unary) -> Tensor {
+    Tensor::from_op(run(x, move |v| kind.derivative(v)), x.shape().to_vec(), None)
+}
+
+impl Tensor {
+    /// Applies an elementwise function.
+    pub fn unary(&self, kind: Unary) -> Tensor {
+        let node = record(UnaryOp(kind), &[self]);
+        Tensor::from_op(run(self, move |v| kind.apply(v)), self.shape().to_vec(), node)
+    }
+
+    pub fn neg(&self) -> Tensor {
+        self.unary(Unary::Neg)
+    }
+    pub fn exp(&self) -> Tensor {
+        self.unary(Unary::Exp)
+    }
+    pub fn log(&self) -> Tensor {
+        self.unary(Unary::Log)
+    }
+    pub fn sqrt(&self) -> Tensor {
+        self.unary(Unary::Sqrt)
+    }
+    pub fn sin(&self) -> Tensor {
+        self.unary(Unary::Sin)
+    }
+    pub fn cos(&self) -> Tensor {
+        self.unary(Unary::Cos)
+    }
+    pub fn tanh(&self) -> Tensor {
+        self.unary(Unary::Tanh)
+    }
+    pub fn sigmoid(&self) -> Tensor {
+        self.unary(Unary::Sigmoid)
+    }
+    pub fn relu(&self) -> Tensor {
+        self.unary(Unary::Relu)
+    }
+    pub fn leaky_relu(&self, slope: f32) -> Tensor {
+        self.unary(Unary::LeakyRelu(slope))
+    }
+    /// Exact GELU, x * Phi(x).
+    pub fn gelu(&self) -> Tensor {
+        self.unary(Unary::Gelu)
+    }
+    /// log(1 + e^x), stable for large |x|.
+    pub fn softplus(&self) -> Tensor {
+        self.unary(Unary::Softplus)
+    }
+    pub fn square(&self) -> Tensor {
+        self.unary(Unary::Square)
+    }
+    pub fn powf(&self, p: f32) -> Tensor {
+        self.unary(Unary::Powf(p))
+    }
+    pub fn add_scalar(&self, c: f32) -> Tensor {
+        self.unary(Unary::AddScalar(c))
+    }
+    pub fn mul_scalar(&self, c: f32) -> Tensor {
+        self.unary(Unary::MulScalar(c))
+    }
+}
