@@ -32,6 +32,16 @@ impl Grads {
     }
 }
 
+impl std::fmt::Debug for Grads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut entries: Vec<_> = self.map.iter().collect();
+        entries.sort_by_key(|(id, _)| **id);
+        f.debug_map()
+            .entries(entries.into_iter().map(|(id, g)| (id, g.shape())))
+            .finish()
+    }
+}
+
 // ANCHOR: topo
 /// Tensors that need a gradient and that `root` depends on, each after all of its inputs.
 /// An explicit stack instead of recursion: deep models would overflow the call stack.
@@ -105,7 +115,12 @@ impl Tensor {
                 if !input.is_requires_grad() {
                     continue;
                 }
-                debug_assert_eq!(ig.shape(), input.shape(), "{}: gradient shape", node.op.name());
+                debug_assert_eq!(
+                    ig.shape(),
+                    input.shape(),
+                    "{}: gradient shape",
+                    node.op.name()
+                );
                 // Fan-out: a tensor read by several ops receives the sum of their gradients.
                 let total = match pending.remove(&input.id()) {
                     Some(prev) => prev.add(&ig),

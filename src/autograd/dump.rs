@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 impl Tensor {
     /// One line per tensor, inputs before the ops that read them:
-    /// `%2 = matmul(%0, %1) [2, 2]`. Numbers are local to the dump, so it is stable across runs.
+    /// `%2 [2, 2] = matmul %0, %1`. Numbers are local to the dump, so it is stable across runs.
     pub fn graph_dump(&self) -> String {
         let order = topological_order(self, false);
         let mut number: HashMap<TensorId, usize> = HashMap::new();
@@ -21,12 +21,12 @@ impl Tensor {
                         .iter()
                         .map(|x| format!("%{}", number[&x.id()]))
                         .collect();
-                    format!("{}({})", node.op.name(), args.join(", "))
+                    format!("{} {}", node.op.name(), args.join(", "))
                 }
-                None if t.is_requires_grad() => "leaf, requires_grad".to_string(),
+                None if t.is_requires_grad() => "leaf (requires_grad)".to_string(),
                 None => "constant".to_string(),
             };
-            out.push_str(&format!("%{i} = {what} {:?}\n", t.shape()));
+            out.push_str(&format!("%{i} {:?} = {what}\n", t.shape()));
         }
         out
     }

@@ -24,7 +24,12 @@ pub struct GradcheckOptions {
 
 impl Default for GradcheckOptions {
     fn default() -> Self {
-        GradcheckOptions { eps: 1e-3, atol: 2e-3, rtol: 2e-2, seed: 0 }
+        GradcheckOptions {
+            eps: 1e-3,
+            atol: 2e-3,
+            rtol: 2e-2,
+            seed: 0,
+        }
     }
 }
 
@@ -66,7 +71,11 @@ impl std::fmt::Display for GradcheckReport {
 /// The projected loss L = sum_i r_i * f(x)_i, in f64.
 fn projected(f: &dyn Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], r: &[f32]) -> f64 {
     let out = no_grad(|| f(inputs)).to_vec();
-    assert_eq!(out.len(), r.len(), "gradcheck: the function's output size changed");
+    assert_eq!(
+        out.len(),
+        r.len(),
+        "gradcheck: the function's output size changed"
+    );
     out.iter().zip(r).map(|(&o, &w)| o as f64 * w as f64).sum()
 }
 
@@ -74,7 +83,11 @@ fn leaves(values: &[Vec<f32>], like: &[Tensor]) -> Vec<Tensor> {
     values
         .iter()
         .zip(like)
-        .map(|(v, t)| Tensor::from_vec(v.clone(), t.shape()).to_device(t.device()).requires_grad())
+        .map(|(v, t)| {
+            Tensor::from_vec(v.clone(), t.shape())
+                .to_device(t.device())
+                .requires_grad()
+        })
         .collect()
 }
 
@@ -114,7 +127,11 @@ pub fn gradcheck(
     let (analytic, r) = analytic(&f, &leaves(&base, inputs), opts.seed);
     let mut reports = Vec::new();
     for (i, grad) in analytic.iter().enumerate() {
-        let mut report = InputReport { max_abs_diff: 0.0, max_rel_diff: 0.0, pass: true };
+        let mut report = InputReport {
+            max_abs_diff: 0.0,
+            max_rel_diff: 0.0,
+            pass: true,
+        };
         for k in 0..base[i].len() {
             let mut plus = base.clone();
             plus[i][k] += opts.eps;
@@ -126,7 +143,9 @@ pub fn gradcheck(
             let (a, n) = (grad[k], numeric as f32);
             let diff = (a - n).abs();
             report.max_abs_diff = report.max_abs_diff.max(diff);
-            report.max_rel_diff = report.max_rel_diff.max(diff / a.abs().max(n.abs()).max(1e-6));
+            report.max_rel_diff = report
+                .max_rel_diff
+                .max(diff / a.abs().max(n.abs()).max(1e-6));
             report.pass &= passes(a, n, opts);
         }
         reports.push(report);
@@ -158,12 +177,19 @@ pub fn gradcheck_directional(
     let base: Vec<Vec<f32>> = inputs.iter().map(|t| t.to_vec()).collect();
     let (analytic_grads, r) = analytic(&f, &leaves(&base, inputs), opts.seed);
     let mut rng = StdRng::seed_from_u64(opts.seed.wrapping_add(1));
-    let directions: Vec<Vec<f32>> =
-        inputs.iter().map(|t| Tensor::randn(t.shape(), 0.0, 1.0, &mut rng).to_vec()).collect();
+    let directions: Vec<Vec<f32>> = inputs
+        .iter()
+        .map(|t| Tensor::randn(t.shape(), 0.0, 1.0, &mut rng).to_vec())
+        .collect();
     let shifted = |sign: f32| -> Vec<Vec<f32>> {
         base.iter()
             .zip(&directions)
-            .map(|(x, v)| x.iter().zip(v).map(|(x, v)| x + sign * opts.eps * v).collect())
+            .map(|(x, v)| {
+                x.iter()
+                    .zip(v)
+                    .map(|(x, v)| x + sign * opts.eps * v)
+                    .collect()
+            })
             .collect()
     };
     let numeric = (projected(&f, &leaves(&shifted(1.0), inputs), &r)

@@ -29,8 +29,12 @@ pub fn zip_broadcast(
     f: impl Fn(f32, f32) -> f32 + Sync + Send,
 ) -> ArrayD<f32> {
     let shape = IxDyn(out_shape);
-    let av = a.broadcast(shape.clone()).expect("shapes checked by the op");
-    let bv = b.broadcast(shape.clone()).expect("shapes checked by the op");
+    let av = a
+        .broadcast(shape.clone())
+        .expect("shapes checked by the op");
+    let bv = b
+        .broadcast(shape.clone())
+        .expect("shapes checked by the op");
     let mut out = ArrayD::<f32>::zeros(shape);
     let zip = Zip::from(&mut out).and(&av).and(&bv);
     if out_shape.iter().product::<usize>() >= PARALLEL_MIN {
@@ -53,22 +57,33 @@ pub fn max_axis(a: &ArrayViewD<f32>, axis: usize) -> ArrayD<f32> {
 
 /// Reorders axes: output axis i is input axis `perm[i]`.
 pub fn permute(a: &ArrayViewD<f32>, perm: &[usize]) -> ArrayD<f32> {
-    a.clone().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned()
+    a.clone()
+        .permuted_axes(IxDyn(perm))
+        .as_standard_layout()
+        .into_owned()
 }
 
 /// Repeats `a` along broadcast axes up to `shape`.
 pub fn broadcast_to(a: &ArrayViewD<f32>, shape: &[usize]) -> ArrayD<f32> {
-    a.broadcast(IxDyn(shape)).expect("shape checked by the op").to_owned()
+    a.broadcast(IxDyn(shape))
+        .expect("shape checked by the op")
+        .to_owned()
 }
 
 /// Elements `start .. start + len` along `axis`.
 pub fn narrow(a: &ArrayViewD<f32>, axis: usize, start: usize, len: usize) -> ArrayD<f32> {
-    a.slice_axis(Axis(axis), Slice::from(start..start + len)).to_owned()
+    a.slice_axis(Axis(axis), Slice::from(start..start + len))
+        .to_owned()
 }
 
 /// Zero padding: `pads[i] = (before, after)` for axis i.
 pub fn pad(a: &ArrayViewD<f32>, pads: &[(usize, usize)]) -> ArrayD<f32> {
-    let shape: Vec<usize> = a.shape().iter().zip(pads).map(|(&n, &(lo, hi))| lo + n + hi).collect();
+    let shape: Vec<usize> = a
+        .shape()
+        .iter()
+        .zip(pads)
+        .map(|(&n, &(lo, hi))| lo + n + hi)
+        .collect();
     let mut out = ArrayD::<f32>::zeros(IxDyn(&shape));
     let mut inner = out.view_mut();
     for (axis, &(lo, _)) in pads.iter().enumerate() {

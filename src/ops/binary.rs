@@ -101,7 +101,11 @@ impl Tensor {
             )),
         };
         let differentiable = !matches!(kind, Binary::GreaterEqual | Binary::Equal);
-        let node = if differentiable { record(BinaryOp(kind), &[self, other]) } else { None };
+        let node = if differentiable {
+            record(BinaryOp(kind), &[self, other])
+        } else {
+            None
+        };
         Tensor::from_op(storage, shape, node)
     }
 

@@ -28,13 +28,20 @@ impl Tensor {
     pub fn matmul(&self, other: &Tensor) -> Tensor {
         let (a, b) = (self.shape(), other.shape());
         let fail = || -> ! {
-            panic!("matmul: cannot multiply shapes {a:?} and {b:?} (expected [.., m, k] x [.., k, n])")
+            panic!(
+                "matmul: cannot multiply shapes {a:?} and {b:?} (expected [.., m, k] x [.., k, n])"
+            )
         };
         if a.len() < 2 || b.len() < 2 || a[a.len() - 1] != b[b.len() - 2] {
             fail();
         }
-        let batch = broadcast_shapes(&a[..a.len() - 2], &b[..b.len() - 2]).unwrap_or_else(|| fail());
-        assert_eq!(self.device(), other.device(), "matmul: tensors on different devices");
+        let batch =
+            broadcast_shapes(&a[..a.len() - 2], &b[..b.len() - 2]).unwrap_or_else(|| fail());
+        assert_eq!(
+            self.device(),
+            other.device(),
+            "matmul: tensors on different devices"
+        );
         let mut shape = batch.clone();
         shape.extend([a[a.len() - 2], b[b.len() - 1]]);
         let storage = match self.device() {

@@ -49,7 +49,11 @@ impl Tensor {
         let op_name = if kind == Reduce::Sum { "sum" } else { "max" };
         let axis = normalize_axis(op_name, axis, self.rank());
         if kind == Reduce::Max {
-            assert!(self.shape()[axis] > 0, "max: axis {axis} of shape {:?} is empty", self.shape());
+            assert!(
+                self.shape()[axis] > 0,
+                "max: axis {axis} of shape {:?} is empty",
+                self.shape()
+            );
         }
         let mut kept = self.shape().to_vec();
         kept[axis] = 1;
@@ -108,7 +112,11 @@ impl Tensor {
             return self.clone();
         }
         let extra = self.rank().checked_sub(shape.len()).unwrap_or_else(|| {
-            panic!("sum_to: cannot reduce shape {:?} to {:?}", self.shape(), shape)
+            panic!(
+                "sum_to: cannot reduce shape {:?} to {:?}",
+                self.shape(),
+                shape
+            )
         });
         let mut t = self.clone();
         for axis in 0..self.rank() {

@@ -91,8 +91,12 @@ impl Tensor {
             self.shape(),
             pads.len()
         );
-        let shape: Vec<usize> =
-            self.shape().iter().zip(pads).map(|(&n, &(lo, hi))| lo + n + hi).collect();
+        let shape: Vec<usize> = self
+            .shape()
+            .iter()
+            .zip(pads)
+            .map(|(&n, &(lo, hi))| lo + n + hi)
+            .collect();
         let storage = match self.device() {
             Device::Cpu => Storage::cpu(cpu::pad(&self.cpu_view(), pads)),
         };
@@ -115,7 +119,11 @@ impl Tensor {
                 first.shape(),
                 p.shape()
             );
-            assert_eq!(p.device(), first.device(), "cat: tensors on different devices");
+            assert_eq!(
+                p.device(),
+                first.device(),
+                "cat: tensors on different devices"
+            );
             shape[axis] += p.shape()[axis];
         }
         let storage = match first.device() {

@@ -39,7 +39,11 @@ impl Tensor {
         let storage = match self.device() {
             Device::Cpu => Storage::cpu(cpu::softmax(&self.cpu_view(), axis, log)),
         };
-        Tensor::from_op(storage, self.shape().to_vec(), record(Softmax { axis, log }, &[self]))
+        Tensor::from_op(
+            storage,
+            self.shape().to_vec(),
+            record(Softmax { axis, log }, &[self]),
+        )
     }
 
     /// exp(x_i) / sum_j exp(x_j) along `axis`.

@@ -36,7 +36,8 @@ pub fn erf(x: f32) -> f32 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
     let poly = t
         * (0.254_829_592
-            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let y = 1.0 - poly * (-x * x).exp();
     (if x >= 0.0 { y } else { -y }) as f32
 }
@@ -65,7 +66,13 @@ impl Unary {
             Unary::Tanh => x.tanh(),
             Unary::Sigmoid => sigmoid(x),
             Unary::Relu => x.max(0.0),
-            Unary::LeakyRelu(slope) => if x >= 0.0 { x } else { slope * x },
+            Unary::LeakyRelu(slope) => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    slope * x
+                }
+            }
             // Exact GELU: x * Phi(x), Phi the standard normal CDF.
             Unary::Gelu => 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2)),
             // log(1 + e^x) = max(x, 0) + log(1 + e^-|x|): no overflow for large |x|.
@@ -88,8 +95,20 @@ impl Unary {
             Unary::Cos => -x.sin(),
             Unary::Tanh => 1.0 - x.tanh().powi(2),
             Unary::Sigmoid => sigmoid(x) * (1.0 - sigmoid(x)),
-            Unary::Relu => if x > 0.0 { 1.0 } else { 0.0 },
-            Unary::LeakyRelu(slope) => if x >= 0.0 { 1.0 } else { slope },
+            Unary::Relu => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Unary::LeakyRelu(slope) => {
+                if x >= 0.0 {
+                    1.0
+                } else {
+                    slope
+                }
+            }
             // d/dx x Phi(x) = Phi(x) + x phi(x).
             Unary::Gelu => {
                 let cdf = 0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
@@ -110,7 +129,15 @@ struct UnaryOp(Unary);
 
 impl Op for UnaryOp {
     fn name(&self) -> String {
-        format!("{:?}", self.0).to_lowercase()
+        // `LeakyRelu(0.2)` -> `leaky_relu(0.2)`
+        let mut name = String::new();
+        for (i, c) in format!("{:?}", self.0).chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                name.push('_');
+            }
+            name.push(c.to_ascii_lowercase());
+        }
+        name
     }
 
     fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
@@ -134,14 +161,22 @@ fn run(x: &Tensor, f: impl Fn(f32) -> f32 + Sync + Send) -> Storage {
 
 /// f'(x) as a tensor (recorded nowhere: backward rules are not differentiated again).
 fn unary_derivative(x: &Tensor, kind: Unary) -> Tensor {
-    Tensor::from_op(run(x, move |v| kind.derivative(v)), x.shape().to_vec(), None)
+    Tensor::from_op(
+        run(x, move |v| kind.derivative(v)),
+        x.shape().to_vec(),
+        None,
+    )
 }
 
 impl Tensor {
     /// Applies an elementwise function.
     pub fn unary(&self, kind: Unary) -> Tensor {
         let node = record(UnaryOp(kind), &[self]);
-        Tensor::from_op(run(self, move |v| kind.apply(v)), self.shape().to_vec(), node)
+        Tensor::from_op(
+            run(self, move |v| kind.apply(v)),
+            self.shape().to_vec(),
+            node,
+        )
     }
 
     pub fn neg(&self) -> Tensor {

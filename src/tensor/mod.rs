@@ -127,7 +127,9 @@ impl Tensor {
             }
         }
         let mut leaf = self.detach();
-        Arc::get_mut(&mut leaf.0).expect("fresh tensor").requires_grad = true;
+        Arc::get_mut(&mut leaf.0)
+            .expect("fresh tensor")
+            .requires_grad = true;
         leaf
     }
 
@@ -157,7 +159,11 @@ impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         const PREVIEW: usize = 8;
         let values = self.to_vec();
-        let shown: Vec<String> = values.iter().take(PREVIEW).map(|v| format!("{v:.4}")).collect();
+        let shown: Vec<String> = values
+            .iter()
+            .take(PREVIEW)
+            .map(|v| format!("{v:.4}"))
+            .collect();
         let more = if values.len() > PREVIEW { ", ..." } else { "" };
         write!(
             f,
@@ -166,7 +172,11 @@ impl std::fmt::Debug for Tensor {
             self.device(),
             shown.join(", "),
             more,
-            if self.is_requires_grad() { ", requires_grad" } else { "" }
+            if self.is_requires_grad() {
+                ", requires_grad"
+            } else {
+                ""
+            }
         )
     }
 }
