@@ -17,4 +17,4 @@ pub mod ops;
 pub mod tensor;
 
 pub use autograd::{gradcheck, gradcheck_directional, no_grad, GradcheckOptions, Grads};
-pub use tensor::{Device, Tensor, TensorId};
+pub use tensor::{Device, DeviceError, Tensor, TensorId};

@@ -5,6 +5,7 @@ use crate::tensor::TensorId;
 use crate::Tensor;
 use std::collections::{HashMap, HashSet};
 
+// ANCHOR: grads
 /// Gradients of one backward pass, keyed by tensor. Holds the gradient of every leaf that was
 /// marked `requires_grad` and reached from the output.
 #[derive(Default)]
@@ -31,6 +32,7 @@ impl Grads {
         self.map.remove(&t.id())
     }
 }
+// ANCHOR_END: grads
 
 impl std::fmt::Debug for Grads {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 
+// ANCHOR: no_grad
 thread_local! {
     static RECORDING: Cell<bool> = const { Cell::new(true) };
 }
@@ -36,3 +37,4 @@ pub fn no_grad<T>(f: impl FnOnce() -> T) -> T {
     let _guard = NoGradGuard::new();
     f()
 }
+// ANCHOR_END: no_grad

@@ -2,3 +2,6 @@
 //! (crate::tensor::Storage) to one of these.
 
 pub mod cpu;
+
+#[cfg(feature = "gpu")]
+pub mod gpu;

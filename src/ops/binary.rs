@@ -3,20 +3,24 @@
 
 use crate::autograd::{record, Op};
 use crate::backend::cpu;
-use crate::tensor::{broadcast_shapes, Device, Storage};
+#[cfg(feature = "gpu")]
+use crate::backend::gpu;
+#[cfg(feature = "gpu")]
+use crate::tensor::broadcast_strides;
+use crate::tensor::{broadcast_shapes, Storage};
 use crate::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Binary {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Maximum,
+    Add = 0,
+    Sub = 1,
+    Mul = 2,
+    Div = 3,
+    Maximum = 4,
     /// 1.0 where a >= b, else 0.0. Not differentiable (a mask for backward rules).
-    GreaterEqual,
+    GreaterEqual = 5,
     /// 1.0 where a == b, else 0.0. Not differentiable.
-    Equal,
+    Equal = 6,
 }
 
 impl Binary {
@@ -92,13 +96,24 @@ impl Tensor {
             "{}: tensors on different devices",
             kind.name()
         );
-        let storage = match self.device() {
-            Device::Cpu => Storage::cpu(cpu::zip_broadcast(
+        let storage = match (self.storage(), other.storage()) {
+            (Storage::Cpu(_), Storage::Cpu(_)) => Storage::cpu(cpu::zip_broadcast(
                 &self.cpu_view(),
                 &other.cpu_view(),
                 &shape,
                 move |x, y| kind.apply(x, y),
             )),
+            #[cfg(feature = "gpu")]
+            (Storage::Gpu(a), Storage::Gpu(b)) => Storage::Gpu(std::sync::Arc::new(gpu::binary(
+                a,
+                b,
+                &shape,
+                &broadcast_strides(self.shape(), &shape),
+                &broadcast_strides(other.shape(), &shape),
+                kind as u32,
+            ))),
+            #[cfg(feature = "gpu")]
+            _ => unreachable!("devices checked above"),
         };
         let differentiable = !matches!(kind, Binary::GreaterEqual | Binary::Equal);
         let node = if differentiable {

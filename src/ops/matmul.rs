@@ -2,7 +2,7 @@
 
 use crate::autograd::{record, Op};
 use crate::backend::cpu;
-use crate::tensor::{broadcast_shapes, Device, Storage};
+use crate::tensor::{broadcast_shapes, Storage};
 use crate::Tensor;
 
 // ANCHOR: matmul_rule
@@ -44,9 +44,54 @@ impl Tensor {
         );
         let mut shape = batch.clone();
         shape.extend([a[a.len() - 2], b[b.len() - 1]]);
-        let storage = match self.device() {
-            Device::Cpu => Storage::cpu(cpu::matmul(&self.cpu_view(), &other.cpu_view(), &batch)),
+        let storage = match (self.storage(), other.storage()) {
+            (Storage::Cpu(_), Storage::Cpu(_)) => {
+                Storage::cpu(cpu::matmul(&self.cpu_view(), &other.cpu_view(), &batch))
+            }
+            #[cfg(feature = "gpu")]
+            (Storage::Gpu(_), Storage::Gpu(_)) => gpu_matmul(self, other, &batch),
+            #[cfg(feature = "gpu")]
+            _ => unreachable!("devices checked above"),
         };
         Tensor::from_op(storage, shape, record(MatMul, &[self, other]))
     }
+}
+
+/// The GPU kernel takes one batch stride per operand: the matrix size, or 0 for a matrix shared
+/// by every batch item. An operand broadcast along only some batch axes is expanded first.
+#[cfg(feature = "gpu")]
+fn gpu_matmul(a: &Tensor, b: &Tensor, batch: &[usize]) -> Storage {
+    use crate::backend::gpu;
+    use crate::tensor::{broadcast_strides, numel};
+    use std::sync::Arc;
+    let batches = numel(batch);
+    let operand = |t: &Tensor| -> (Arc<gpu::GpuBuffer>, usize) {
+        let (rows, cols) = (t.shape()[t.rank() - 2], t.shape()[t.rank() - 1]);
+        let Storage::Gpu(buffer) = t.storage() else {
+            unreachable!("checked by the caller")
+        };
+        let own = numel(&t.shape()[..t.rank() - 2]);
+        if own == 1 {
+            (buffer.clone(), 0)
+        } else if own == batches {
+            (buffer.clone(), rows * cols)
+        } else {
+            let full: Vec<usize> = batch.iter().copied().chain([rows, cols]).collect();
+            let strides = broadcast_strides(t.shape(), &full);
+            (
+                Arc::new(gpu::gather(buffer, &full, &strides, 0)),
+                rows * cols,
+            )
+        }
+    };
+    let (ab, a_stride) = operand(a);
+    let (bb, b_stride) = operand(b);
+    let (m, k, n) = (
+        a.shape()[a.rank() - 2],
+        a.shape()[a.rank() - 1],
+        b.shape()[b.rank() - 1],
+    );
+    Storage::Gpu(Arc::new(gpu::matmul(
+        &ab, &bb, batches, m, k, n, a_stride, b_stride,
+    )))
 }

@@ -3,8 +3,14 @@
 
 use crate::autograd::{record, Op};
 use crate::backend::cpu;
-use crate::tensor::{broadcast_shapes, normalize_axis, numel, Device, Storage};
+#[cfg(feature = "gpu")]
+use crate::backend::gpu;
+use crate::tensor::{broadcast_shapes, normalize_axis, numel, Storage};
+#[cfg(feature = "gpu")]
+use crate::tensor::{broadcast_strides, strides_of};
 use crate::Tensor;
+#[cfg(feature = "gpu")]
+use std::sync::Arc;
 
 // ANCHOR: movement_rules
 struct Reshape;
@@ -47,6 +53,7 @@ impl Op for BroadcastTo {
 // ANCHOR_END: movement_rules
 
 impl Tensor {
+    // ANCHOR: reshape
     /// The same values read with another shape (same number of elements). Shares the buffer.
     pub fn reshape(&self, shape: &[usize]) -> Tensor {
         assert_eq!(
@@ -64,6 +71,7 @@ impl Tensor {
         let node = record(Reshape, &[self]);
         Tensor::from_op(self.storage().clone(), shape.to_vec(), node)
     }
+    // ANCHOR_END: reshape
 
     /// Reorders axes: output axis i is input axis `perm[i]`.
     pub fn permute(&self, perm: &[usize]) -> Tensor {
@@ -75,8 +83,15 @@ impl Tensor {
             self.shape()
         );
         let shape: Vec<usize> = perm.iter().map(|&p| self.shape()[p]).collect();
-        let storage = match self.device() {
-            Device::Cpu => Storage::cpu(cpu::permute(&self.cpu_view(), perm)),
+        let storage = match self.storage() {
+            Storage::Cpu(_) => Storage::cpu(cpu::permute(&self.cpu_view(), perm)),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(buffer) => {
+                // Output axis i walks input axis perm[i], so it takes that axis's stride.
+                let own = strides_of(self.shape());
+                let strides: Vec<usize> = perm.iter().map(|&p| own[p]).collect();
+                Storage::Gpu(Arc::new(gpu::gather(buffer, &shape, &strides, 0)))
+            }
         };
         Tensor::from_op(storage, shape, record(Permute(perm.to_vec()), &[self]))
     }
@@ -101,8 +116,13 @@ impl Tensor {
             self.shape(),
             shape
         );
-        let storage = match self.device() {
-            Device::Cpu => Storage::cpu(cpu::broadcast_to(&self.cpu_view(), shape)),
+        let storage = match self.storage() {
+            Storage::Cpu(_) => Storage::cpu(cpu::broadcast_to(&self.cpu_view(), shape)),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(buffer) => {
+                let strides = broadcast_strides(self.shape(), shape);
+                Storage::Gpu(Arc::new(gpu::gather(buffer, shape, &strides, 0)))
+            }
         };
         Tensor::from_op(storage, shape.to_vec(), record(BroadcastTo, &[self]))
     }

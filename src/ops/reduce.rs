@@ -3,7 +3,7 @@
 
 use crate::autograd::{record, Op};
 use crate::backend::cpu;
-use crate::tensor::{normalize_axis, Device, Storage};
+use crate::tensor::{normalize_axis, Storage};
 use crate::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,11 +57,18 @@ impl Tensor {
         }
         let mut kept = self.shape().to_vec();
         kept[axis] = 1;
-        let storage = match self.device() {
-            Device::Cpu => Storage::cpu(match kind {
+        let storage = match self.storage() {
+            Storage::Cpu(_) => Storage::cpu(match kind {
                 Reduce::Sum => cpu::sum_axis(&self.cpu_view(), axis),
                 Reduce::Max => cpu::max_axis(&self.cpu_view(), axis),
             }),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(buffer) => {
+                let (outer, len, inner) = crate::tensor::around_axis(self.shape(), axis);
+                let opcode = if kind == Reduce::Sum { 0 } else { 1 };
+                let out = crate::backend::gpu::reduce(buffer, outer, len, inner, opcode);
+                Storage::Gpu(std::sync::Arc::new(out))
+            }
         };
         let out = Tensor::from_op(storage, kept, record(ReduceOp { kind, axis }, &[self]));
         if keepdim {

@@ -3,8 +3,14 @@
 
 use crate::autograd::{record, Op};
 use crate::backend::cpu;
-use crate::tensor::{normalize_axis, Device, Storage};
+#[cfg(feature = "gpu")]
+use crate::backend::gpu;
+#[cfg(feature = "gpu")]
+use crate::tensor::strides_of;
+use crate::tensor::{normalize_axis, Storage};
 use crate::Tensor;
+#[cfg(feature = "gpu")]
+use std::sync::Arc;
 
 // ANCHOR: slicing_rules
 struct Narrow {
@@ -76,8 +82,15 @@ impl Tensor {
         );
         let mut shape = self.shape().to_vec();
         shape[axis] = len;
-        let storage = match self.device() {
-            Device::Cpu => Storage::cpu(cpu::narrow(&self.cpu_view(), axis, start, len)),
+        let storage = match self.storage() {
+            Storage::Cpu(_) => Storage::cpu(cpu::narrow(&self.cpu_view(), axis, start, len)),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(buffer) => {
+                // The slice keeps the source's strides and starts `start` rows in.
+                let strides = strides_of(self.shape());
+                let offset = start * strides[axis];
+                Storage::Gpu(Arc::new(gpu::gather(buffer, &shape, &strides, offset)))
+            }
         };
         Tensor::from_op(storage, shape, record(Narrow { axis, start }, &[self]))
     }
@@ -97,8 +110,13 @@ impl Tensor {
             .zip(pads)
             .map(|(&n, &(lo, hi))| lo + n + hi)
             .collect();
-        let storage = match self.device() {
-            Device::Cpu => Storage::cpu(cpu::pad(&self.cpu_view(), pads)),
+        let storage = match self.storage() {
+            Storage::Cpu(_) => Storage::cpu(cpu::pad(&self.cpu_view(), pads)),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(buffer) => {
+                let before: Vec<usize> = pads.iter().map(|p| p.0).collect();
+                Storage::Gpu(Arc::new(gpu::pad(buffer, self.shape(), &shape, &before)))
+            }
         };
         Tensor::from_op(storage, shape, record(Pad(pads.to_vec()), &[self]))
     }
@@ -126,10 +144,18 @@ impl Tensor {
             );
             shape[axis] += p.shape()[axis];
         }
-        let storage = match first.device() {
-            Device::Cpu => {
+        let storage = match first.storage() {
+            Storage::Cpu(_) => {
                 let views: Vec<_> = parts.iter().map(|p| p.cpu_view()).collect();
                 Storage::cpu(cpu::cat(&views, axis))
+            }
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(_) => {
+                let buffers: Vec<_> = parts
+                    .iter()
+                    .map(|p| (p.storage().gpu(), p.shape()))
+                    .collect();
+                Storage::Gpu(Arc::new(gpu::cat(&buffers, &shape, axis)))
             }
         };
         Tensor::from_op(storage, shape, record(Cat { axis }, parts))

@@ -3,7 +3,7 @@
 
 use crate::autograd::{record, Op};
 use crate::backend::cpu;
-use crate::tensor::{normalize_axis, Device, Storage};
+use crate::tensor::{normalize_axis, Storage};
 use crate::Tensor;
 
 // ANCHOR: softmax_rules
@@ -36,8 +36,14 @@ impl Tensor {
     fn softmax_kind(&self, axis: isize, log: bool) -> Tensor {
         let name = if log { "log_softmax" } else { "softmax" };
         let axis = normalize_axis(name, axis, self.rank());
-        let storage = match self.device() {
-            Device::Cpu => Storage::cpu(cpu::softmax(&self.cpu_view(), axis, log)),
+        let storage = match self.storage() {
+            Storage::Cpu(_) => Storage::cpu(cpu::softmax(&self.cpu_view(), axis, log)),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(buffer) => {
+                let (outer, len, inner) = crate::tensor::around_axis(self.shape(), axis);
+                let out = crate::backend::gpu::softmax(buffer, outer, len, inner, log);
+                Storage::Gpu(std::sync::Arc::new(out))
+            }
         };
         Tensor::from_op(
             storage,

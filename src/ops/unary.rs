@@ -3,7 +3,9 @@
 
 use crate::autograd::{record, Op};
 use crate::backend::cpu;
-use crate::tensor::{Device, Storage};
+#[cfg(feature = "gpu")]
+use crate::backend::gpu;
+use crate::tensor::Storage;
 use crate::Tensor;
 
 // ANCHOR: unary_kind
@@ -153,30 +155,58 @@ impl Op for UnaryOp {
 }
 // ANCHOR_END: unary_rules
 
-fn run(x: &Tensor, f: impl Fn(f32) -> f32 + Sync + Send) -> Storage {
-    match x.device() {
-        Device::Cpu => Storage::cpu(cpu::map(&x.cpu_view(), f)),
+impl Unary {
+    /// The kernel's opcode and parameter (wgsl/unary.wgsl switches on the same numbers).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    fn opcode(self) -> (u32, f32) {
+        match self {
+            Unary::Neg => (0, 0.0),
+            Unary::Exp => (1, 0.0),
+            Unary::Log => (2, 0.0),
+            Unary::Sqrt => (3, 0.0),
+            Unary::Sin => (4, 0.0),
+            Unary::Cos => (5, 0.0),
+            Unary::Tanh => (6, 0.0),
+            Unary::Sigmoid => (7, 0.0),
+            Unary::Relu => (8, 0.0),
+            Unary::LeakyRelu(slope) => (9, slope),
+            Unary::Gelu => (10, 0.0),
+            Unary::Softplus => (11, 0.0),
+            Unary::Square => (12, 0.0),
+            Unary::Powf(p) => (13, p),
+            Unary::AddScalar(c) => (14, c),
+            Unary::MulScalar(c) => (15, c),
+        }
+    }
+}
+
+/// f(x), or f'(x) when `derivative`, on the tensor's device.
+fn run(x: &Tensor, kind: Unary, derivative: bool) -> Storage {
+    match x.storage() {
+        Storage::Cpu(_) if derivative => {
+            Storage::cpu(cpu::map(&x.cpu_view(), move |v| kind.derivative(v)))
+        }
+        Storage::Cpu(_) => Storage::cpu(cpu::map(&x.cpu_view(), move |v| kind.apply(v))),
+        #[cfg(feature = "gpu")]
+        Storage::Gpu(buffer) => {
+            let (opcode, param) = kind.opcode();
+            Storage::Gpu(std::sync::Arc::new(gpu::unary(
+                buffer, opcode, param, derivative,
+            )))
+        }
     }
 }
 
 /// f'(x) as a tensor (recorded nowhere: backward rules are not differentiated again).
 fn unary_derivative(x: &Tensor, kind: Unary) -> Tensor {
-    Tensor::from_op(
-        run(x, move |v| kind.derivative(v)),
-        x.shape().to_vec(),
-        None,
-    )
+    Tensor::from_op(run(x, kind, true), x.shape().to_vec(), None)
 }
 
 impl Tensor {
     /// Applies an elementwise function.
     pub fn unary(&self, kind: Unary) -> Tensor {
         let node = record(UnaryOp(kind), &[self]);
-        Tensor::from_op(
-            run(self, move |v| kind.apply(v)),
-            self.shape().to_vec(),
-            node,
-        )
+        Tensor::from_op(run(self, kind, false), self.shape().to_vec(), node)
     }
 
     pub fn neg(&self) -> Tensor {

@@ -9,12 +9,38 @@ mod create;
 mod shape;
 mod storage;
 
-pub use shape::{broadcast_shapes, normalize_axis, numel, strides_of};
+pub use shape::{
+    around_axis, broadcast_shapes, broadcast_strides, normalize_axis, numel, strides_of,
+};
 pub use storage::{Device, Storage};
 
 use crate::autograd::Node;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// Why a device cannot be used.
+#[derive(Clone, Debug)]
+pub enum DeviceError {
+    /// Built without the `gpu` cargo feature.
+    NotBuilt,
+    #[cfg(feature = "gpu")]
+    Gpu(crate::backend::gpu::GpuError),
+}
+
+impl std::fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceError::NotBuilt => write!(
+                f,
+                "the GPU backend is not in this build; rebuild with `--features gpu`"
+            ),
+            #[cfg(feature = "gpu")]
+            DeviceError::Gpu(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DeviceError {}
 
 /// A unique, never reused identity. Gradients are keyed by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,6 +53,7 @@ impl TensorId {
     }
 }
 
+// ANCHOR: inner
 pub(crate) struct Inner {
     pub(crate) id: TensorId,
     pub(crate) storage: Storage,
@@ -37,6 +64,7 @@ pub(crate) struct Inner {
     /// How this tensor was made; `None` for leaves and for results computed under `no_grad`.
     pub(crate) node: Option<Node>,
 }
+// ANCHOR_END: inner
 
 // ANCHOR: tensor
 /// An `f32` tensor, row-major, on one device.
@@ -45,6 +73,7 @@ pub struct Tensor(pub(crate) Arc<Inner>);
 // ANCHOR_END: tensor
 
 impl Tensor {
+    // ANCHOR: from_op
     /// Wraps computed values as a new tensor with no history (a leaf).
     pub(crate) fn from_storage(storage: Storage, shape: Vec<usize>) -> Tensor {
         debug_assert_eq!(storage.len(), numel(&shape));
@@ -67,6 +96,7 @@ impl Tensor {
             node,
         }))
     }
+    // ANCHOR_END: from_op
 
     pub fn id(&self) -> TensorId {
         self.0.id
@@ -99,13 +129,38 @@ impl Tensor {
         self.0.storage.cpu_view(&self.0.shape)
     }
 
-    /// This tensor on `device` (the same handle when it is already there).
+    // ANCHOR: to_device
+    /// This tensor's values on `device` (the same handle when they are already there). A copy
+    /// carries no history: move parameters first, then mark them with `requires_grad`.
+    /// Panics with the reason when the device cannot be used; see [`Tensor::try_to_device`].
     pub fn to_device(&self, device: Device) -> Tensor {
-        match device {
-            Device::Cpu if self.device() == Device::Cpu => self.clone(),
-            Device::Cpu => unreachable!("only the CPU backend exists in this build"),
-        }
+        self.try_to_device(device)
+            .unwrap_or_else(|e| panic!("to_device: {e}"))
     }
+
+    pub fn try_to_device(&self, device: Device) -> Result<Tensor, DeviceError> {
+        if self.device() == device {
+            return Ok(self.clone());
+        }
+        let storage = match device {
+            Device::Cpu => Storage::cpu_from_vec(self.to_vec()),
+            #[cfg(feature = "gpu")]
+            Device::Gpu => {
+                crate::backend::gpu::context().map_err(DeviceError::Gpu)?;
+                let values = self.to_vec();
+                Storage::Gpu(Arc::new(crate::backend::gpu::GpuBuffer::upload(&values)))
+            }
+            #[cfg(not(feature = "gpu"))]
+            Device::Gpu => return Err(DeviceError::NotBuilt),
+        };
+        let moved = Tensor::from_storage(storage, self.shape().to_vec());
+        Ok(if self.is_requires_grad() && self.node().is_none() {
+            moved.requires_grad()
+        } else {
+            moved
+        })
+    }
+    // ANCHOR_END: to_device
 
     pub(crate) fn node(&self) -> Option<&Node> {
         self.0.node.as_ref()
@@ -115,6 +170,7 @@ impl Tensor {
         self.0.requires_grad
     }
 
+    // ANCHOR: requires_grad
     /// Marks this tensor as a leaf that `backward` computes a gradient for.
     ///
     /// The returned handle is the one to use: when other handles share these values, a new
@@ -137,6 +193,7 @@ impl Tensor {
     pub fn detach(&self) -> Tensor {
         Tensor::from_storage(self.0.storage.clone(), self.0.shape.clone())
     }
+    // ANCHOR_END: requires_grad
 
     /// The values, row-major, copied to the host.
     pub fn to_vec(&self) -> Vec<f32> {

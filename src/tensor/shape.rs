@@ -14,6 +14,22 @@ pub fn strides_of(shape: &[usize]) -> Vec<usize> {
     strides
 }
 
+/// Strides (in elements) for reading a row-major tensor of shape `own` as if it had the
+/// broadcast shape `target`: 0 along the axes where it is repeated.
+pub fn broadcast_strides(own: &[usize], target: &[usize]) -> Vec<usize> {
+    let own_strides = strides_of(own);
+    let pad = target.len() - own.len();
+    (0..target.len())
+        .map(|axis| {
+            if axis < pad || own[axis - pad] == 1 {
+                0
+            } else {
+                own_strides[axis - pad]
+            }
+        })
+        .collect()
+}
+
 // ANCHOR: broadcast
 /// numpy broadcasting: align shapes at the right; each pair of sizes must be equal or one of
 /// them 1. `None` when they cannot be broadcast.
@@ -34,6 +50,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     Some(out)
 }
 // ANCHOR_END: broadcast
+
+/// A shape seen as `[outer, len, inner]` around `axis`: the GPU reduction and softmax kernels
+/// work on one (outer, inner) lane of `len` elements at a time.
+pub fn around_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    (
+        numel(&shape[..axis]),
+        shape[axis],
+        numel(&shape[axis + 1..]),
+    )
+}
 
 /// Resolves a possibly negative axis (-1 = last) against `rank`, naming `op` if it is out of range.
 pub fn normalize_axis(op: &str, axis: isize, rank: usize) -> usize {

@@ -2,6 +2,8 @@
 //! The shape lives in the tensor, not here, so `reshape` shares the buffer instead of copying,
 //! and CPU and GPU storage look alike (a flat buffer).
 
+#[cfg(feature = "gpu")]
+use crate::backend::gpu::GpuBuffer;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use std::sync::Arc;
 
@@ -9,6 +11,8 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Device {
     Cpu,
+    /// The wgpu adapter (needs the `gpu` feature and an adapter).
+    Gpu,
 }
 
 // ANCHOR: storage
@@ -16,16 +20,25 @@ pub enum Device {
 #[derive(Clone)]
 pub enum Storage {
     Cpu(Arc<Vec<f32>>),
+    #[cfg(feature = "gpu")]
+    Gpu(Arc<GpuBuffer>),
 }
 // ANCHOR_END: storage
 
 impl Storage {
     /// Takes an array's values in row-major order (copying only if it is not already so laid out).
     pub fn cpu(array: ArrayD<f32>) -> Storage {
+        // The backing vector can be taken as it is only when it holds exactly these values in
+        // row-major order; a sliced array keeps a larger vector and an offset into it.
+        let len = array.len();
         let values = if array.is_standard_layout() {
-            let (values, offset) = array.into_raw_vec_and_offset();
-            debug_assert_eq!(offset.unwrap_or(0), 0);
-            values
+            match array.into_raw_vec_and_offset() {
+                (values, Some(0) | None) if values.len() == len => values,
+                (values, offset) => {
+                    let start = offset.unwrap_or(0);
+                    values[start..start + len].to_vec()
+                }
+            }
         } else {
             array.iter().copied().collect()
         };
@@ -39,12 +52,16 @@ impl Storage {
     pub fn device(&self) -> Device {
         match self {
             Storage::Cpu(_) => Device::Cpu,
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(_) => Device::Gpu,
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
             Storage::Cpu(v) => v.len(),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(b) => b.len(),
         }
     }
 
@@ -55,6 +72,8 @@ impl Storage {
     pub fn to_vec(&self) -> Vec<f32> {
         match self {
             Storage::Cpu(v) => v.as_ref().clone(),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(b) => b.download(),
         }
     }
 
@@ -64,6 +83,17 @@ impl Storage {
             Storage::Cpu(v) => {
                 ArrayViewD::from_shape(IxDyn(shape), v.as_slice()).expect("shape matches storage")
             }
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(_) => panic!("cpu_view: the tensor lives on the GPU"),
+        }
+    }
+
+    /// The GPU buffer (GPU tensors only).
+    #[cfg(feature = "gpu")]
+    pub fn gpu(&self) -> &GpuBuffer {
+        match self {
+            Storage::Gpu(b) => b,
+            Storage::Cpu(_) => panic!("gpu: the tensor lives on the CPU"),
         }
     }
 }

@@ -1,0 +1,145 @@
+//! GPU buffers, their reuse, and moving values between host and device.
+
+use super::context::context;
+use super::launch::flush;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static CREATED: AtomicU64 = AtomicU64::new(0);
+
+/// Tensor buffers allocated from the device so far (not counting reuses from the pool).
+pub fn buffers_created() -> u64 {
+    CREATED.load(Ordering::Relaxed)
+}
+
+// ANCHOR: pool
+/// Buffers no tensor uses any more, by size in bytes. A buffer dropped while commands that use
+/// it are still being recorded is only "retired": it becomes reusable after those commands are
+/// submitted, so a later upload into it can never overtake an earlier kernel that reads it.
+#[derive(Default)]
+pub(crate) struct Pool {
+    free: HashMap<u64, Vec<wgpu::Buffer>>,
+    retired: Vec<wgpu::Buffer>,
+}
+
+impl Pool {
+    /// Called after each submission: retired buffers may be reused from now on.
+    pub(crate) fn recycle_retired(&mut self) {
+        for buffer in self.retired.drain(..) {
+            self.free.entry(buffer.size()).or_default().push(buffer);
+        }
+    }
+}
+// ANCHOR_END: pool
+
+/// `len` f32 values on the GPU. Dropping it returns the buffer to the pool.
+pub struct GpuBuffer {
+    buffer: Option<wgpu::Buffer>,
+    len: usize,
+}
+
+impl GpuBuffer {
+    /// A buffer for `len` values with undefined contents (kernels overwrite every element).
+    pub(crate) fn uninit(len: usize) -> GpuBuffer {
+        let ctx = context().expect("GPU tensors exist only once a context is open");
+        // wgpu rejects empty bindings; an empty tensor still gets 4 bytes.
+        let size = (len.max(1) * 4) as u64;
+        let reused = ctx
+            .pool
+            .lock()
+            .unwrap()
+            .free
+            .get_mut(&size)
+            .and_then(Vec::pop);
+        let buffer = reused.unwrap_or_else(|| {
+            CREATED.fetch_add(1, Ordering::Relaxed);
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("tensor"),
+                size,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        });
+        GpuBuffer {
+            buffer: Some(buffer),
+            len,
+        }
+    }
+
+    /// Copies host values to a new GPU buffer.
+    pub fn upload(values: &[f32]) -> GpuBuffer {
+        let out = GpuBuffer::uninit(values.len());
+        if !values.is_empty() {
+            let ctx = context().expect("checked by uninit");
+            ctx.queue
+                .write_buffer(out.raw(), 0, bytemuck::cast_slice(values));
+        }
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn raw(&self) -> &wgpu::Buffer {
+        self.buffer.as_ref().expect("present until drop")
+    }
+
+    // ANCHOR: readback
+    /// Copies the values back to the host: submits all recorded work, copies into a staging
+    /// buffer the CPU may map, and waits. This is the only place the host waits for the GPU.
+    pub fn download(&self) -> Vec<f32> {
+        if self.len == 0 {
+            return Vec::new();
+        }
+        let ctx = context().expect("checked at creation");
+        let bytes = (self.len * 4) as u64;
+        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        flush();
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(self.raw(), 0, &staging, 0, bytes);
+        ctx.queue.submit([encoder.finish()]);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        staging
+            .slice(..)
+            .map_async(wgpu::MapMode::Read, move |result| {
+                let _ = sender.send(result);
+            });
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .expect("GPU device lost while waiting");
+        receiver
+            .recv()
+            .expect("map callback ran")
+            .expect("mapping the readback buffer failed");
+        let values = {
+            let view = staging
+                .slice(..)
+                .get_mapped_range()
+                .expect("buffer is mapped");
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        staging.unmap();
+        values
+    }
+    // ANCHOR_END: readback
+}
+
+impl Drop for GpuBuffer {
+    fn drop(&mut self) {
+        if let (Some(buffer), Ok(ctx)) = (self.buffer.take(), context()) {
+            ctx.pool.lock().unwrap().retired.push(buffer);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The wgpu instance, adapter, device and queue: made once per process, on first use.
+
+use super::buffers::Pool;
+use super::launch::Recorder;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+/// Why the GPU could not be used. The message says what was tried and how to get an adapter.
+#[derive(Clone, Debug)]
+pub enum GpuError {
+    NoAdapter { tried: String, reason: String },
+    Device { adapter: String, reason: String },
+}
+
+impl std::fmt::Display for GpuError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GpuError::NoAdapter { tried, reason } => write!(
+                f,
+                "no GPU adapter found (tried wgpu backends: {tried}; {reason}). Install a GPU \
+                 driver with Vulkan, Metal or DX12 support, or Mesa's software Vulkan driver \
+                 (`apt-get install -y mesa-vulkan-drivers libvulkan1`); WGPU_BACKEND and \
+                 WGPU_ADAPTER_NAME choose among several adapters"
+            ),
+            GpuError::Device { adapter, reason } => {
+                write!(
+                    f,
+                    "the GPU adapter {adapter} would not open a device: {reason}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for GpuError {}
+
+// ANCHOR: context
+/// Everything needed to run kernels: one device and its queue, plus the caches that make
+/// repeated work cheap.
+pub struct GpuContext {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pub(crate) info: wgpu::AdapterInfo,
+    pub(crate) max_groups_per_dim: u32,
+    /// Compiled pipelines by (kernel file, entry point).
+    pub(crate) pipelines: Mutex<HashMap<(&'static str, &'static str), wgpu::ComputePipeline>>,
+    pub(crate) pool: Mutex<Pool>,
+    pub(crate) recorder: Mutex<Recorder>,
+}
+
+fn open() -> Result<GpuContext, GpuError> {
+    // From the environment, so WGPU_BACKEND=vulkan and WGPU_ADAPTER_NAME=... work.
+    let descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    let tried = format!("{:?}", descriptor.backends);
+    let instance = wgpu::Instance::new(descriptor);
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        ..Default::default()
+    }))
+    .map_err(|e| GpuError::NoAdapter {
+        tried,
+        reason: e.to_string(),
+    })?;
+    let info = adapter.get_info();
+    // The adapter's own limits, not the conservative defaults: large buffers and
+    // workgroup counts are what the GPU is for.
+    let limits = adapter.limits();
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("vitgan"),
+        required_limits: limits.clone(),
+        ..Default::default()
+    }))
+    .map_err(|e| GpuError::Device {
+        adapter: info.name.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(GpuContext {
+        device,
+        queue,
+        info,
+        max_groups_per_dim: limits.max_compute_workgroups_per_dimension,
+        pipelines: Mutex::new(HashMap::new()),
+        pool: Mutex::new(Pool::default()),
+        recorder: Mutex::new(Recorder::default()),
+    })
+}
+// ANCHOR_END: context
+
+static CONTEXT: OnceLock<Result<GpuContext, GpuError>> = OnceLock::new();
+
+/// The process-wide GPU context, opened on first use.
+pub fn context() -> Result<&'static GpuContext, GpuError> {
+    CONTEXT.get_or_init(open).as_ref().map_err(Clone::clone)
+}
+
+/// Is there a GPU adapter this process can use?
+pub fn is_available() -> bool {
+    context().is_ok()
+}
+
+impl GpuContext {
+    /// The adapter's name and backend, e.g. "NVIDIA H200 (Vulkan)".
+    pub fn adapter_name(&self) -> String {
+        format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+}

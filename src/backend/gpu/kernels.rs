@@ -1,0 +1,232 @@
+//! One thin launcher per kernel entry point: check sizes, fill the info slots, allocate the
+//! output, dispatch. The WGSL sources are `include_str!`'d here and nowhere else.
+
+use super::buffers::GpuBuffer;
+use super::launch::{launch, Kernel};
+
+const UNARY: Kernel = Kernel {
+    name: "unary.wgsl",
+    source: include_str!("../../../wgsl/unary.wgsl"),
+};
+const BINARY: Kernel = Kernel {
+    name: "binary.wgsl",
+    source: include_str!("../../../wgsl/binary.wgsl"),
+};
+const MOVEMENT: Kernel = Kernel {
+    name: "movement.wgsl",
+    source: include_str!("../../../wgsl/movement.wgsl"),
+};
+const REDUCE: Kernel = Kernel {
+    name: "reduce.wgsl",
+    source: include_str!("../../../wgsl/reduce.wgsl"),
+};
+const SOFTMAX: Kernel = Kernel {
+    name: "softmax.wgsl",
+    source: include_str!("../../../wgsl/softmax.wgsl"),
+};
+const MATMUL: Kernel = Kernel {
+    name: "matmul.wgsl",
+    source: include_str!("../../../wgsl/matmul.wgsl"),
+};
+
+/// Threads per workgroup of the 1-D kernels.
+const WORKGROUP: usize = 256;
+/// Axes the info buffer has room for.
+pub const MAX_RANK: usize = 8;
+
+fn groups_for(n: usize) -> (u32, u32, u32) {
+    (u32_of(n.div_ceil(WORKGROUP), "workgroup count"), 1, 1)
+}
+
+fn u32_of(v: usize, what: &str) -> u32 {
+    u32::try_from(v).unwrap_or_else(|_| panic!("gpu: {what} {v} does not fit in 32 bits"))
+}
+
+/// Writes `values` (at most MAX_RANK of them) into `slots[at..]`.
+fn put(slots: &mut [u32], at: usize, values: &[usize], what: &str) {
+    assert!(
+        values.len() <= MAX_RANK,
+        "gpu: tensors of rank {} are not supported (at most {MAX_RANK} axes)",
+        values.len()
+    );
+    for (i, &v) in values.iter().enumerate() {
+        slots[at + i] = u32_of(v, what);
+    }
+}
+
+/// y = f(x) (or f'(x) when `derivative`), `opcode` as in wgsl/unary.wgsl.
+pub fn unary(x: &GpuBuffer, opcode: u32, param: f32, derivative: bool) -> GpuBuffer {
+    let out = GpuBuffer::uninit(x.len());
+    let info = [
+        u32_of(x.len(), "size"),
+        opcode,
+        param.to_bits(),
+        derivative as u32,
+    ];
+    launch(
+        UNARY,
+        "main",
+        &info,
+        &[x.raw(), out.raw()],
+        groups_for(x.len()),
+    );
+    out
+}
+
+/// out = a (op) b over `shape`, each input read through its (broadcast) strides.
+pub fn binary(
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    shape: &[usize],
+    a_strides: &[usize],
+    b_strides: &[usize],
+    opcode: u32,
+) -> GpuBuffer {
+    let n: usize = shape.iter().product();
+    let out = GpuBuffer::uninit(n);
+    let mut info = [0u32; 28];
+    info[0] = u32_of(n, "size");
+    info[1] = opcode;
+    info[2] = shape.len() as u32;
+    put(&mut info, 4, shape, "size");
+    put(&mut info, 12, a_strides, "stride");
+    put(&mut info, 20, b_strides, "stride");
+    launch(
+        BINARY,
+        "main",
+        &info,
+        &[a.raw(), b.raw(), out.raw()],
+        groups_for(n),
+    );
+    out
+}
+
+/// A new contiguous tensor of `shape` whose element (i0, i1, ..) is
+/// `x[offset + sum_k i_k * strides[k]]`: permute, broadcast and narrow are all this.
+pub fn gather(x: &GpuBuffer, shape: &[usize], strides: &[usize], offset: usize) -> GpuBuffer {
+    let n: usize = shape.iter().product();
+    let out = GpuBuffer::uninit(n);
+    let mut info = [0u32; 20];
+    info[0] = u32_of(n, "size");
+    info[1] = shape.len() as u32;
+    info[2] = u32_of(offset, "offset");
+    put(&mut info, 4, shape, "size");
+    put(&mut info, 12, strides, "stride");
+    launch(
+        MOVEMENT,
+        "gather",
+        &info,
+        &[x.raw(), out.raw()],
+        groups_for(n),
+    );
+    out
+}
+
+/// Zero padding: `before[k]` zeros ahead of axis k, output of `out_shape`.
+pub fn pad(x: &GpuBuffer, in_shape: &[usize], out_shape: &[usize], before: &[usize]) -> GpuBuffer {
+    let n: usize = out_shape.iter().product();
+    let out = GpuBuffer::uninit(n);
+    let mut info = [0u32; 28];
+    info[0] = u32_of(n, "size");
+    info[1] = out_shape.len() as u32;
+    put(&mut info, 4, out_shape, "size");
+    put(&mut info, 12, before, "padding");
+    put(&mut info, 20, in_shape, "size");
+    launch(MOVEMENT, "pad", &info, &[x.raw(), out.raw()], groups_for(n));
+    out
+}
+
+/// Joins contiguous parts along `axis` of the output `shape`: each part is scattered into its
+/// region of one output buffer.
+pub fn cat(parts: &[(&GpuBuffer, &[usize])], shape: &[usize], axis: usize) -> GpuBuffer {
+    let n: usize = shape.iter().product();
+    let out = GpuBuffer::uninit(n);
+    let strides = crate::tensor::strides_of(shape);
+    let mut start = 0;
+    for (part, part_shape) in parts {
+        let len: usize = part_shape.iter().product();
+        let mut info = [0u32; 20];
+        info[0] = u32_of(len, "size");
+        info[1] = part_shape.len() as u32;
+        info[2] = u32_of(start * strides[axis], "offset");
+        put(&mut info, 4, part_shape, "size");
+        put(&mut info, 12, &strides, "stride");
+        launch(
+            MOVEMENT,
+            "scatter",
+            &info,
+            &[part.raw(), out.raw()],
+            groups_for(len),
+        );
+        start += part_shape[axis];
+    }
+    out
+}
+
+/// Sum (`opcode` 0) or max (1) over the middle axis of `[outer, len, inner]`.
+pub fn reduce(x: &GpuBuffer, outer: usize, len: usize, inner: usize, opcode: u32) -> GpuBuffer {
+    let out = GpuBuffer::uninit(outer * inner);
+    let info = [
+        u32_of(outer, "size"),
+        u32_of(len, "size"),
+        u32_of(inner, "size"),
+        opcode,
+    ];
+    // One workgroup per output element.
+    let groups = (u32_of(outer * inner, "workgroup count"), 1, 1);
+    launch(REDUCE, "main", &info, &[x.raw(), out.raw()], groups);
+    out
+}
+
+/// Softmax (or log-softmax) over the middle axis of `[outer, len, inner]`.
+pub fn softmax(x: &GpuBuffer, outer: usize, len: usize, inner: usize, log: bool) -> GpuBuffer {
+    let out = GpuBuffer::uninit(x.len());
+    let info = [
+        u32_of(outer, "size"),
+        u32_of(len, "size"),
+        u32_of(inner, "size"),
+        log as u32,
+    ];
+    let groups = (u32_of(outer * inner, "workgroup count"), 1, 1);
+    launch(SOFTMAX, "main", &info, &[x.raw(), out.raw()], groups);
+    out
+}
+
+/// `batches` products `[m, k] x [k, n]`; an operand with batch stride 0 is shared by all.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    batches: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    a_batch_stride: usize,
+    b_batch_stride: usize,
+) -> GpuBuffer {
+    let out = GpuBuffer::uninit(batches * m * n);
+    let info = [
+        u32_of(m, "size"),
+        u32_of(k, "size"),
+        u32_of(n, "size"),
+        u32_of(a_batch_stride, "stride"),
+        u32_of(b_batch_stride, "stride"),
+    ];
+    assert!(
+        batches <= 65_535,
+        "gpu matmul: {batches} batches exceed the 65,535 grid limit"
+    );
+    let groups = (
+        u32_of(n.div_ceil(64), "size"),
+        u32_of(m.div_ceil(64), "size"),
+        batches as u32,
+    );
+    launch(
+        MATMUL,
+        "main",
+        &info,
+        &[a.raw(), b.raw(), out.raw()],
+        groups,
+    );
+    out
+}

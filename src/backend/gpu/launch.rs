@@ -1,0 +1,165 @@
+//! Running a kernel: a cached pipeline, an info buffer with the shapes, a bind group, and a
+//! dispatch recorded into the shared command encoder. Nothing here waits for the GPU.
+
+use super::context::{context, GpuContext};
+use std::sync::atomic::{AtomicU64, Ordering};
+use wgpu::util::DeviceExt;
+
+/// Dispatches recorded before the encoder is submitted: enough to keep the GPU busy, few enough
+/// that retired buffers come back to the pool regularly.
+const DISPATCHES_PER_SUBMIT: u32 = 256;
+
+/// Slots in the info buffer (see wgsl/common.wgsl).
+pub(crate) const INFO_SLOTS: usize = 64;
+
+static DISPATCHES: AtomicU64 = AtomicU64::new(0);
+
+/// Kernel dispatches since the process started (for benchmarks: dispatches per step).
+pub fn dispatch_count() -> u64 {
+    DISPATCHES.load(Ordering::Relaxed)
+}
+
+#[derive(Default)]
+pub(crate) struct Recorder {
+    encoder: Option<wgpu::CommandEncoder>,
+    pending: u32,
+}
+
+/// A kernel: its file's name (the cache key) and WGSL source.
+#[derive(Clone, Copy)]
+pub(crate) struct Kernel {
+    pub name: &'static str,
+    pub source: &'static str,
+}
+
+const COMMON: &str = include_str!("../../../wgsl/common.wgsl");
+
+// ANCHOR: pipeline_cache
+fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> wgpu::ComputePipeline {
+    let mut cache = ctx.pipelines.lock().unwrap();
+    cache
+        .entry((kernel.name, entry))
+        .or_insert_with(|| {
+            let module = ctx
+                .device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(kernel.name),
+                    source: wgpu::ShaderSource::Wgsl(format!("{COMMON}\n{}", kernel.source).into()),
+                });
+            // No explicit layout: wgpu derives it from the bindings the entry point uses.
+            ctx.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+        })
+        .clone()
+}
+// ANCHOR_END: pipeline_cache
+
+/// Splits `groups` workgroups into an (x, y) grid when it exceeds the per-dimension limit;
+/// kernels rebuild the flat index with `flat_workgroup` and skip the surplus.
+pub(crate) fn fold(groups: u32, max_per_dim: u32) -> (u32, u32) {
+    if groups <= max_per_dim {
+        (groups, 1)
+    } else {
+        (max_per_dim, groups.div_ceil(max_per_dim))
+    }
+}
+
+// ANCHOR: launch
+/// Records one dispatch of `entry` in `kernel`: binding 0 is the info buffer, bindings 1.. are
+/// `buffers` in order (at most 4 storage buffers: the downlevel limit). `groups` is the
+/// workgroup grid; a 1-D count over the limit is folded into two dimensions.
+pub(crate) fn launch(
+    kernel: Kernel,
+    entry: &'static str,
+    info: &[u32],
+    buffers: &[&wgpu::Buffer],
+    groups: (u32, u32, u32),
+) {
+    assert!(
+        buffers.len() <= 4,
+        "{}::{entry}: at most 4 storage buffers",
+        kernel.name
+    );
+    assert!(
+        info.len() <= INFO_SLOTS,
+        "{}::{entry}: info too long",
+        kernel.name
+    );
+    if groups.0 == 0 || groups.1 == 0 || groups.2 == 0 {
+        return;
+    }
+    let ctx = context().expect("GPU tensors exist only once a context is open");
+    let pipeline = pipeline(ctx, kernel, entry);
+    let mut slots = [0u32; INFO_SLOTS];
+    slots[..info.len()].copy_from_slice(info);
+    // A fresh, immutable info buffer per dispatch: its contents are fixed at creation, so no
+    // later write can change what an earlier, not yet executed dispatch reads.
+    let info_buffer = ctx
+        .device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("info"),
+            contents: bytemuck::cast_slice(&slots),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+    let mut entries = vec![wgpu::BindGroupEntry {
+        binding: 0,
+        resource: info_buffer.as_entire_binding(),
+    }];
+    for (i, b) in buffers.iter().enumerate() {
+        entries.push(wgpu::BindGroupEntry {
+            binding: i as u32 + 1,
+            resource: b.as_entire_binding(),
+        });
+    }
+    let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(entry),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    });
+    let (x, y) = if groups.1 == 1 && groups.2 == 1 {
+        fold(groups.0, ctx.max_groups_per_dim)
+    } else {
+        (groups.0, groups.1)
+    };
+    let mut recorder = ctx.recorder.lock().unwrap();
+    let encoder = recorder
+        .encoder
+        .get_or_insert_with(|| ctx.device.create_command_encoder(&Default::default()));
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(entry),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(x, y, groups.2);
+    }
+    DISPATCHES.fetch_add(1, Ordering::Relaxed);
+    recorder.pending += 1;
+    if recorder.pending >= DISPATCHES_PER_SUBMIT {
+        submit(ctx, &mut recorder);
+    }
+}
+// ANCHOR_END: launch
+
+fn submit(ctx: &GpuContext, recorder: &mut Recorder) {
+    if let Some(encoder) = recorder.encoder.take() {
+        ctx.queue.submit([encoder.finish()]);
+    }
+    recorder.pending = 0;
+    ctx.pool.lock().unwrap().recycle_retired();
+}
+
+/// Submits everything recorded so far (without waiting for it to finish).
+pub fn flush() {
+    if let Ok(ctx) = context() {
+        submit(ctx, &mut ctx.recorder.lock().unwrap());
+    }
+}

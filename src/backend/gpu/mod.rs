@@ -1,0 +1,17 @@
+//! The GPU backend: hand-written WGSL kernels (in `wgsl/`) run through wgpu. Every wgpu call of
+//! the crate lives in this folder.
+//!
+//! * `context`: the adapter, device and queue, made once; a clear error when there is no adapter.
+//! * `buffers`: GPU buffers, a pool that reuses them by size, upload and readback.
+//! * `launch`: the pipeline cache, info buffers, and recording dispatches into one encoder.
+//! * `kernels`: one thin launcher per kernel entry point.
+
+mod buffers;
+mod context;
+mod kernels;
+mod launch;
+
+pub use buffers::{buffers_created, GpuBuffer};
+pub use context::{context, is_available, GpuContext, GpuError};
+pub use kernels::*;
+pub use launch::{dispatch_count, flush};

@@ -1,0 +1,97 @@
+//! Shared by the GPU test files: run one expression on the CPU and on the GPU and compare the
+//! values and the gradients.
+
+#![allow(dead_code)]
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use vitgan::{Device, Tensor};
+
+pub fn randn(shape: &[usize], seed: u64) -> Tensor {
+    Tensor::randn(shape, 0.0, 1.0, &mut StdRng::seed_from_u64(seed))
+}
+
+pub fn uniform(shape: &[usize], low: f32, high: f32, seed: u64) -> Tensor {
+    Tensor::rand_uniform(shape, low, high, &mut StdRng::seed_from_u64(seed))
+}
+
+#[cfg(feature = "gpu")]
+/// Is there a GPU to test on? In CI (the `CI` variable set) there must be: a missing adapter
+/// fails the test instead of skipping it silently.
+pub fn gpu_available() -> bool {
+    match vitgan::backend::gpu::context() {
+        Ok(_) => true,
+        Err(e) if std::env::var_os("CI").is_some() => panic!("CI must run the GPU tests: {e}"),
+        Err(e) => {
+            eprintln!("skipping a GPU test: {e}");
+            false
+        }
+    }
+}
+
+/// Relative agreement with a floor: |gpu - cpu| <= tol * max(|cpu|, floor * largest |cpu|).
+/// The floor keeps elements near zero (where a different summation order changes the last
+/// bits of a cancellation) from failing a relative test on rounding alone.
+#[track_caller]
+pub fn assert_close(what: &str, cpu: &[f32], gpu: &[f32], tol: f32, floor: f32) {
+    assert_eq!(cpu.len(), gpu.len(), "{what}: lengths differ");
+    let largest = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    for (i, (c, g)) in cpu.iter().zip(gpu).enumerate() {
+        let scale = c.abs().max(floor * largest).max(1e-30);
+        assert!(
+            (c - g).abs() <= tol * scale || (c.is_nan() && g.is_nan()),
+            "{what}: element {i}: cpu {c}, gpu {g} (|diff| {:.3e} > {tol:e} x {scale:.3e})",
+            (c - g).abs()
+        );
+    }
+}
+
+/// The output of `f` and the gradient of sum(r * f) for every input, on `device`.
+fn run(f: &dyn Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], device: Device) -> Vec<Vec<f32>> {
+    let leaves: Vec<Tensor> = inputs
+        .iter()
+        .map(|t| t.to_device(device).requires_grad())
+        .collect();
+    let out = f(&leaves);
+    assert_eq!(
+        out.device(),
+        device,
+        "the result stays on the inputs' device"
+    );
+    let seed = randn(out.shape(), 12345).to_device(device);
+    let grads = out.backward_with(&seed);
+    let mut results = vec![out.to_vec()];
+    for x in &leaves {
+        results.push(
+            grads
+                .get(x)
+                .map_or_else(|| vec![0.0; x.numel()], |g| g.to_vec()),
+        );
+    }
+    results
+}
+
+/// Runs `f` forward and backward on both devices; values and gradients must agree within 1e-4
+/// relative (with a floor of 1% of each tensor's largest magnitude).
+#[track_caller]
+pub fn parity(name: &str, inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Tensor) {
+    parity_tol(name, inputs, 1e-2, f)
+}
+
+/// As [`parity`], with errors measured against `floor` times each tensor's largest magnitude
+/// where that is larger than the element itself. Gradients that are differences of nearly
+/// equal terms (softmax: g_i - sum_j g_j y_j) need floor 1: their small elements carry the
+/// rounding of the large terms they were computed from.
+#[track_caller]
+pub fn parity_tol(name: &str, inputs: &[Tensor], floor: f32, f: impl Fn(&[Tensor]) -> Tensor) {
+    let cpu = run(&f, inputs, Device::Cpu);
+    let gpu = run(&f, inputs, Device::Gpu);
+    for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
+        let what = if i == 0 {
+            format!("{name}: value")
+        } else {
+            format!("{name}: gradient {}", i - 1)
+        };
+        assert_close(&what, c, g, 1e-4, floor);
+    }
+}

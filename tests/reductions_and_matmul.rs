@@ -1,0 +1,101 @@
+//! CPU/GPU parity of the reduction, softmax and tiled matmul kernels, including sizes that are
+//! not multiples of the tiles and dispatches above 65,535 workgroups
+//! (book chapter "Reductions and the tiled matmul").
+#![cfg(feature = "gpu")]
+
+mod common;
+use common::{gpu_available, parity, parity_tol, randn};
+
+#[test]
+fn reductions_over_every_axis() {
+    if !gpu_available() {
+        return;
+    }
+    // 300 along the middle axis: more than one 256-thread pass per lane.
+    let x = randn(&[3, 300, 5], 1);
+    for axis in [0isize, 1, 2] {
+        for keepdim in [false, true] {
+            parity("sum", &[x.clone()], |t| t[0].sum(axis, keepdim));
+            parity("mean", &[x.clone()], |t| t[0].mean(axis, keepdim));
+            parity("max", &[x.clone()], |t| t[0].max(axis, keepdim));
+        }
+    }
+    parity("sum_all", &[x.clone()], |t| t[0].sum_all());
+    parity("max_all", &[x], |t| t[0].max_all());
+}
+
+#[test]
+fn softmax_over_every_axis() {
+    if !gpu_available() {
+        return;
+    }
+    let x = randn(&[4, 260, 3], 2).mul_scalar(4.0);
+    for axis in [0isize, 1, 2] {
+        parity_tol("softmax", &[x.clone()], 1.0, |t| t[0].softmax(axis));
+        parity_tol("log_softmax", &[x.clone()], 1.0, |t| t[0].log_softmax(axis));
+    }
+}
+
+#[test]
+fn matmul_tiles_edges_batches_and_broadcasts() {
+    if !gpu_available() {
+        return;
+    }
+    // 70 x 33 x 65: every dimension leaves a partial 64-block or 16-step.
+    parity(
+        "matmul 2d",
+        &[randn(&[70, 33], 3), randn(&[33, 65], 4)],
+        |t| t[0].matmul(&t[1]),
+    );
+    parity(
+        "matmul batched",
+        &[randn(&[3, 17, 40], 5), randn(&[3, 40, 9], 6)],
+        |t| t[0].matmul(&t[1]),
+    );
+    parity(
+        "matmul shared weight",
+        &[randn(&[2, 5, 24], 7), randn(&[24, 70], 8)],
+        |t| t[0].matmul(&t[1]),
+    );
+    parity(
+        "matmul shared left",
+        &[randn(&[6, 8], 9), randn(&[4, 8, 5], 10)],
+        |t| t[0].matmul(&t[1]),
+    );
+    parity(
+        "matmul broadcast batch",
+        &[randn(&[2, 1, 7, 6], 11), randn(&[1, 3, 6, 5], 12)],
+        |t| t[0].matmul(&t[1]),
+    );
+    // A long inner dimension: sums of 300 products, accumulated in different orders.
+    parity(
+        "matmul long k",
+        &[randn(&[20, 300], 13), randn(&[300, 20], 14)],
+        |t| t[0].matmul(&t[1]),
+    );
+}
+
+#[test]
+fn dispatches_above_65535_workgroups_are_folded() {
+    if !gpu_available() {
+        return;
+    }
+    // 65,536 x 256 + 300 elements: 65,538 workgroups of the elementwise kernels.
+    let n = 65_536 * 256 + 300;
+    let x = vitgan::Tensor::from_vec((0..n).map(|i| (i % 1000) as f32 * 1e-3).collect(), &[n]);
+    let gpu = x
+        .to_device(vitgan::Device::Gpu)
+        .mul_scalar(2.0)
+        .add_scalar(1.0)
+        .to_vec();
+    let cpu = x.mul_scalar(2.0).add_scalar(1.0).to_vec();
+    assert_eq!(gpu.len(), n);
+    // Compare the ends (the last workgroups are the folded ones) and a stride through the rest.
+    for i in (0..n).step_by(4099).chain(n - 1000..n) {
+        assert_eq!(gpu[i], cpu[i], "element {i}");
+    }
+    // One workgroup per lane: 70,000 lanes in a reduction.
+    parity("sum over 70,000 lanes", &[randn(&[70_000, 3], 15)], |t| {
+        t[0].sum(1, false)
+    });
+}

@@ -1,0 +1,88 @@
+// Elementwise functions of one tensor: y[i] = f(x[i]), or f'(x[i]) for backward rules.
+// Opcodes follow `Unary` in src/ops/unary.rs.
+// info: 0 = element count, 1 = opcode, 2 = parameter (f32 bits), 3 = 1 for the derivative.
+
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+// Abramowitz & Stegun 7.1.26, as on the CPU.
+fn erf(v: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.3275911 * abs(v));
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    return sign(v) * (1.0 - poly * exp(-v * v));
+}
+
+fn sigmoid(v: f32) -> f32 {
+    let e = exp(-abs(v));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+}
+
+// tanh through exp(-2|v|), which cannot overflow.
+fn stable_tanh(v: f32) -> f32 {
+    let e = exp(-2.0 * abs(v));
+    return sign(v) * (1.0 - e) / (1.0 + e);
+}
+
+// ANCHOR: apply
+fn apply(op: u32, v: f32, p: f32) -> f32 {
+    switch op {
+        case 0u: { return -v; }
+        case 1u: { return exp(v); }
+        case 2u: { return log(v); }
+        case 3u: { return sqrt(v); }
+        case 4u: { return sin(v); }
+        case 5u: { return cos(v); }
+        case 6u: { return stable_tanh(v); }
+        case 7u: { return sigmoid(v); }
+        case 8u: { return max(v, 0.0); }
+        case 9u: { return select(p * v, v, v >= 0.0); }
+        case 10u: { return 0.5 * v * (1.0 + erf(v * 0.70710678118654752)); }
+        case 11u: { return max(v, 0.0) + log(1.0 + exp(-abs(v))); }
+        case 12u: { return v * v; }
+        case 13u: { return pow(v, p); }
+        case 14u: { return v + p; }
+        case 15u: { return p * v; }
+        default: { return 0.0; }
+    }
+}
+// ANCHOR_END: apply
+
+fn derivative(op: u32, v: f32, p: f32) -> f32 {
+    switch op {
+        case 0u: { return -1.0; }
+        case 1u: { return exp(v); }
+        case 2u: { return 1.0 / v; }
+        case 3u: { return 0.5 / sqrt(v); }
+        case 4u: { return cos(v); }
+        case 5u: { return -sin(v); }
+        case 6u: { let t = stable_tanh(v); return 1.0 - t * t; }
+        case 7u: { let s = sigmoid(v); return s * (1.0 - s); }
+        case 8u: { return select(0.0, 1.0, v > 0.0); }
+        case 9u: { return select(p, 1.0, v >= 0.0); }
+        case 10u: {
+            let cdf = 0.5 * (1.0 + erf(v * 0.70710678118654752));
+            let pdf = exp(-0.5 * v * v) * 0.39894228040143268;
+            return cdf + v * pdf;
+        }
+        case 11u: { return sigmoid(v); }
+        case 12u: { return 2.0 * v; }
+        case 13u: { return p * pow(v, p - 1.0); }
+        case 14u: { return 1.0; }
+        case 15u: { return p; }
+        default: { return 0.0; }
+    }
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_index) lane: u32) {
+    let i = flat_workgroup(wg, groups) * 256u + lane;
+    if i >= slot(0u) {
+        return;
+    }
+    if slot(3u) == 0u {
+        y[i] = apply(slot(1u), x[i], slot_f32(2u));
+    } else {
+        y[i] = derivative(slot(1u), x[i], slot_f32(2u));
+    }
+}
