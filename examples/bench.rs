@@ -2,26 +2,31 @@
 //! apply). Speed is measured here, never in timed tests.
 //!
 //! ```text
-//! cargo run --release --example bench -- [--what matmul] [--device cpu] [--steps 20]
+//! cargo run --release --example bench -- [--what matmul,elementwise] [--device cpu|gpu] [--steps 20]
+//! cargo run --release --example bench --features gpu -- --device gpu
 //! ```
-//! `matmul`: square matrix products through `Tensor` and through raw `matrixmultiply::sgemm` in
-//! the same run (the ratio is what the tensor layer costs).
+//! * `matmul` on the CPU: 512^3 and 1024^3 through `Tensor` and through raw
+//!   `matrixmultiply::sgemm` in the same run (their ratio is what the tensor layer costs).
+//! * `matmul` on the GPU: 1024^3, 2048^3 and 4096^3 through the tiled WGSL kernel.
+//! * `elementwise`: `a + b` over 2^24 elements, in GB/s moved (two reads and one write).
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::time::Instant;
-use vitgan::Tensor;
+use vitgan::{Device, Tensor};
 
 struct Args {
     what: Vec<String>,
-    device: String,
+    device: Device,
     steps: usize,
 }
 
+const USAGE: &str = "usage: bench [--what matmul,elementwise] [--device cpu|gpu] [--steps N]";
+
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
-        what: vec!["matmul".into()],
-        device: "cpu".into(),
+        what: vec!["matmul".into(), "elementwise".into()],
+        device: Device::Cpu,
         steps: 20,
     };
     let mut it = std::env::args().skip(1);
@@ -29,7 +34,13 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} expects a value"));
         match flag.as_str() {
             "--what" => args.what = value()?.split(',').map(String::from).collect(),
-            "--device" => args.device = value()?,
+            "--device" => {
+                args.device = match value()?.as_str() {
+                    "cpu" => Device::Cpu,
+                    "gpu" => Device::Gpu,
+                    other => return Err(format!("--device expects cpu or gpu, found {other:?}")),
+                }
+            }
             "--steps" => {
                 let v = value()?;
                 args.steps = v
@@ -37,27 +48,19 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|_| format!("--steps expects a count, found {v:?}"))?
             }
             "--help" | "-h" => {
-                println!("usage: bench [--what matmul] [--device cpu] [--steps N]");
+                println!("{USAGE}");
                 std::process::exit(0);
             }
-            other => {
-                return Err(format!(
-                    "unknown flag {other:?} (expected --what, --device, --steps)"
-                ))
-            }
+            other => return Err(format!("unknown flag {other:?}\n{USAGE}")),
         }
     }
-    for w in &args.what {
-        if w != "matmul" {
-            return Err(format!(
-                "--what: unknown measurement {w:?} (expected: matmul)"
-            ));
-        }
-    }
-    if args.device != "cpu" {
+    if let Some(w) = args
+        .what
+        .iter()
+        .find(|w| !["matmul", "elementwise"].contains(&w.as_str()))
+    {
         return Err(format!(
-            "--device: {:?} is not available in this build (expected: cpu)",
-            args.device
+            "--what: unknown measurement {w:?} (expected matmul, elementwise)"
         ));
     }
     Ok(args)
@@ -73,14 +76,42 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Median wall time of `steps` calls after two warm-up calls, in milliseconds.
-fn median_ms(steps: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    f();
+/// Waits until the device has finished all submitted work (a no-op on the CPU).
+fn sync(device: Device) {
+    #[cfg(feature = "gpu")]
+    if device == Device::Gpu {
+        vitgan::backend::gpu::synchronize();
+    }
+    let _ = device;
+}
+
+fn card(device: Device) -> String {
+    match device {
+        Device::Cpu => std::fs::read_to_string("/proc/cpuinfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map_or("cpu".into(), |n| {
+                n.trim_start_matches([' ', '\t', ':']).to_string()
+            }),
+        #[cfg(feature = "gpu")]
+        Device::Gpu => vitgan::backend::gpu::context().map_or("none".into(), |c| c.adapter_name()),
+        #[cfg(not(feature = "gpu"))]
+        Device::Gpu => "none".into(),
+    }
+}
+
+/// Median wall time of `steps` synchronized calls after two warm-up calls, in milliseconds.
+fn median_ms(steps: usize, device: Device, mut f: impl FnMut()) -> f64 {
+    for _ in 0..2 {
+        f();
+    }
+    sync(device);
     let mut times: Vec<f64> = (0..steps.max(1))
         .map(|_| {
             let t = Instant::now();
             f();
+            sync(device);
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
@@ -88,56 +119,105 @@ fn median_ms(steps: usize, mut f: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
-fn report(what: &str, size: usize, device: &str, steps: usize, ms: f64, flop: f64) {
+/// One JSON line; `rate` is (key, value) such as ("gflop_per_s", 210.5).
+fn report(what: &str, size: usize, args: &Args, ms: f64, rate: (&str, f64)) {
+    let device = if args.device == Device::Cpu {
+        "cpu"
+    } else {
+        "gpu"
+    };
     println!(
         "{{\"what\": \"{what}\", \"size\": {size}, \"preset\": null, \"batch\": 1, \"device\": \"{device}\", \
-         \"n_steps\": {steps}, \"ms_median\": {ms:.3}, \"gflop_per_s\": {:.2}, \"peak_rss_mb\": {:.1}}}",
-        flop / ms / 1e6,
+         \"card\": \"{}\", \"n_steps\": {}, \"ms_median\": {ms:.3}, \"{}\": {:.2}, \"peak_rss_mb\": {:.1}}}",
+        card(args.device),
+        args.steps,
+        rate.0,
+        rate.1,
         peak_rss_mb()
     );
 }
 
 fn bench_matmul(args: &Args) {
     let mut rng = StdRng::seed_from_u64(0);
-    for n in [512usize, 1024] {
-        let a = Tensor::randn(&[n, n], 0.0, 1.0, &mut rng);
-        let b = Tensor::randn(&[n, n], 0.0, 1.0, &mut rng);
+    let sizes: &[usize] = if args.device == Device::Cpu {
+        &[512, 1024]
+    } else {
+        &[1024, 2048, 4096]
+    };
+    for &n in sizes {
+        let a = Tensor::randn(&[n, n], 0.0, 1.0, &mut rng).to_device(args.device);
+        let b = Tensor::randn(&[n, n], 0.0, 1.0, &mut rng).to_device(args.device);
         let flop = 2.0 * (n as f64).powi(3);
-        let ms = median_ms(args.steps, || {
+        let ms = median_ms(args.steps, args.device, || {
             std::hint::black_box(a.matmul(&b));
         });
-        report("matmul_tensor", n, &args.device, args.steps, ms, flop);
-
-        let (av, bv) = (a.to_vec(), b.to_vec());
-        let mut c = vec![0.0f32; n * n];
-        let ms_raw = median_ms(args.steps, || {
-            // SAFETY: three row-major n x n buffers of the right length.
-            unsafe {
-                matrixmultiply::sgemm(
-                    n,
-                    n,
-                    n,
-                    1.0,
-                    av.as_ptr(),
-                    n as isize,
-                    1,
-                    bv.as_ptr(),
-                    n as isize,
-                    1,
-                    0.0,
-                    c.as_mut_ptr(),
-                    n as isize,
-                    1,
-                );
-            }
-            std::hint::black_box(&c);
-        });
-        report("matmul_sgemm", n, &args.device, args.steps, ms_raw, flop);
-        println!(
-            "{{\"what\": \"matmul_tensor_over_sgemm\", \"size\": {n}, \"throughput_ratio\": {:.3}}}",
-            ms_raw / ms
+        report(
+            "matmul_tensor",
+            n,
+            args,
+            ms,
+            ("gflop_per_s", flop / ms / 1e6),
         );
+        if args.device == Device::Cpu {
+            let ms_raw = bench_raw_sgemm(&a.to_vec(), &b.to_vec(), n, args.steps);
+            report(
+                "matmul_sgemm",
+                n,
+                args,
+                ms_raw,
+                ("gflop_per_s", flop / ms_raw / 1e6),
+            );
+            println!(
+                "{{\"what\": \"matmul_tensor_over_sgemm\", \"size\": {n}, \"throughput_ratio\": {:.3}}}",
+                ms_raw / ms
+            );
+        }
     }
+}
+
+/// The same product straight through matrixmultiply, into a preallocated output.
+fn bench_raw_sgemm(a: &[f32], b: &[f32], n: usize, steps: usize) -> f64 {
+    let mut c = vec![0.0f32; n * n];
+    median_ms(steps, Device::Cpu, || {
+        // SAFETY: three row-major n x n buffers of the right length.
+        unsafe {
+            matrixmultiply::sgemm(
+                n,
+                n,
+                n,
+                1.0,
+                a.as_ptr(),
+                n as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        }
+        std::hint::black_box(&c);
+    })
+}
+
+fn bench_elementwise(args: &Args) {
+    let n = 1 << 24;
+    let mut rng = StdRng::seed_from_u64(1);
+    let a = Tensor::randn(&[n], 0.0, 1.0, &mut rng).to_device(args.device);
+    let b = Tensor::randn(&[n], 0.0, 1.0, &mut rng).to_device(args.device);
+    let ms = median_ms(args.steps, args.device, || {
+        std::hint::black_box(a.add(&b));
+    });
+    let bytes = 3.0 * 4.0 * n as f64;
+    report(
+        "elementwise_add",
+        n,
+        args,
+        ms,
+        ("gb_per_s", bytes / ms / 1e6),
+    );
 }
 
 fn main() {
@@ -145,9 +225,14 @@ fn main() {
         eprintln!("bench: {e}");
         std::process::exit(2);
     });
+    if let Err(e) = Tensor::zeros(&[1]).try_to_device(args.device) {
+        eprintln!("bench: --device gpu: {e}");
+        std::process::exit(2);
+    }
     for what in &args.what {
         match what.as_str() {
             "matmul" => bench_matmul(&args),
+            "elementwise" => bench_elementwise(&args),
             _ => unreachable!("checked by parse_args"),
         }
     }

@@ -1,6 +1,8 @@
 //! CPU/GPU parity of the elementwise and movement kernels, forward and backward
 //! (book chapter "First kernels").
 #![cfg(feature = "gpu")]
+// `&[x.clone()]` reads better here than `std::slice::from_ref(&x)`.
+#![allow(clippy::cloned_ref_to_slice_refs)]
 
 mod common;
 use common::{gpu_available, parity, randn, uniform};

@@ -250,3 +250,29 @@ fn gradcheck_catches_a_wrong_rule() {
         "a detached path must show up as a gradient mismatch"
     );
 }
+
+#[test]
+fn directional_check_of_a_whole_layer() {
+    // An attention-like block: one random direction through all inputs at once.
+    use vitgan::gradcheck_directional;
+    let inputs = [
+        randn(&[2, 5, 8], 120),
+        randn(&[8, 8], 121),
+        randn(&[8, 8], 122),
+    ];
+    let layer = |t: &[Tensor]| {
+        let q = t[0].matmul(&t[1]);
+        let k = t[0].matmul(&t[2]);
+        let weights = q.matmul(&k.transpose(-1, -2)).mul_scalar(0.35).softmax(-1);
+        weights.matmul(&t[0]).add(&t[0]).layer_norm(1e-5)
+    };
+    let report = gradcheck_directional(layer, &inputs, &GradcheckOptions::default());
+    assert!(report.pass, "{report:?}");
+    // ... and it sees a gradient that is wrong along the direction.
+    let broken = |t: &[Tensor]| {
+        t[0].matmul(&t[1].detach())
+            .add(&t[1].sum_all().mul_scalar(0.0))
+    };
+    let report = gradcheck_directional(broken, &inputs[..2], &GradcheckOptions::default());
+    assert!(!report.pass, "a detached weight must show up: {report:?}");
+}

@@ -2,6 +2,8 @@
 //! not multiples of the tiles and dispatches above 65,535 workgroups
 //! (book chapter "Reductions and the tiled matmul").
 #![cfg(feature = "gpu")]
+// `&[x.clone()]` reads better here than `std::slice::from_ref(&x)`.
+#![allow(clippy::cloned_ref_to_slice_refs)]
 
 mod common;
 use common::{gpu_available, parity, parity_tol, randn};

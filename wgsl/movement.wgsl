@@ -25,6 +25,7 @@ fn gather(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups:
 }
 // ANCHOR_END: gather
 
+// ANCHOR: scatter
 // info: 0 = element count of x, 1 = rank, 2 = destination offset, 4.. = shape of x,
 //       12.. = destination strides.
 @compute @workgroup_size(256)
@@ -43,7 +44,9 @@ fn scatter(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups
     }
     out[dst] = x[i];
 }
+// ANCHOR_END: scatter
 
+// ANCHOR: pad
 // info: 0 = output element count, 1 = rank, 4.. = output shape, 12.. = padding before each
 //       axis, 20.. = source shape.
 @compute @workgroup_size(256)
@@ -73,3 +76,4 @@ fn pad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: ve
         out[i] = 0.0;
     }
 }
+// ANCHOR_END: pad

@@ -7,6 +7,7 @@
 
 var<workgroup> partial: array<f32, 256>;
 
+// ANCHOR: tree_max
 fn tree_max(lane: u32) -> f32 {
     for (var width = 128u; width > 0u; width = width / 2u) {
         if lane < width {
@@ -18,6 +19,7 @@ fn tree_max(lane: u32) -> f32 {
     workgroupBarrier();
     return result;
 }
+// ANCHOR_END: tree_max
 
 fn tree_sum(lane: u32) -> f32 {
     for (var width = 128u; width > 0u; width = width / 2u) {
@@ -31,6 +33,7 @@ fn tree_sum(lane: u32) -> f32 {
     return result;
 }
 
+// ANCHOR: softmax
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lane: u32) {
@@ -64,3 +67,4 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
         }
     }
 }
+// ANCHOR_END: softmax

@@ -5,6 +5,7 @@
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
+// ANCHOR: stable
 // Abramowitz & Stegun 7.1.26, as on the CPU.
 fn erf(v: f32) -> f32 {
     let t = 1.0 / (1.0 + 0.3275911 * abs(v));
@@ -22,6 +23,7 @@ fn stable_tanh(v: f32) -> f32 {
     let e = exp(-2.0 * abs(v));
     return sign(v) * (1.0 - e) / (1.0 + e);
 }
+// ANCHOR_END: stable
 
 // ANCHOR: apply
 fn apply(op: u32, v: f32, p: f32) -> f32 {
@@ -47,6 +49,7 @@ fn apply(op: u32, v: f32, p: f32) -> f32 {
 }
 // ANCHOR_END: apply
 
+// ANCHOR: derivative
 fn derivative(op: u32, v: f32, p: f32) -> f32 {
     switch op {
         case 0u: { return -1.0; }
@@ -72,7 +75,9 @@ fn derivative(op: u32, v: f32, p: f32) -> f32 {
         default: { return 0.0; }
     }
 }
+// ANCHOR_END: derivative
 
+// ANCHOR: unary_main
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lane: u32) {
@@ -86,3 +91,4 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
         y[i] = derivative(slot(1u), x[i], slot_f32(2u));
     }
 }
+// ANCHOR_END: unary_main

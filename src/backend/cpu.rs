@@ -5,6 +5,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice, Zip};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Below this many elements, splitting work across threads costs more than it saves.
 const PARALLEL_MIN: usize = 1 << 15;
@@ -130,35 +131,40 @@ pub fn matmul(a: &ArrayViewD<f32>, b: &ArrayViewD<f32>, batch: &[usize]) -> Arra
     let a_data = a.as_slice().expect("standard layout");
     let b_data = b.as_slice().expect("standard layout");
     let batches: usize = batch.iter().product();
-    let mut out = vec![0.0f32; batches * m * n];
-    if k == 0 || out.is_empty() {
-        let shape: Vec<usize> = batch.iter().copied().chain([m, n]).collect();
-        return ArrayD::from_shape_vec(IxDyn(&shape), out).unwrap();
+    let shape: Vec<usize> = batch.iter().copied().chain([m, n]).collect();
+    let len = batches * m * n;
+    if k == 0 || len == 0 {
+        return ArrayD::zeros(IxDyn(&shape));
     }
+    // No zero-fill: with beta = 0, sgemm writes every element of its output block.
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let blocks = &mut out.spare_capacity_mut()[..len];
     if rb == 2 {
         // A weight shared by every batch item: one GEMM over all rows of `a` at once.
-        gemm(a_data, b_data, &mut out, batches * m, k, n);
+        gemm(a_data, b_data, blocks, batches * m, k, n);
     } else {
         let a_offsets = batch_offsets(&a.shape()[..ra - 2], batch, m * k);
         let b_offsets = batch_offsets(&b.shape()[..rb - 2], batch, k * n);
-        let run = |(i, c): (usize, &mut [f32])| {
+        let run = |(i, c): (usize, &mut [MaybeUninit<f32>])| {
             let (ao, bo) = (a_offsets[i], b_offsets[i]);
             gemm(&a_data[ao..ao + m * k], &b_data[bo..bo + k * n], c, m, k, n);
         };
-        if batches > 1 && batches * m * n * k >= PARALLEL_MIN {
-            out.par_chunks_mut(m * n).enumerate().for_each(run);
+        if batches > 1 && len * k >= PARALLEL_MIN {
+            blocks.par_chunks_mut(m * n).enumerate().for_each(run);
         } else {
-            out.chunks_mut(m * n).enumerate().for_each(run);
+            blocks.chunks_mut(m * n).enumerate().for_each(run);
         }
     }
-    let shape: Vec<usize> = batch.iter().copied().chain([m, n]).collect();
+    // SAFETY: every element was written by a GEMM above.
+    unsafe { out.set_len(len) };
     ArrayD::from_shape_vec(IxDyn(&shape), out).unwrap()
 }
 
-/// `c = a b` for row-major `a: [m, k]`, `b: [k, n]`, `c: [m, n]`.
-fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
-    // SAFETY: the slices hold exactly m*k, k*n and m*n elements (checked by the callers'
-    // indexing) and the strides describe row-major matrices inside them.
+/// `c = a b` for row-major `a: [m, k]`, `b: [k, n]`, `c: [m, n]` (written, never read).
+fn gemm(a: &[f32], b: &[f32], c: &mut [MaybeUninit<f32>], m: usize, k: usize, n: usize) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    // SAFETY: the slices hold at least m*k, k*n and m*n elements (asserted) and the strides
+    // describe row-major matrices inside them; with beta = 0, C is only written.
     unsafe {
         matrixmultiply::sgemm(
             m,
@@ -172,7 +178,7 @@ fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
             n as isize,
             1,
             0.0,
-            c.as_mut_ptr(),
+            c.as_mut_ptr().cast::<f32>(),
             n as isize,
             1,
         );

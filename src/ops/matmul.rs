@@ -57,6 +57,7 @@ impl Tensor {
     }
 }
 
+// ANCHOR: gpu_matmul
 /// The GPU kernel takes one batch stride per operand: the matrix size, or 0 for a matrix shared
 /// by every batch item. An operand broadcast along only some batch axes is expanded first.
 #[cfg(feature = "gpu")]
@@ -95,3 +96,4 @@ fn gpu_matmul(a: &Tensor, b: &Tensor, batch: &[usize]) -> Storage {
         &ab, &bb, batches, m, k, n, a_stride, b_stride,
     )))
 }
+// ANCHOR_END: gpu_matmul

@@ -73,6 +73,7 @@ impl Tensor {
     }
     // ANCHOR_END: reshape
 
+    // ANCHOR: permute
     /// Reorders axes: output axis i is input axis `perm[i]`.
     pub fn permute(&self, perm: &[usize]) -> Tensor {
         let mut sorted = perm.to_vec();
@@ -95,6 +96,7 @@ impl Tensor {
         };
         Tensor::from_op(storage, shape, record(Permute(perm.to_vec()), &[self]))
     }
+    // ANCHOR_END: permute
 
     /// Swaps two axes (negative counts from the end).
     pub fn transpose(&self, a: isize, b: isize) -> Tensor {

@@ -180,6 +180,7 @@ impl Unary {
     }
 }
 
+// ANCHOR: unary_run
 /// f(x), or f'(x) when `derivative`, on the tensor's device.
 fn run(x: &Tensor, kind: Unary, derivative: bool) -> Storage {
     match x.storage() {
@@ -196,6 +197,7 @@ fn run(x: &Tensor, kind: Unary, derivative: bool) -> Storage {
         }
     }
 }
+// ANCHOR_END: unary_run
 
 /// f'(x) as a tensor (recorded nowhere: backward rules are not differentiated again).
 fn unary_derivative(x: &Tensor, kind: Unary) -> Tensor {

@@ -14,6 +14,7 @@ pub fn strides_of(shape: &[usize]) -> Vec<usize> {
     strides
 }
 
+// ANCHOR: broadcast_strides
 /// Strides (in elements) for reading a row-major tensor of shape `own` as if it had the
 /// broadcast shape `target`: 0 along the axes where it is repeated.
 pub fn broadcast_strides(own: &[usize], target: &[usize]) -> Vec<usize> {
@@ -29,6 +30,7 @@ pub fn broadcast_strides(own: &[usize], target: &[usize]) -> Vec<usize> {
         })
         .collect()
 }
+// ANCHOR_END: broadcast_strides
 
 // ANCHOR: broadcast
 /// numpy broadcasting: align shapes at the right; each pair of sizes must be equal or one of

@@ -39,6 +39,7 @@ pub struct GpuBuffer {
 }
 
 impl GpuBuffer {
+    // ANCHOR: alloc
     /// A buffer for `len` values with undefined contents (kernels overwrite every element).
     pub(crate) fn uninit(len: usize) -> GpuBuffer {
         let ctx = context().expect("GPU tensors exist only once a context is open");
@@ -67,6 +68,7 @@ impl GpuBuffer {
             len,
         }
     }
+    // ANCHOR_END: alloc
 
     /// Copies host values to a new GPU buffer.
     pub fn upload(values: &[f32]) -> GpuBuffer {
@@ -136,6 +138,7 @@ impl GpuBuffer {
     // ANCHOR_END: readback
 }
 
+// ANCHOR: retire
 impl Drop for GpuBuffer {
     fn drop(&mut self) {
         if let (Some(buffer), Ok(ctx)) = (self.buffer.take(), context()) {
@@ -143,3 +146,4 @@ impl Drop for GpuBuffer {
         }
     }
 }
+// ANCHOR_END: retire

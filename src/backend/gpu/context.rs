@@ -86,12 +86,14 @@ fn open() -> Result<GpuContext, GpuError> {
 }
 // ANCHOR_END: context
 
+// ANCHOR: once
 static CONTEXT: OnceLock<Result<GpuContext, GpuError>> = OnceLock::new();
 
 /// The process-wide GPU context, opened on first use.
 pub fn context() -> Result<&'static GpuContext, GpuError> {
     CONTEXT.get_or_init(open).as_ref().map_err(Clone::clone)
 }
+// ANCHOR_END: once
 
 /// Is there a GPU adapter this process can use?
 pub fn is_available() -> bool {

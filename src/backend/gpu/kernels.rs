@@ -54,6 +54,7 @@ fn put(slots: &mut [u32], at: usize, values: &[usize], what: &str) {
     }
 }
 
+// ANCHOR: unary_launcher
 /// y = f(x) (or f'(x) when `derivative`), `opcode` as in wgsl/unary.wgsl.
 pub fn unary(x: &GpuBuffer, opcode: u32, param: f32, derivative: bool) -> GpuBuffer {
     let out = GpuBuffer::uninit(x.len());
@@ -72,6 +73,7 @@ pub fn unary(x: &GpuBuffer, opcode: u32, param: f32, derivative: bool) -> GpuBuf
     );
     out
 }
+// ANCHOR_END: unary_launcher
 
 /// out = a (op) b over `shape`, each input read through its (broadcast) strides.
 pub fn binary(
@@ -136,6 +138,7 @@ pub fn pad(x: &GpuBuffer, in_shape: &[usize], out_shape: &[usize], before: &[usi
     out
 }
 
+// ANCHOR: cat
 /// Joins contiguous parts along `axis` of the output `shape`: each part is scattered into its
 /// region of one output buffer.
 pub fn cat(parts: &[(&GpuBuffer, &[usize])], shape: &[usize], axis: usize) -> GpuBuffer {
@@ -162,6 +165,7 @@ pub fn cat(parts: &[(&GpuBuffer, &[usize])], shape: &[usize], axis: usize) -> Gp
     }
     out
 }
+// ANCHOR_END: cat
 
 /// Sum (`opcode` 0) or max (1) over the middle axis of `[outer, len, inner]`.
 pub fn reduce(x: &GpuBuffer, outer: usize, len: usize, inner: usize, opcode: u32) -> GpuBuffer {
@@ -192,6 +196,7 @@ pub fn softmax(x: &GpuBuffer, outer: usize, len: usize, inner: usize, log: bool)
     out
 }
 
+// ANCHOR: matmul_launcher
 /// `batches` products `[m, k] x [k, n]`; an operand with batch stride 0 is shared by all.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
@@ -230,3 +235,4 @@ pub fn matmul(
     );
     out
 }
+// ANCHOR_END: matmul_launcher

@@ -61,6 +61,7 @@ fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> wgpu::Comp
 }
 // ANCHOR_END: pipeline_cache
 
+// ANCHOR: fold
 /// Splits `groups` workgroups into an (x, y) grid when it exceeds the per-dimension limit;
 /// kernels rebuild the flat index with `flat_workgroup` and skip the surplus.
 pub(crate) fn fold(groups: u32, max_per_dim: u32) -> (u32, u32) {
@@ -70,6 +71,7 @@ pub(crate) fn fold(groups: u32, max_per_dim: u32) -> (u32, u32) {
         (max_per_dim, groups.div_ceil(max_per_dim))
     }
 }
+// ANCHOR_END: fold
 
 // ANCHOR: launch
 /// Records one dispatch of `entry` in `kernel`: binding 0 is the info buffer, bindings 1.. are
@@ -149,6 +151,7 @@ pub(crate) fn launch(
 }
 // ANCHOR_END: launch
 
+// ANCHOR: submit
 fn submit(ctx: &GpuContext, recorder: &mut Recorder) {
     if let Some(encoder) = recorder.encoder.take() {
         ctx.queue.submit([encoder.finish()]);
@@ -161,5 +164,16 @@ fn submit(ctx: &GpuContext, recorder: &mut Recorder) {
 pub fn flush() {
     if let Ok(ctx) = context() {
         submit(ctx, &mut ctx.recorder.lock().unwrap());
+    }
+}
+// ANCHOR_END: submit
+
+/// Submits everything recorded so far and waits until the GPU has finished it (for timing).
+pub fn synchronize() {
+    if let Ok(ctx) = context() {
+        flush();
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .expect("GPU device lost while waiting");
     }
 }

@@ -14,4 +14,4 @@ mod launch;
 pub use buffers::{buffers_created, GpuBuffer};
 pub use context::{context, is_available, GpuContext, GpuError};
 pub use kernels::*;
-pub use launch::{dispatch_count, flush};
+pub use launch::{dispatch_count, flush, synchronize};
