@@ -121,3 +121,27 @@ fn a_composed_layer_on_the_gpu() {
             .log_softmax(1)
     });
 }
+
+#[test]
+fn tiny_arguments_keep_their_relative_accuracy() {
+    if !gpu_available() {
+        return;
+    }
+    // tanh near 0 (where 1 - e^{-2|x|} cancels) and softplus far left (where 1 + e^x rounds
+    // to 1): relative, not just absolute, agreement with the CPU.
+    let x = Tensor::from_vec(vec![1e-4, -3e-3, 2e-6, -30.0, -60.0, -17.0], &[6]);
+    let cpu = Tensor::cat(
+        &[&x.narrow(0, 0, 3).tanh(), &x.narrow(0, 3, 3).softplus()],
+        0,
+    )
+    .to_vec();
+    let g = x.to_device(Device::Gpu);
+    let gpu = Tensor::cat(
+        &[&g.narrow(0, 0, 3).tanh(), &g.narrow(0, 3, 3).softplus()],
+        0,
+    )
+    .to_vec();
+    for (c, v) in cpu.iter().zip(&gpu) {
+        assert!((c - v).abs() <= 1e-5 * c.abs(), "cpu {c}, gpu {v}");
+    }
+}

@@ -1,4 +1,5 @@
-// Prepended to every kernel file (see backend/gpu/kernels.rs): the info buffer and helpers.
+// Prepended to every kernel file (by `pipeline` in src/backend/gpu/launch.rs): the info buffer
+// and helpers.
 
 // ANCHOR: info
 // Shapes, strides, opcodes and scalar parameters of one dispatch: 64 u32 slots, packed as

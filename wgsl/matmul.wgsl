@@ -10,8 +10,11 @@
 const BLOCK: u32 = 64u;
 const KSTEP: u32 = 16u;
 
-// [KSTEP][BLOCK]: k-major, so the inner product loop reads a row of each.
-var<workgroup> a_tile: array<f32, 1024>;
+// [KSTEP][BLOCK]: k-major, so the inner product loop reads a row of each. A's rows are padded to
+// 65 words: its loads walk k fastest, and a stride of 64 would send all 16 of them to the same
+// memory bank.
+const A_STRIDE: u32 = 65u;
+var<workgroup> a_tile: array<f32, 1040>;
 var<workgroup> b_tile: array<f32, 1024>;
 
 // ANCHOR: tiled
@@ -39,7 +42,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             if row0 + r < m && k0 + kk < k {
                 v = a[a_base + (row0 + r) * k + k0 + kk];
             }
-            a_tile[kk * BLOCK + r] = v;
+            a_tile[kk * A_STRIDE + r] = v;
 
             let kb = e / BLOCK;
             let col = e % BLOCK;
@@ -56,7 +59,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             var av: array<f32, 4>;
             var bv: array<f32, 4>;
             for (var i = 0u; i < 4u; i++) {
-                av[i] = a_tile[kk * BLOCK + lid.y + 16u * i];
+                av[i] = a_tile[kk * A_STRIDE + lid.y + 16u * i];
                 bv[i] = b_tile[kk * BLOCK + lid.x + 16u * i];
             }
             for (var i = 0u; i < 4u; i++) {

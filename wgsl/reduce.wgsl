@@ -28,7 +28,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     }
     let base = outer_index * len * inner + inner_index;
     // 1. Each thread folds a strided part of the lane.
-    var acc = select(0.0, -3.4028235e38, op == 1u);
+    var acc = select(0.0, bitcast<f32>(0xff800000u), op == 1u);
     for (var k = lane; k < len; k += 256u) {
         acc = combine(op, acc, x[base + k * inner]);
     }

@@ -44,7 +44,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
         return;
     }
     let base = (lane_id / inner) * len * inner + lane_id % inner;
-    var m = -3.4028235e38;
+    var m = bitcast<f32>(0xff800000u);
     for (var k = lane; k < len; k += 256u) {
         m = max(m, x[base + k * inner]);
     }

@@ -18,10 +18,16 @@ fn sigmoid(v: f32) -> f32 {
     return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
 }
 
-// tanh through exp(-2|v|), which cannot overflow.
+// tanh through exp(-2|v|), which cannot overflow; near 0, where 1 - e cancels, its series.
 fn stable_tanh(v: f32) -> f32 {
     let e = exp(-2.0 * abs(v));
-    return sign(v) * (1.0 - e) / (1.0 + e);
+    let series = v * (1.0 - v * v / 3.0);
+    return select(sign(v) * (1.0 - e) / (1.0 + e), series, abs(v) < 0.01);
+}
+
+// log(1 + t) for t in (0, 1]; WGSL has no log1p, and 1 + t rounds t away below 1e-7.
+fn log1p_small(t: f32) -> f32 {
+    return select(log(1.0 + t), t * (1.0 - 0.5 * t), t < 1e-4);
 }
 // ANCHOR_END: stable
 
@@ -39,7 +45,7 @@ fn apply(op: u32, v: f32, p: f32) -> f32 {
         case 8u: { return max(v, 0.0); }
         case 9u: { return select(p * v, v, v >= 0.0); }
         case 10u: { return 0.5 * v * (1.0 + erf(v * 0.70710678118654752)); }
-        case 11u: { return max(v, 0.0) + log(1.0 + exp(-abs(v))); }
+        case 11u: { return max(v, 0.0) + log1p_small(exp(-abs(v))); }
         case 12u: { return v * v; }
         case 13u: { return pow(v, p); }
         case 14u: { return v + p; }

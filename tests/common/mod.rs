@@ -46,6 +46,7 @@ pub fn assert_close(what: &str, cpu: &[f32], gpu: &[f32], tol: f32, floor: f32) 
     }
 }
 
+// ANCHOR: parity
 /// The output of `f` and the gradient of sum(r * f) for every input, on `device`.
 fn run(f: &dyn Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], device: Device) -> Vec<Vec<f32>> {
     let leaves: Vec<Tensor> = inputs
@@ -95,3 +96,4 @@ pub fn parity_tol(name: &str, inputs: &[Tensor], floor: f32, f: impl Fn(&[Tensor
         assert_close(&what, c, g, 1e-4, floor);
     }
 }
+// ANCHOR_END: parity

@@ -49,18 +49,11 @@ pub struct GpuContext {
 }
 
 fn open() -> Result<GpuContext, GpuError> {
-    // From the environment, so WGPU_BACKEND=vulkan and WGPU_ADAPTER_NAME=... work.
+    // From the environment, so WGPU_BACKEND=vulkan (for example) limits the backends tried.
     let descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    let tried = format!("{:?}", descriptor.backends);
+    let backends = descriptor.backends;
     let instance = wgpu::Instance::new(descriptor);
-    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-        power_preference: wgpu::PowerPreference::HighPerformance,
-        ..Default::default()
-    }))
-    .map_err(|e| GpuError::NoAdapter {
-        tried,
-        reason: e.to_string(),
-    })?;
+    let adapter = choose_adapter(&instance, backends)?;
     let info = adapter.get_info();
     // The adapter's own limits, not the conservative defaults: large buffers and
     // workgroup counts are what the GPU is for.
@@ -87,6 +80,39 @@ fn open() -> Result<GpuContext, GpuError> {
 // ANCHOR_END: context
 
 // ANCHOR: once
+/// The adapter named by WGPU_ADAPTER_NAME (a case-insensitive part of its name) when that is
+/// set, otherwise the one wgpu prefers for high performance.
+fn choose_adapter(
+    instance: &wgpu::Instance,
+    backends: wgpu::Backends,
+) -> Result<wgpu::Adapter, GpuError> {
+    let tried = format!("{backends:?}");
+    if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
+        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        return adapters
+            .into_iter()
+            .find(|a| {
+                a.get_info()
+                    .name
+                    .to_lowercase()
+                    .contains(&wanted.to_lowercase())
+            })
+            .ok_or(GpuError::NoAdapter {
+                tried,
+                reason: format!("WGPU_ADAPTER_NAME={wanted:?} matches none of {names:?}"),
+            });
+    }
+    pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        ..Default::default()
+    }))
+    .map_err(|e| GpuError::NoAdapter {
+        tried,
+        reason: e.to_string(),
+    })
+}
+
 static CONTEXT: OnceLock<Result<GpuContext, GpuError>> = OnceLock::new();
 
 /// The process-wide GPU context, opened on first use.

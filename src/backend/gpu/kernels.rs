@@ -1,8 +1,9 @@
 //! One thin launcher per kernel entry point: check sizes, fill the info slots, allocate the
-//! output, dispatch. The WGSL sources are `include_str!`'d here and nowhere else.
+//! output, dispatch. The WGSL sources are `include_str!`'d here (and wgsl/common.wgsl, which is
+//! prepended to each of them, in launch.rs).
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, Kernel};
+use super::launch::{launch, Grid, Kernel};
 
 const UNARY: Kernel = Kernel {
     name: "unary.wgsl",
@@ -34,8 +35,9 @@ const WORKGROUP: usize = 256;
 /// Axes the info buffer has room for.
 pub const MAX_RANK: usize = 8;
 
-fn groups_for(n: usize) -> (u32, u32, u32) {
-    (u32_of(n.div_ceil(WORKGROUP), "workgroup count"), 1, 1)
+/// One thread per element.
+fn groups_for(n: usize) -> Grid {
+    Grid::Flat(u32_of(n.div_ceil(WORKGROUP), "workgroup count"))
 }
 
 fn u32_of(v: usize, what: &str) -> u32 {
@@ -177,7 +179,7 @@ pub fn reduce(x: &GpuBuffer, outer: usize, len: usize, inner: usize, opcode: u32
         opcode,
     ];
     // One workgroup per output element.
-    let groups = (u32_of(outer * inner, "workgroup count"), 1, 1);
+    let groups = Grid::Flat(u32_of(outer * inner, "workgroup count"));
     launch(REDUCE, "main", &info, &[x.raw(), out.raw()], groups);
     out
 }
@@ -191,7 +193,7 @@ pub fn softmax(x: &GpuBuffer, outer: usize, len: usize, inner: usize, log: bool)
         u32_of(inner, "size"),
         log as u32,
     ];
-    let groups = (u32_of(outer * inner, "workgroup count"), 1, 1);
+    let groups = Grid::Flat(u32_of(outer * inner, "workgroup count"));
     launch(SOFTMAX, "main", &info, &[x.raw(), out.raw()], groups);
     out
 }
@@ -217,14 +219,11 @@ pub fn matmul(
         u32_of(a_batch_stride, "stride"),
         u32_of(b_batch_stride, "stride"),
     ];
-    assert!(
-        batches <= 65_535,
-        "gpu matmul: {batches} batches exceed the 65,535 grid limit"
-    );
-    let groups = (
+    // The kernel reads its block row, column and batch item from the three grid dimensions.
+    let groups = Grid::Xyz(
         u32_of(n.div_ceil(64), "size"),
         u32_of(m.div_ceil(64), "size"),
-        batches as u32,
+        u32_of(batches, "batch count"),
     );
     launch(
         MATMUL,

@@ -61,6 +61,17 @@ fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> wgpu::Comp
 }
 // ANCHOR_END: pipeline_cache
 
+/// The workgroup grid of a dispatch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Grid {
+    /// A count of workgroups for a kernel that rebuilds its flat index with `flat_workgroup`;
+    /// over the per-dimension limit it is folded into two dimensions.
+    Flat(u32),
+    /// An explicit 3-D grid for a kernel that reads `workgroup_id` per dimension; each dimension
+    /// must be within the limit.
+    Xyz(u32, u32, u32),
+}
+
 // ANCHOR: fold
 /// Splits `groups` workgroups into an (x, y) grid when it exceeds the per-dimension limit;
 /// kernels rebuild the flat index with `flat_workgroup` and skip the surplus.
@@ -75,14 +86,13 @@ pub(crate) fn fold(groups: u32, max_per_dim: u32) -> (u32, u32) {
 
 // ANCHOR: launch
 /// Records one dispatch of `entry` in `kernel`: binding 0 is the info buffer, bindings 1.. are
-/// `buffers` in order (at most 4 storage buffers: the downlevel limit). `groups` is the
-/// workgroup grid; a 1-D count over the limit is folded into two dimensions.
+/// `buffers` in order (at most 4 storage buffers: the downlevel limit), over the grid `grid`.
 pub(crate) fn launch(
     kernel: Kernel,
     entry: &'static str,
     info: &[u32],
     buffers: &[&wgpu::Buffer],
-    groups: (u32, u32, u32),
+    grid: Grid,
 ) {
     assert!(
         buffers.len() <= 4,
@@ -94,10 +104,26 @@ pub(crate) fn launch(
         "{}::{entry}: info too long",
         kernel.name
     );
-    if groups.0 == 0 || groups.1 == 0 || groups.2 == 0 {
+    let ctx = context().expect("GPU tensors exist only once a context is open");
+    let limit = ctx.max_groups_per_dim;
+    let (x, y, z) = match grid {
+        Grid::Flat(groups) => {
+            let (x, y) = fold(groups, limit);
+            (x, y, 1)
+        }
+        Grid::Xyz(x, y, z) => {
+            assert!(
+                x <= limit && y <= limit && z <= limit,
+                "{}::{entry}: a grid of {x} x {y} x {z} workgroups exceeds this GPU's limit of \
+                 {limit} per dimension",
+                kernel.name
+            );
+            (x, y, z)
+        }
+    };
+    if x == 0 || y == 0 || z == 0 {
         return;
     }
-    let ctx = context().expect("GPU tensors exist only once a context is open");
     let pipeline = pipeline(ctx, kernel, entry);
     let mut slots = [0u32; INFO_SLOTS];
     slots[..info.len()].copy_from_slice(info);
@@ -125,11 +151,6 @@ pub(crate) fn launch(
         layout: &pipeline.get_bind_group_layout(0),
         entries: &entries,
     });
-    let (x, y) = if groups.1 == 1 && groups.2 == 1 {
-        fold(groups.0, ctx.max_groups_per_dim)
-    } else {
-        (groups.0, groups.1)
-    };
     let mut recorder = ctx.recorder.lock().unwrap();
     let encoder = recorder
         .encoder
@@ -141,7 +162,7 @@ pub(crate) fn launch(
         });
         pass.set_pipeline(&pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
-        pass.dispatch_workgroups(x, y, groups.2);
+        pass.dispatch_workgroups(x, y, z);
     }
     DISPATCHES.fetch_add(1, Ordering::Relaxed);
     recorder.pending += 1;
