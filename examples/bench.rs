@@ -9,6 +9,8 @@
 //!   `matrixmultiply::sgemm` in the same run (their ratio is what the tensor layer costs).
 //! * `matmul` on the GPU: 1024^3, 2048^3 and 4096^3 through the tiled WGSL kernel.
 //! * `elementwise`: `a + b` over 2^24 elements, in GB/s moved (two reads and one write).
+//! * `g_fwd`, `g_fwdbwd`: the generator forward (no graph), and forward + backward of its mean,
+//!   for each `--preset` (cifar, tiny) and `--batch` (default 8,32).
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -19,15 +21,21 @@ struct Args {
     what: Vec<String>,
     device: Device,
     steps: usize,
+    presets: Vec<String>,
+    batches: Vec<usize>,
 }
 
-const USAGE: &str = "usage: bench [--what matmul,elementwise] [--device cpu|gpu] [--steps N]";
+const USAGE: &str = "usage: bench [--what matmul,elementwise,g_fwd,g_fwdbwd] [--device cpu|gpu] \
+                     [--steps N] [--preset cifar,tiny] [--batch 8,32]";
+const MEASUREMENTS: [&str; 4] = ["matmul", "elementwise", "g_fwd", "g_fwdbwd"];
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         what: vec!["matmul".into(), "elementwise".into()],
         device: Device::Cpu,
         steps: 20,
+        presets: vec!["cifar".into()],
+        batches: vec![8, 32],
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,6 +55,17 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| format!("--steps expects a count, found {v:?}"))?
             }
+            "--preset" => args.presets = value()?.split(',').map(String::from).collect(),
+            "--batch" => {
+                let v = value()?;
+                args.batches = v
+                    .split(',')
+                    .map(|b| {
+                        b.parse()
+                            .map_err(|_| format!("--batch expects counts, found {v:?}"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             "--help" | "-h" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -57,11 +76,14 @@ fn parse_args() -> Result<Args, String> {
     if let Some(w) = args
         .what
         .iter()
-        .find(|w| !["matmul", "elementwise"].contains(&w.as_str()))
+        .find(|w| !MEASUREMENTS.contains(&w.as_str()))
     {
         return Err(format!(
-            "--what: unknown measurement {w:?} (expected matmul, elementwise)"
+            "--what: unknown measurement {w:?} (expected one of {MEASUREMENTS:?})"
         ));
+    }
+    for p in &args.presets {
+        vitgan::vitgan::Config::preset(p).map_err(|e| format!("--preset: {e}"))?;
     }
     Ok(args)
 }
@@ -220,6 +242,37 @@ fn bench_elementwise(args: &Args) {
     );
 }
 
+fn bench_generator(args: &Args, backward: bool) {
+    use vitgan::vitgan::{Config, Generator};
+    for preset in &args.presets {
+        let cfg = Config::preset(preset).expect("checked by parse_args");
+        let mut g = Generator::new(&cfg, &mut StdRng::seed_from_u64(0));
+        vitgan::nn::to_device(&mut g, args.device);
+        for &batch in &args.batches {
+            let z = Tensor::randn(&[batch, cfg.z_dim], 0.0, 1.0, &mut StdRng::seed_from_u64(1))
+                .to_device(args.device);
+            let ms = median_ms(args.steps, args.device, || {
+                if backward {
+                    std::hint::black_box(g.forward(&z).mean_all().backward());
+                } else {
+                    std::hint::black_box(vitgan::no_grad(|| g.forward(&z)));
+                }
+            });
+            let what = if backward { "g_fwdbwd" } else { "g_fwd" };
+            println!(
+                "{{\"what\": \"{what}\", \"preset\": \"{preset}\", \"batch\": {batch}, \"device\": \"{}\", \
+                 \"card\": \"{}\", \"n_steps\": {}, \"ms_median\": {ms:.3}, \"img_per_s\": {:.2}, \
+                 \"peak_rss_mb\": {:.1}}}",
+                if args.device == Device::Cpu { "cpu" } else { "gpu" },
+                card(args.device),
+                args.steps,
+                batch as f64 / ms * 1e3,
+                peak_rss_mb()
+            );
+        }
+    }
+}
+
 fn main() {
     let args = parse_args().unwrap_or_else(|e| {
         eprintln!("bench: {e}");
@@ -233,6 +286,7 @@ fn main() {
         match what.as_str() {
             "matmul" => bench_matmul(&args),
             "elementwise" => bench_elementwise(&args),
+            "g_fwd" | "g_fwdbwd" => bench_generator(&args, what == "g_fwdbwd"),
             _ => unreachable!("checked by parse_args"),
         }
     }

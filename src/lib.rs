@@ -13,8 +13,11 @@
 
 pub mod autograd;
 pub mod backend;
+pub mod checkpoint;
+pub mod nn;
 pub mod ops;
 pub mod tensor;
+pub mod vitgan;
 
 pub use autograd::{gradcheck, gradcheck_directional, no_grad, GradcheckOptions, Grads};
 pub use tensor::{Device, DeviceError, Tensor, TensorId};

@@ -11,6 +11,12 @@ mod context;
 mod kernels;
 mod launch;
 
+// Kernels of ViTGAN's fused components (src/vitgan/), one file each.
+pub mod fourier;
+pub mod modulated;
+pub mod patches;
+pub mod sln;
+
 pub use buffers::{buffers_created, GpuBuffer};
 pub use context::{context, is_available, GpuContext, GpuError};
 pub use kernels::*;

@@ -1,0 +1,63 @@
+//! Checks this port against golden tensors of the PyTorch reference.
+//!
+//! ```text
+//! cargo run --release --example reference_check [--features gpu] -- GOLDEN.safetensors [--device cpu|gpu]
+//! ```
+//! GOLDEN.safetensors and the GOLDEN.json beside it are written by
+//! ../shared/reference/export_golden.py (any preset, seed, batch or `--set` overrides). Prints one
+//! JSON line per compared tensor and exits 1 if any comparison fails (2 on bad input).
+
+use std::path::PathBuf;
+use vitgan::vitgan::reference::{check_generator, Golden};
+use vitgan::Device;
+
+const USAGE: &str = "usage: reference_check GOLDEN.safetensors [--device cpu|gpu]";
+
+fn parse_args() -> Result<(PathBuf, Device), String> {
+    let mut path = None;
+    let mut device = Device::Cpu;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--device" => {
+                device = match args.next().as_deref() {
+                    Some("cpu") => Device::Cpu,
+                    Some("gpu") => Device::Gpu,
+                    other => return Err(format!("--device expects cpu or gpu, found {other:?}")),
+                }
+            }
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            flag if flag.starts_with("--") => {
+                return Err(format!("unknown flag {flag:?}\n{USAGE}"))
+            }
+            file if path.is_none() => path = Some(PathBuf::from(file)),
+            extra => return Err(format!("unexpected argument {extra:?}\n{USAGE}")),
+        }
+    }
+    Ok((
+        path.ok_or(format!("no golden file given\n{USAGE}"))?,
+        device,
+    ))
+}
+
+fn main() {
+    let fail = |message: String| -> ! {
+        eprintln!("reference_check: {message}");
+        std::process::exit(2);
+    };
+    let (path, device) = parse_args().unwrap_or_else(|e| fail(e));
+    if let Err(e) = vitgan::Tensor::zeros(&[1]).try_to_device(device) {
+        fail(format!("--device gpu: {e}"));
+    }
+    let golden = Golden::load(&path).unwrap_or_else(|e| fail(e));
+    let comparisons = check_generator(&golden, device).unwrap_or_else(|e| fail(e));
+    for c in &comparisons {
+        println!("{}", c.to_json());
+    }
+    if comparisons.iter().any(|c| !c.ok) {
+        std::process::exit(1);
+    }
+}

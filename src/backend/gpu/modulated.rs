@@ -1,0 +1,105 @@
+//! Launchers of wgsl/modulated.wgsl, the kernels of weight modulation (src/vitgan/modulated.rs):
+//! the demodulation factor and the per-sample scalings. The GEMM between the scalings is the
+//! tiled matmul, reached through `Tensor::matmul`.
+
+use super::buffers::GpuBuffer;
+use super::launch::{launch, Grid, Kernel};
+
+const MODULATED: Kernel = Kernel {
+    name: "modulated.wgsl",
+    source: include_str!("../../../wgsl/modulated.wgsl"),
+};
+
+/// Threads per workgroup of the 1-D entry points.
+const WORKGROUP: usize = 256;
+/// Side of the square block of d that one `demod` workgroup computes.
+const TILE: usize = 16;
+
+fn u32_of(v: usize, what: &str) -> u32 {
+    u32::try_from(v)
+        .unwrap_or_else(|_| panic!("modulated_linear (gpu): {what} {v} does not fit in 32 bits"))
+}
+
+fn groups_for(n: usize) -> Grid {
+    Grid::Flat(u32_of(n.div_ceil(WORKGROUP), "workgroup count"))
+}
+
+// ANCHOR: demod_launcher
+/// d[n, o] = (sum_i W[o, i]^2 a[n, i]^2 + 1e-8)^(-1/2) for `w` [outs, ins] and `a` [n, ins].
+pub fn demod(w: &GpuBuffer, a: &GpuBuffer, n: usize, outs: usize, ins: usize) -> GpuBuffer {
+    let d = GpuBuffer::uninit(n * outs);
+    let info = [
+        u32_of(n, "sample count"),
+        u32_of(outs, "size"),
+        u32_of(ins, "size"),
+    ];
+    // Blocks of outputs along x, blocks of samples along y (as matmul: columns x, rows y).
+    let grid = Grid::Xyz(
+        u32_of(outs.div_ceil(TILE), "size"),
+        u32_of(n.div_ceil(TILE), "sample count"),
+        1,
+    );
+    launch(
+        MODULATED,
+        "demod",
+        &info,
+        &[w.raw(), a.raw(), d.raw()],
+        grid,
+    );
+    d
+}
+// ANCHOR_END: demod_launcher
+
+/// `x * s` for `x` [n, t, k] (or [1, t, k] when `x_shared`) and `s` [n, k]: [n, t, k].
+pub fn scale(
+    x: &GpuBuffer,
+    s: &GpuBuffer,
+    n: usize,
+    t: usize,
+    k: usize,
+    x_shared: bool,
+) -> GpuBuffer {
+    let len = n * t * k;
+    let out = GpuBuffer::uninit(len);
+    let info = [
+        u32_of(n, "sample count"),
+        u32_of(t, "size"),
+        u32_of(k, "size"),
+        x_shared as u32,
+    ];
+    launch(
+        MODULATED,
+        "scale",
+        &info,
+        &[x.raw(), s.raw(), out.raw()],
+        groups_for(len),
+    );
+    out
+}
+
+/// sum_t p[n, t, k] q[n, t, k] for `p` [n, t, k] and `q` [n, t, k] (or [1, t, k] when
+/// `q_shared`): [n, k].
+pub fn sum_tokens(
+    p: &GpuBuffer,
+    q: &GpuBuffer,
+    n: usize,
+    t: usize,
+    k: usize,
+    q_shared: bool,
+) -> GpuBuffer {
+    let out = GpuBuffer::uninit(n * k);
+    let info = [
+        u32_of(n, "sample count"),
+        u32_of(t, "size"),
+        u32_of(k, "size"),
+        q_shared as u32,
+    ];
+    launch(
+        MODULATED,
+        "sum_tokens",
+        &info,
+        &[p.raw(), q.raw(), out.raw()],
+        groups_for(n * k),
+    );
+    out
+}

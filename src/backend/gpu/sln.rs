@@ -1,0 +1,130 @@
+//! Launchers for wgsl/sln.wgsl: the fused self-modulated LayerNorm and its backward
+//! (src/vitgan/sln.rs holds the op and the math).
+
+use super::buffers::GpuBuffer;
+use super::launch::{launch, Grid, Kernel};
+
+const SLN: Kernel = Kernel {
+    name: "sln.wgsl",
+    source: include_str!("../../../wgsl/sln.wgsl"),
+};
+
+/// Threads per workgroup (`WG` in the kernel).
+const WORKGROUP: usize = 256;
+
+/// The shape `[B, L, D]` of `h` (and of its gradient).
+pub type Dims = [usize; 3];
+
+fn u32_of(v: usize, what: &str) -> u32 {
+    u32::try_from(v).unwrap_or_else(|_| panic!("sln (gpu): {what} {v} does not fit in 32 bits"))
+}
+
+// ANCHOR: info
+/// The info slots every entry reads (see the header of wgsl/sln.wgsl).
+fn info([b, l, d]: Dims, eps: f32, with_xhat: bool) -> [u32; 6] {
+    // Flat indices into h go up to B * L * D: they must fit the kernel's u32 arithmetic.
+    u32_of(b * l * d, "element count");
+    [
+        u32_of(b * l, "row count"),
+        u32_of(l, "L"),
+        u32_of(d, "D"),
+        eps.to_bits(),
+        u32_of(b * d, "B * D"),
+        with_xhat as u32,
+    ]
+}
+
+/// One workgroup per row of D values.
+fn per_row([b, l, _]: Dims) -> Grid {
+    Grid::Flat(u32_of(b * l, "workgroup count"))
+}
+// ANCHOR_END: info
+
+fn check(what: &str, buffer: &GpuBuffer, len: usize) {
+    assert_eq!(
+        buffer.len(),
+        len,
+        "sln (gpu): {what} holds {} values, expected {len}",
+        buffer.len()
+    );
+}
+
+/// (1 + gamma[b]) * layer_norm(h[b, l]) + beta[b] for every row.
+pub fn forward(
+    h: &GpuBuffer,
+    gamma: &GpuBuffer,
+    beta: &GpuBuffer,
+    dims: Dims,
+    eps: f32,
+) -> GpuBuffer {
+    let [b, l, d] = dims;
+    check("h", h, b * l * d);
+    check("gamma", gamma, b * d);
+    check("beta", beta, b * d);
+    let out = GpuBuffer::uninit(h.len());
+    let slots = info(dims, eps, false);
+    let buffers = [h.raw(), out.raw(), gamma.raw(), beta.raw()];
+    launch(SLN, "forward", &slots, &buffers, per_row(dims));
+    out
+}
+
+/// The gradient with respect to h, given the output gradient `grad`.
+pub fn backward_input(
+    h: &GpuBuffer,
+    gamma: &GpuBuffer,
+    grad: &GpuBuffer,
+    dims: Dims,
+    eps: f32,
+) -> GpuBuffer {
+    let [b, l, d] = dims;
+    check("h", h, b * l * d);
+    check("gamma", gamma, b * d);
+    check("the output gradient", grad, b * l * d);
+    let out = GpuBuffer::uninit(h.len());
+    let slots = info(dims, eps, false);
+    let buffers = [h.raw(), out.raw(), gamma.raw(), grad.raw()];
+    launch(SLN, "backward_input", &slots, &buffers, per_row(dims));
+    out
+}
+
+/// (mu, rstd) of every row, interleaved: `[B * L, 2]`.
+pub fn row_stats(h: &GpuBuffer, dims: Dims, eps: f32) -> GpuBuffer {
+    let [b, l, d] = dims;
+    check("h", h, b * l * d);
+    let out = GpuBuffer::uninit(2 * b * l);
+    let slots = info(dims, eps, false);
+    launch(
+        SLN,
+        "row_stats",
+        &slots,
+        &[h.raw(), out.raw()],
+        per_row(dims),
+    );
+    out
+}
+
+// ANCHOR: affine_launcher
+/// The gradients with respect to gamma and beta, `[B, D]` each: sums over the L rows of each
+/// sample of `grad * xhat` and of `grad`. `stats` comes from [`row_stats`].
+pub fn backward_affine(
+    h: &GpuBuffer,
+    stats: &GpuBuffer,
+    grad: &GpuBuffer,
+    dims: Dims,
+) -> (GpuBuffer, GpuBuffer) {
+    let [b, l, d] = dims;
+    check("h", h, b * l * d);
+    check("the row statistics", stats, 2 * b * l);
+    check("the output gradient", grad, b * l * d);
+    let groups = Grid::Flat(u32_of((b * d).div_ceil(WORKGROUP), "workgroup count"));
+    let run = |with_xhat: bool| {
+        let out = GpuBuffer::uninit(b * d);
+        // eps is not read: the statistics already hold rstd.
+        let slots = info(dims, 0.0, with_xhat);
+        let buffers = [h.raw(), out.raw(), stats.raw(), grad.raw()];
+        launch(SLN, "backward_affine", &slots, &buffers, groups);
+        out
+    };
+    (run(true), run(false))
+}
+// ANCHOR_END: affine_launcher

@@ -1,0 +1,112 @@
+//! Modules: models made of named parameters. A model is a plain struct of tensors and
+//! sub-modules; [`Module::parameters`] lists them with dotted names (`blocks.0.attn.qkv.weight`),
+//! which are also the checkpoint keys and the optimizer's keys.
+
+use crate::{Device, Tensor};
+use std::collections::HashMap;
+
+// ANCHOR: module
+/// Something with parameters.
+pub trait Module {
+    /// Appends every parameter as (dotted name, handle), names prefixed by `prefix`.
+    fn parameters<'a>(&'a mut self, prefix: &str, out: &mut Vec<(String, &'a mut Tensor)>);
+}
+
+/// `prefix.name`, or `name` at the top level.
+pub fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+// ANCHOR_END: module
+
+/// The parameters with their names, in declaration order (handles, not copies).
+pub fn named_parameters(module: &mut impl Module) -> Vec<(String, Tensor)> {
+    let mut params = Vec::new();
+    module.parameters("", &mut params);
+    params.into_iter().map(|(n, t)| (n, t.clone())).collect()
+}
+
+/// The number of trainable values.
+pub fn parameter_count(module: &mut impl Module) -> usize {
+    named_parameters(module)
+        .iter()
+        .map(|(_, t)| t.numel())
+        .sum()
+}
+
+/// One line per parameter (name, shape, count) and the total: the book's parameter tables.
+pub fn parameter_table(module: &mut impl Module) -> String {
+    let params = named_parameters(module);
+    let width = params.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let mut table = String::new();
+    for (name, t) in &params {
+        table.push_str(&format!(
+            "{name:width$}  {:<14}  {:>10}\n",
+            format!("{:?}", t.shape()),
+            t.numel()
+        ));
+    }
+    let total: usize = params.iter().map(|(_, t)| t.numel()).sum();
+    table.push_str(&format!("{:width$}  {:<14}  {total:>10}\n", "total", ""));
+    table
+}
+
+/// Moves every parameter to `device`, marked as needing gradients.
+pub fn to_device(module: &mut impl Module, device: Device) {
+    let mut params = Vec::new();
+    module.parameters("", &mut params);
+    for (_, t) in params {
+        *t = t.to_device(device).detach().requires_grad();
+    }
+}
+
+/// Replaces every parameter with the tensor stored under `prefix + name` in `source`.
+/// Fails, naming the parameter, when one is missing or has another shape; loads nothing then.
+pub fn load_parameters(
+    module: &mut impl Module,
+    source: &HashMap<String, Tensor>,
+    prefix: &str,
+) -> Result<(), String> {
+    let mut params = Vec::new();
+    module.parameters("", &mut params);
+    for (name, t) in &params {
+        let key = format!("{prefix}{name}");
+        let found = source
+            .get(&key)
+            .ok_or(format!("parameter {key} is missing"))?;
+        if found.shape() != t.shape() {
+            return Err(format!(
+                "parameter {key}: expected shape {:?}, found {:?}",
+                t.shape(),
+                found.shape()
+            ));
+        }
+    }
+    for (name, t) in params {
+        let device = t.device();
+        let found = &source[&format!("{prefix}{name}")];
+        *t = found.to_device(device).detach().requires_grad();
+    }
+    Ok(())
+}
+
+/// Replaces the parameters, in [`Module::parameters`] order, with `values` (for gradient checks
+/// and optimizers, which hold parameters as a list). Panics on a count or shape mismatch.
+pub fn set_parameters(module: &mut impl Module, values: &[Tensor]) {
+    let mut params = Vec::new();
+    module.parameters("", &mut params);
+    assert_eq!(
+        params.len(),
+        values.len(),
+        "set_parameters: the module has {} parameters, found {} values",
+        params.len(),
+        values.len()
+    );
+    for ((name, t), v) in params.into_iter().zip(values) {
+        assert_eq!(t.shape(), v.shape(), "set_parameters: {name}: shape");
+        *t = v.clone();
+    }
+}

@@ -1,0 +1,236 @@
+//! Every hyperparameter of the model and its training, with the two presets of the PyTorch
+//! reference. Field names are the reference's, so a golden file's `config` loads as it is.
+
+/// The model and training configuration. Start from [`Config::cifar`] or [`Config::tiny`] and
+/// override fields directly or by name with [`Config::set`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub name: String,
+    pub img_size: usize,
+    pub channels: usize,
+    /// Generator patch P: the token grid is img_size / P on each side.
+    pub patch: usize,
+    pub z_dim: usize,
+    pub g_dim: usize,
+    pub g_depth: usize,
+    pub g_heads: usize,
+    pub g_mlp: usize,
+    pub map_layers: usize,
+    pub map_lr_mul: f32,
+    /// D_f, the width of the Fourier embedding E_fou.
+    pub fou_dim: usize,
+    pub inr_hidden: usize,
+    /// Hidden modulated layers of the patch decoder (plus one modulated RGB layer).
+    pub inr_layers: usize,
+    pub patch_map_layers: usize,
+    /// "none" or "tanh".
+    pub out_act: String,
+    pub sln_eps: f32,
+    pub g_sdpa: bool,
+    pub d_dim: usize,
+    pub d_depth: usize,
+    pub d_heads: usize,
+    pub d_mlp: usize,
+    pub d_ln_eps: f32,
+    pub lr_g: f32,
+    pub lr_d: f32,
+    pub betas: (f32, f32),
+    pub adam_eps: f32,
+    pub bcr_real: f32,
+    pub bcr_fake: f32,
+    pub aug_policy: String,
+    pub aug_prob: f32,
+    pub ema_halflife_kimg: f32,
+    pub ema_start_kimg: f32,
+}
+
+impl Config {
+    /// The paper's CIFAR-10 configuration: 32x32, patch 4 (64 tokens), width 384, 4 blocks,
+    /// 6 heads, MLP 1536, an 8-layer mapping network, Fourier width 384, decoder width 512.
+    pub fn cifar() -> Config {
+        Config {
+            name: "cifar".into(),
+            img_size: 32,
+            channels: 3,
+            patch: 4,
+            z_dim: 384,
+            g_dim: 384,
+            g_depth: 4,
+            g_heads: 6,
+            g_mlp: 1536,
+            map_layers: 8,
+            map_lr_mul: 0.01,
+            fou_dim: 384,
+            inr_hidden: 512,
+            inr_layers: 2,
+            patch_map_layers: 0,
+            out_act: "none".into(),
+            sln_eps: 1e-3,
+            g_sdpa: false,
+            d_dim: 384,
+            d_depth: 4,
+            d_heads: 6,
+            d_mlp: 1536,
+            d_ln_eps: 1e-6,
+            lr_g: 0.002,
+            lr_d: 0.002,
+            betas: (0.0, 0.99),
+            adam_eps: 1e-8,
+            bcr_real: 10.0,
+            bcr_fake: 10.0,
+            aug_policy: "color,translation,cutout".into(),
+            aug_prob: 0.8,
+            ema_halflife_kimg: 1000.0,
+            ema_start_kimg: 1000.0,
+        }
+    }
+
+    /// A small configuration for fast checks (the reference's `tiny`).
+    pub fn tiny() -> Config {
+        Config {
+            name: "tiny".into(),
+            z_dim: 64,
+            g_dim: 64,
+            g_depth: 2,
+            g_heads: 2,
+            g_mlp: 128,
+            map_layers: 2,
+            fou_dim: 64,
+            inr_hidden: 64,
+            d_dim: 64,
+            d_depth: 2,
+            d_heads: 2,
+            d_mlp: 128,
+            ema_halflife_kimg: 10.0,
+            ema_start_kimg: 2.0,
+            ..Config::cifar()
+        }
+    }
+
+    /// A preset by name.
+    pub fn preset(name: &str) -> Result<Config, String> {
+        match name {
+            "cifar" => Ok(Config::cifar()),
+            "tiny" => Ok(Config::tiny()),
+            other => Err(format!("unknown preset {other:?} (expected cifar or tiny)")),
+        }
+    }
+
+    /// Side of the token grid.
+    pub fn grid(&self) -> usize {
+        self.img_size / self.patch
+    }
+
+    /// Number of tokens (patches).
+    pub fn tokens(&self) -> usize {
+        self.grid() * self.grid()
+    }
+
+    /// Sets one field from text, as `--set key=value` would.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let json = serde_json::from_str(value).unwrap_or(serde_json::Value::String(value.into()));
+        self.set_json(key, &json)
+    }
+
+    /// Sets one field from a JSON value (the reference's golden `.json` holds its config so).
+    pub fn set_json(&mut self, key: &str, value: &serde_json::Value) -> Result<(), String> {
+        let bad = || format!("config field {key}: cannot use {value} here");
+        let uint = || value.as_u64().map(|v| v as usize).ok_or_else(bad);
+        let float = || value.as_f64().map(|v| v as f32).ok_or_else(bad);
+        let text = || value.as_str().map(String::from).ok_or_else(bad);
+        match key {
+            "name" => self.name = text()?,
+            "img_size" => self.img_size = uint()?,
+            "channels" => self.channels = uint()?,
+            "patch" => self.patch = uint()?,
+            "z_dim" => self.z_dim = uint()?,
+            "g_dim" => self.g_dim = uint()?,
+            "g_depth" => self.g_depth = uint()?,
+            "g_heads" => self.g_heads = uint()?,
+            "g_mlp" => self.g_mlp = uint()?,
+            "map_layers" => self.map_layers = uint()?,
+            "map_lr_mul" => self.map_lr_mul = float()?,
+            "fou_dim" => self.fou_dim = uint()?,
+            "inr_hidden" => self.inr_hidden = uint()?,
+            "inr_layers" => self.inr_layers = uint()?,
+            "patch_map_layers" => self.patch_map_layers = uint()?,
+            "out_act" => self.out_act = text()?,
+            "sln_eps" => self.sln_eps = float()?,
+            "g_sdpa" => self.g_sdpa = value.as_bool().ok_or_else(bad)?,
+            "d_dim" => self.d_dim = uint()?,
+            "d_depth" => self.d_depth = uint()?,
+            "d_heads" => self.d_heads = uint()?,
+            "d_mlp" => self.d_mlp = uint()?,
+            "d_ln_eps" => self.d_ln_eps = float()?,
+            "lr_g" => self.lr_g = float()?,
+            "lr_d" => self.lr_d = float()?,
+            "betas" => {
+                let pair = value.as_array().filter(|a| a.len() == 2).ok_or_else(bad)?;
+                let b0 = pair[0].as_f64().ok_or_else(bad)? as f32;
+                let b1 = pair[1].as_f64().ok_or_else(bad)? as f32;
+                self.betas = (b0, b1);
+            }
+            "adam_eps" => self.adam_eps = float()?,
+            "bcr_real" => self.bcr_real = float()?,
+            "bcr_fake" => self.bcr_fake = float()?,
+            "aug_policy" => self.aug_policy = text()?,
+            "aug_prob" => self.aug_prob = float()?,
+            "ema_halflife_kimg" => self.ema_halflife_kimg = float()?,
+            "ema_start_kimg" => self.ema_start_kimg = float()?,
+            other => return Err(format!("unknown config field {other:?}")),
+        }
+        Ok(())
+    }
+
+    /// A configuration from a JSON object of fields (missing ones keep the `cifar` defaults),
+    /// then checked.
+    pub fn from_json(object: &serde_json::Value) -> Result<Config, String> {
+        let fields = object.as_object().ok_or("config: expected a JSON object")?;
+        let mut config = Config::cifar();
+        for (key, value) in fields {
+            config.set_json(key, value)?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the relations between fields that the model relies on.
+    pub fn validate(&self) -> Result<(), String> {
+        let must = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
+        must(
+            self.patch > 0 && self.img_size.is_multiple_of(self.patch),
+            format!(
+                "img_size {} must be a multiple of patch {}",
+                self.img_size, self.patch
+            ),
+        )?;
+        must(
+            self.g_heads > 0 && self.g_dim.is_multiple_of(self.g_heads),
+            format!(
+                "g_dim {} must be a multiple of g_heads {}",
+                self.g_dim, self.g_heads
+            ),
+        )?;
+        must(
+            self.d_heads > 0 && self.d_dim.is_multiple_of(self.d_heads),
+            format!(
+                "d_dim {} must be a multiple of d_heads {}",
+                self.d_dim, self.d_heads
+            ),
+        )?;
+        must(
+            self.out_act == "none" || self.out_act == "tanh",
+            format!(
+                "out_act must be \"none\" or \"tanh\", found {:?}",
+                self.out_act
+            ),
+        )?;
+        must(
+            self.patch_map_layers == 0,
+            format!(
+                "patch_map_layers {} is not supported (the paper's reading has none)",
+                self.patch_map_layers
+            ),
+        )
+    }
+}

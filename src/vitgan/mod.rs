@@ -1,0 +1,17 @@
+//! ViTGAN (Lee et al., ICLR 2022), one file per component of the paper; each file is a chapter
+//! of the book.
+
+pub mod block;
+pub mod config;
+pub mod decoder;
+pub mod fourier;
+pub mod generator;
+pub mod layers;
+pub mod mapping;
+pub mod modulated;
+pub mod patches;
+pub mod reference;
+pub mod sln;
+
+pub use config::Config;
+pub use generator::{Generator, GeneratorOutput};

@@ -1,0 +1,233 @@
+//! Self-modulated LayerNorm (SLN): the only place where the latent w enters ViTGAN's generator.
+//!
+//! For h of shape `[B, L, D]` and per-sample gamma, beta of shape `[B, D]` (an affine map of w,
+//! made by the caller):
+//!
+//! ```text
+//! out[b, l, :] = (1 + gamma[b]) * (h[b, l, :] - mu) / sqrt(var + eps) + beta[b]
+//! ```
+//!
+//! with mu and the biased variance var taken over the D features of each token. [`sln`] is the
+//! fused op with a hand-derived backward (CPU loops, or wgsl/sln.wgsl on the GPU);
+//! [`sln_composed`] is the same function built from primitive ops, the oracle it is tested against.
+
+use crate::autograd::{record, Op};
+use crate::tensor::Storage;
+use crate::Tensor;
+use rayon::prelude::*;
+
+/// `[B, L, D]` after checking that gamma and beta are `[B, D]` and all three share a device.
+fn dims(op: &str, h: &Tensor, gamma: &Tensor, beta: &Tensor) -> [usize; 3] {
+    let &[b, l, d] = h.shape() else {
+        panic!("{op}: expected h of shape [B, L, D], found {:?}", h.shape());
+    };
+    assert!(
+        d > 0,
+        "{op}: h of shape {:?} has no features to normalize",
+        h.shape()
+    );
+    for (name, t) in [("gamma", gamma), ("beta", beta)] {
+        assert!(
+            t.shape() == [b, d],
+            "{op}: expected {name} of shape [B, D] = {:?} for h of shape {:?}, found {:?}",
+            [b, d],
+            h.shape(),
+            t.shape()
+        );
+        assert_eq!(
+            t.device(),
+            h.device(),
+            "{op}: h is on {:?} but {name} is on {:?}",
+            h.device(),
+            t.device()
+        );
+    }
+    [b, l, d]
+}
+
+// ANCHOR: composed
+/// SLN from primitive ops: layer_norm, then scale by 1 + gamma and shift by beta, both broadcast
+/// over the L tokens of each sample. Autograd differentiates it for free.
+pub fn sln_composed(h: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Tensor {
+    let [b, _, d] = dims("sln_composed", h, gamma, beta);
+    let scale = gamma.add_scalar(1.0).reshape(&[b, 1, d]);
+    let shift = beta.reshape(&[b, 1, d]);
+    h.layer_norm(eps).mul(&scale).add(&shift)
+}
+// ANCHOR_END: composed
+
+// ANCHOR: fused
+/// SLN as one fused op: one pass over each row forward, one backward rule for all three inputs.
+pub fn sln(h: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Tensor {
+    let dims = dims("sln", h, gamma, beta);
+    let storage = match (h.storage(), gamma.storage(), beta.storage()) {
+        (Storage::Cpu(h), Storage::Cpu(gamma), Storage::Cpu(beta)) => {
+            Storage::cpu_from_vec(forward_cpu(h, gamma, beta, dims, eps))
+        }
+        #[cfg(feature = "gpu")]
+        (Storage::Gpu(h), Storage::Gpu(gamma), Storage::Gpu(beta)) => Storage::Gpu(
+            std::sync::Arc::new(crate::backend::gpu::sln::forward(h, gamma, beta, dims, eps)),
+        ),
+        #[cfg(feature = "gpu")]
+        _ => unreachable!("devices checked by dims"),
+    };
+    let node = record(Sln { eps }, &[h, gamma, beta]);
+    Tensor::from_op(storage, h.shape().to_vec(), node)
+}
+// ANCHOR_END: fused
+
+// ANCHOR: backward_rule
+/// The recorded op. Its inputs are (h, gamma, beta).
+///
+/// Per row, with r = 1 / sqrt(var + eps), xhat = (h - mu) r and s = 1 + gamma[b]:
+/// out_k = s_k xhat_k + beta_k. So, with g the output gradient,
+///
+/// * d_beta[b] = sum_l g and d_gamma[b] = sum_l g xhat (gamma and beta are shared by the L rows
+///   of sample b, so their gradients add up over those rows);
+/// * through xhat, u = dL/dxhat = g s. Since d mu / d h_j = 1/D and
+///   d var / d h_j = 2 (h_j - mu) / D (the term through mu vanishes: sum_k (h_k - mu) = 0),
+///   d r / d h_j = -r^3 (h_j - mu) / D, and so
+///   d xhat_k / d h_j = r (delta_kj - 1/D - xhat_k xhat_j / D). Summing u_k times that over k:
+///   d_h_j = r (u_j - mean(u) - xhat_j mean(u xhat)).
+///
+/// The rule recomputes mu and r from h instead of keeping them from the forward: one cheap pass
+/// over a row, and the graph holds no extra tensors.
+struct Sln {
+    eps: f32,
+}
+
+impl Op for Sln {
+    fn name(&self) -> String {
+        format!("sln(eps={})", self.eps)
+    }
+
+    fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
+        let [h, gamma, beta] = inputs else {
+            unreachable!("sln records three inputs")
+        };
+        let dims = dims("sln backward", h, gamma, beta);
+        let [b, _, d] = dims;
+        let wrap =
+            |storage: Storage, shape: &[usize]| Tensor::from_op(storage, shape.to_vec(), None);
+        match (h.storage(), gamma.storage(), grad.storage()) {
+            (Storage::Cpu(hv), Storage::Cpu(gv), Storage::Cpu(g)) => {
+                let (dh, dgamma, dbeta) = backward_cpu(hv, gv, g, dims, self.eps);
+                vec![
+                    Some(wrap(Storage::cpu_from_vec(dh), h.shape())),
+                    Some(wrap(Storage::cpu_from_vec(dgamma), &[b, d])),
+                    Some(wrap(Storage::cpu_from_vec(dbeta), &[b, d])),
+                ]
+            }
+            #[cfg(feature = "gpu")]
+            (Storage::Gpu(hv), Storage::Gpu(gv), Storage::Gpu(g)) => {
+                use crate::backend::gpu::sln as kernels;
+                use std::sync::Arc;
+                // Kernels run only for the gradients someone needs.
+                let want_affine = gamma.is_requires_grad() || beta.is_requires_grad();
+                let dh = h.is_requires_grad().then(|| {
+                    let dh = kernels::backward_input(hv, gv, g, dims, self.eps);
+                    wrap(Storage::Gpu(Arc::new(dh)), h.shape())
+                });
+                let (dgamma, dbeta) = if want_affine {
+                    let stats = kernels::row_stats(hv, dims, self.eps);
+                    let (dgamma, dbeta) = kernels::backward_affine(hv, &stats, g, dims);
+                    (
+                        Some(wrap(Storage::Gpu(Arc::new(dgamma)), &[b, d])),
+                        Some(wrap(Storage::Gpu(Arc::new(dbeta)), &[b, d])),
+                    )
+                } else {
+                    (None, None)
+                };
+                vec![dh, dgamma, dbeta]
+            }
+            #[cfg(feature = "gpu")]
+            _ => panic!(
+                "sln backward: h is on {:?} but the output gradient is on {:?}",
+                h.device(),
+                grad.device()
+            ),
+        }
+    }
+}
+// ANCHOR_END: backward_rule
+
+// ANCHOR: cpu
+/// (mu, 1 / sqrt(var + eps)) of one row. The variance is summed from centred values (two
+/// passes), so rows with a large mean keep it; both sums run in f64, so the CPU result is the
+/// accurate one that the GPU's is compared with.
+fn mean_rstd(row: &[f32], eps: f32) -> (f32, f32) {
+    let n = row.len() as f64;
+    let mu = row.iter().map(|&x| x as f64).sum::<f64>() / n;
+    let var = row.iter().map(|&x| (x as f64 - mu).powi(2)).sum::<f64>() / n;
+    (mu as f32, (1.0 / (var + eps as f64).sqrt()) as f32)
+}
+
+fn forward_cpu(
+    h: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    [_, l, d]: [usize; 3],
+    eps: f32,
+) -> Vec<f32> {
+    let mut out = vec![0.0; h.len()];
+    out.par_chunks_mut(d)
+        .zip(h.par_chunks(d))
+        .enumerate()
+        .for_each(|(row, (out, x))| {
+            let b = row / l;
+            let (gamma, beta) = (&gamma[b * d..][..d], &beta[b * d..][..d]);
+            let (mu, rstd) = mean_rstd(x, eps);
+            for k in 0..d {
+                out[k] = (1.0 + gamma[k]) * (x[k] - mu) * rstd + beta[k];
+            }
+        });
+    out
+}
+
+/// (d_h, d_gamma, d_beta); one sample (its L rows and its gamma, beta) per task.
+fn backward_cpu(
+    h: &[f32],
+    gamma: &[f32],
+    g: &[f32],
+    [b, l, d]: [usize; 3],
+    eps: f32,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut dh = vec![0.0; h.len()];
+    let mut dgamma = vec![0.0; b * d];
+    let mut dbeta = vec![0.0; b * d];
+    if h.is_empty() {
+        // No rows (B or L is 0): nothing flows back, and chunks of size 0 are not allowed.
+        return (dh, dgamma, dbeta);
+    }
+    let per_sample = l * d;
+    dh.par_chunks_mut(per_sample)
+        .zip(dgamma.par_chunks_mut(d).zip(dbeta.par_chunks_mut(d)))
+        .enumerate()
+        .for_each(|(s, (dh, (dgamma, dbeta)))| {
+            let scale = &gamma[s * d..][..d];
+            let mut u = vec![0.0; d];
+            for row in 0..l {
+                let at = s * per_sample + row * d;
+                let (x, g) = (&h[at..][..d], &g[at..][..d]);
+                let (mu, rstd) = mean_rstd(x, eps);
+                let (mut sum_u, mut sum_uxhat) = (0.0f64, 0.0f64);
+                for k in 0..d {
+                    let xhat = (x[k] - mu) * rstd;
+                    u[k] = g[k] * (1.0 + scale[k]);
+                    sum_u += u[k] as f64;
+                    sum_uxhat += (u[k] * xhat) as f64;
+                    dgamma[k] += g[k] * xhat;
+                    dbeta[k] += g[k];
+                }
+                let mean_u = (sum_u / d as f64) as f32;
+                let mean_uxhat = (sum_uxhat / d as f64) as f32;
+                let dh = &mut dh[row * d..][..d];
+                for k in 0..d {
+                    let xhat = (x[k] - mu) * rstd;
+                    dh[k] = rstd * (u[k] - mean_u - xhat * mean_uxhat);
+                }
+            }
+        });
+    (dh, dgamma, dbeta)
+}
+// ANCHOR_END: cpu

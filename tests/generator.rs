@@ -1,0 +1,223 @@
+//! The whole generator (book chapter "The generator"): parameter names and counts, the shape
+//! trace, the PyTorch reference's golden tensors, and a directional gradient check.
+
+mod common;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::cell::RefCell;
+use std::path::Path;
+use vitgan::nn::{named_parameters, parameter_count, parameter_table, set_parameters};
+use vitgan::vitgan::reference::{check_generator, Golden};
+use vitgan::vitgan::{Config, Generator};
+use vitgan::{gradcheck, gradcheck_directional, Device, GradcheckOptions, Tensor};
+
+fn golden() -> Golden {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden_tiny.safetensors");
+    Golden::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn parameter_counts_match_the_reference() {
+    let mut rng = StdRng::seed_from_u64(0);
+    assert_eq!(
+        parameter_count(&mut Generator::new(&Config::tiny(), &mut rng)),
+        137_347
+    );
+    assert_eq!(
+        parameter_count(&mut Generator::new(&Config::cifar(), &mut rng)),
+        11_936_643
+    );
+}
+
+#[test]
+fn parameter_names_and_shapes_are_the_references() {
+    // Every golden `G.*` tensor is a parameter of ours with the same shape, and vice versa.
+    let golden = golden();
+    let mut g = Generator::new(&golden.config, &mut StdRng::seed_from_u64(0));
+    let ours = named_parameters(&mut g);
+    let theirs: Vec<&String> = golden
+        .tensors
+        .keys()
+        .filter(|k| k.starts_with("G."))
+        .collect();
+    assert_eq!(ours.len(), theirs.len());
+    for (name, t) in &ours {
+        let reference = golden.get(&format!("G.{name}")).unwrap();
+        assert_eq!(t.shape(), reference.shape(), "{name}");
+    }
+}
+
+#[test]
+fn parameter_table_snapshot() {
+    let mut g = Generator::new(&Config::tiny(), &mut StdRng::seed_from_u64(0));
+    insta::assert_snapshot!("tiny_parameters", parameter_table(&mut g));
+}
+
+#[test]
+fn shape_trace_snapshot() {
+    let g = Generator::new(&Config::cifar(), &mut StdRng::seed_from_u64(0));
+    let z = Tensor::randn(&[2, 384], 0.0, 1.0, &mut StdRng::seed_from_u64(1));
+    insta::assert_snapshot!("cifar_shape_trace", g.shape_trace(&z));
+}
+
+#[test]
+fn sixty_four_pixels_with_patch_eight() {
+    let mut cfg = Config::tiny();
+    cfg.img_size = 64;
+    cfg.patch = 8;
+    let g = Generator::new(&cfg, &mut StdRng::seed_from_u64(0));
+    let z = Tensor::randn(&[1, cfg.z_dim], 0.0, 1.0, &mut StdRng::seed_from_u64(1));
+    assert_eq!(vitgan::no_grad(|| g.forward(&z)).shape(), &[1, 3, 64, 64]);
+}
+
+#[test]
+fn matches_the_pytorch_reference_on_the_cpu() {
+    for c in check_generator(&golden(), Device::Cpu).unwrap() {
+        assert!(c.ok, "{}", c.to_json());
+    }
+}
+
+#[cfg(feature = "gpu")]
+#[test]
+fn matches_the_pytorch_reference_on_the_gpu() {
+    if !common::gpu_available() {
+        return;
+    }
+    for c in check_generator(&golden(), Device::Gpu).unwrap() {
+        assert!(c.ok, "{}", c.to_json());
+    }
+}
+
+/// A generator small enough for finite differences, its parameters as gradcheck inputs.
+fn small() -> (Generator, Vec<Tensor>) {
+    let mut cfg = Config::tiny();
+    cfg.img_size = 8;
+    cfg.patch = 4;
+    cfg.z_dim = 8;
+    cfg.g_dim = 8;
+    cfg.g_mlp = 16;
+    cfg.fou_dim = 8;
+    cfg.inr_hidden = 8;
+    let mut g = Generator::new(&cfg, &mut StdRng::seed_from_u64(3));
+    let params = named_parameters(&mut g)
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    (g, params)
+}
+
+#[test]
+fn whole_generator_directional_gradient() {
+    // One random direction through all parameters at once: grad . v against the central
+    // difference of the loss along v.
+    let (g, params) = small();
+    let g = RefCell::new(g);
+    let z = Tensor::randn(&[2, 8], 0.0, 1.0, &mut StdRng::seed_from_u64(4));
+    let report = gradcheck_directional(
+        |inputs| {
+            let mut g = g.borrow_mut();
+            set_parameters(&mut *g, inputs);
+            g.forward(&z)
+        },
+        &params,
+        &GradcheckOptions::default(),
+    );
+    assert!(report.pass, "{report:?}");
+}
+
+#[test]
+fn one_block_gradient_check() {
+    let (g, _) = small();
+    let block = RefCell::new(g.blocks.into_iter().next().unwrap());
+    let h = Tensor::randn(&[2, 4, 8], 0.0, 1.0, &mut StdRng::seed_from_u64(5));
+    let w = Tensor::randn(&[2, 8], 0.0, 1.0, &mut StdRng::seed_from_u64(6));
+    // Every element of the token stream and the latent...
+    let report = gradcheck(
+        |t| block.borrow().forward(&t[0], &t[1]),
+        &[h.clone(), w.clone()],
+        &GradcheckOptions::default(),
+    );
+    assert!(report.all_pass(), "{report}");
+    // ... and every parameter, along one direction.
+    let params: Vec<Tensor> = named_parameters(&mut *block.borrow_mut())
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    let report = gradcheck_directional(
+        |inputs| {
+            let mut b = block.borrow_mut();
+            set_parameters(&mut *b, inputs);
+            b.forward(&h, &w)
+        },
+        &params,
+        &GradcheckOptions::default(),
+    );
+    assert!(report.pass, "{report:?}");
+}
+
+#[test]
+fn parameters_round_trip_through_safetensors() {
+    use vitgan::checkpoint::{load_safetensors, save_safetensors};
+    use vitgan::nn::load_parameters;
+    let cfg = Config::tiny();
+    let mut a = Generator::new(&cfg, &mut StdRng::seed_from_u64(10));
+    let mut b = Generator::new(&cfg, &mut StdRng::seed_from_u64(11));
+    let dir = std::env::temp_dir().join(format!("vitgan-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("g.safetensors");
+    save_safetensors(&path, &named_parameters(&mut a)).unwrap();
+    assert!(
+        !path.with_extension("safetensors.tmp").exists(),
+        "the temporary file is renamed away"
+    );
+    load_parameters(&mut b, &load_safetensors(&path).unwrap(), "").unwrap();
+    let z = Tensor::randn(&[2, cfg.z_dim], 0.0, 1.0, &mut StdRng::seed_from_u64(12));
+    assert_eq!(a.forward(&z).to_vec(), b.forward(&z).to_vec());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_files_and_configs_get_clear_errors() {
+    let missing = Golden::load(Path::new("/no/such/golden.safetensors"))
+        .err()
+        .unwrap();
+    assert!(
+        missing.contains("cannot read /no/such/golden.safetensors"),
+        "{missing}"
+    );
+    let dir = std::env::temp_dir().join(format!("vitgan-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let corrupt = dir.join("corrupt.safetensors");
+    std::fs::write(&corrupt, b"not a safetensors file").unwrap();
+    let e = vitgan::checkpoint::load_safetensors(&corrupt)
+        .err()
+        .unwrap();
+    assert!(e.contains("is not a valid safetensors file"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    // A parameter of the wrong shape is named, and nothing is loaded.
+    let mut g = Generator::new(&Config::tiny(), &mut StdRng::seed_from_u64(0));
+    let mut source: std::collections::HashMap<String, Tensor> =
+        named_parameters(&mut g).into_iter().collect();
+    source.insert("pos.bias".into(), Tensor::zeros(&[3]));
+    let e = vitgan::nn::load_parameters(&mut g, &source, "")
+        .err()
+        .unwrap();
+    assert_eq!(e, "parameter pos.bias: expected shape [64], found [3]");
+    // Config fields by name, with the field and the value in every error.
+    let mut cfg = Config::tiny();
+    cfg.set("g_depth", "3").unwrap();
+    assert_eq!(cfg.g_depth, 3);
+    assert!(cfg
+        .set("g_depht", "3")
+        .unwrap_err()
+        .contains("unknown config field \"g_depht\""));
+    assert!(cfg
+        .set("g_depth", "deep")
+        .unwrap_err()
+        .contains("config field g_depth"));
+    cfg.patch = 5;
+    assert!(cfg
+        .validate()
+        .unwrap_err()
+        .contains("img_size 32 must be a multiple of patch 5"));
+}

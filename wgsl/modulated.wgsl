@@ -1,0 +1,105 @@
+// Weight modulation (src/vitgan/modulated.rs): the demodulation factor and the per-sample
+// scalings around the one shared GEMM (the tiled matmul of matmul.wgsl runs that).
+//
+// The entry points share three bindings:
+//   entry        lhs              rhs              res
+//   demod        W [out, in]      a [N, in]        d [N, out]
+//   scale        x [N or 1, T, K] s [N, K]         x * s [N, T, K]
+//   sum_tokens   p [N, T, K]      q [N or 1, T, K] sum_t p * q [N, K]
+
+@group(0) @binding(1) var<storage, read> lhs: array<f32>;
+@group(0) @binding(2) var<storage, read> rhs: array<f32>;
+@group(0) @binding(3) var<storage, read_write> res: array<f32>;
+
+const TILE: u32 = 16u;
+// Rows padded to 17 words: the inner loop reads w2_tile down a column (lid.x varies), and a
+// stride of 16 would send the 16 lanes of a row to the same memory bank.
+const PAD: u32 = 17u;
+var<workgroup> a2_tile: array<f32, 272>;
+var<workgroup> w2_tile: array<f32, 272>;
+
+// ANCHOR: demod
+// d[n, o] = (sum_i W[o, i]^2 a[n, i]^2 + 1e-8)^(-1/2): a product of the [N, in] matrix a*a with
+// the transpose of the [out, in] matrix W*W, tiled like matmul. Each 16 x 16 workgroup owns a
+// 16 x 16 block of d (samples along y, outputs along x) and squares the values as it stages them.
+// info: 0 = N, 1 = out, 2 = in.
+@compute @workgroup_size(16, 16)
+fn demod(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let samples = slot(0u);
+    let outs = slot(1u);
+    let ins = slot(2u);
+    let n = wg.y * TILE + lid.y;
+    let o = wg.x * TILE + lid.x;
+    // The W row this thread stages (its block's rows of W are indexed by lid.y while staging).
+    let w_row = wg.x * TILE + lid.y;
+    var acc = 0.0;
+    for (var i0 = 0u; i0 < ins; i0 += TILE) {
+        // Neighbouring lanes (lid.x) read neighbouring words of a row of a and of W; zeros
+        // outside the matrices add nothing, so edge blocks need no special case below.
+        let i = i0 + lid.x;
+        var av = 0.0;
+        if n < samples && i < ins {
+            av = rhs[n * ins + i];
+        }
+        a2_tile[lid.y * PAD + lid.x] = av * av;
+        var wv = 0.0;
+        if w_row < outs && i < ins {
+            wv = lhs[w_row * ins + i];
+        }
+        w2_tile[lid.y * PAD + lid.x] = wv * wv;
+        workgroupBarrier();
+        for (var j = 0u; j < TILE; j++) {
+            acc = fma(a2_tile[lid.y * PAD + j], w2_tile[lid.x * PAD + j], acc);
+        }
+        workgroupBarrier();
+    }
+    if n < samples && o < outs {
+        res[n * outs + o] = inverseSqrt(acc + 1e-8);
+    }
+}
+// ANCHOR_END: demod
+
+// ANCHOR: scale
+// res[n, t, k] = x[n, t, k] * s[n, k], with x[0, t, k] instead when x is shared (slot 3 = 1).
+// Scaling the inputs by the style a and the outputs (and their gradient) by d are both this.
+// info: 0 = N, 1 = T, 2 = K, 3 = x shared.
+@compute @workgroup_size(256)
+fn scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+         @builtin(local_invocation_index) lane: u32) {
+    let idx = flat_workgroup(wg, groups) * 256u + lane;
+    let tokens = slot(1u);
+    let k = slot(2u);
+    let block = tokens * k;
+    if idx >= slot(0u) * block {
+        return;
+    }
+    let n = idx / block;
+    let x_index = select(idx, idx % block, slot(3u) == 1u);
+    res[idx] = lhs[x_index] * rhs[n * k + idx % k];
+}
+// ANCHOR_END: scale
+
+// ANCHOR: sum_tokens
+// res[n, k] = sum_t p[n, t, k] q[n, t, k] (q[0, t, k] when q is shared, slot 3 = 1): the sums
+// over a sample's tokens that the backward rule needs. One thread per (n, k); T is small (the
+// pixels of one patch), and neighbouring threads read neighbouring words at every step.
+// info: 0 = N, 1 = T, 2 = K, 3 = q shared.
+@compute @workgroup_size(256)
+fn sum_tokens(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+              @builtin(local_invocation_index) lane: u32) {
+    let idx = flat_workgroup(wg, groups) * 256u + lane;
+    let tokens = slot(1u);
+    let k = slot(2u);
+    if idx >= slot(0u) * k {
+        return;
+    }
+    let n = idx / k;
+    let p_base = n * tokens * k + idx % k;
+    let q_base = select(p_base, idx % k, slot(3u) == 1u);
+    var acc = 0.0;
+    for (var t = 0u; t < tokens; t++) {
+        acc = fma(lhs[p_base + t * k], rhs[q_base + t * k], acc);
+    }
+    res[idx] = acc;
+}
+// ANCHOR_END: sum_tokens

@@ -1,0 +1,157 @@
+// Self-modulated LayerNorm over the rows of h [B, L, D] (row = b * L + l, D contiguous values):
+//   out = (1 + gamma[b]) * (h - mu) * rstd + beta[b],  rstd = 1 / sqrt(var + eps).
+// info: 0 = rows (B * L), 1 = L, 2 = D, 3 = eps (f32 bits), 4 = B * D,
+//       5 = what backward_affine sums (1: g * xhat for d_gamma, 0: g for d_beta).
+//
+// ANCHOR: bindings
+// Every entry binds the rows it normalizes at 1 and writes its result at 2; bindings 3 and 4
+// carry a different tensor per entry, declared below under each name. An entry point binds
+// only the variables it uses, and each binding keeps one access mode in all of them.
+
+@group(0) @binding(1) var<storage, read> h: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+// forward: gamma, beta.  backward_input: gamma, grad.  backward_affine: stats, grad.
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> beta: array<f32>;
+@group(0) @binding(3) var<storage, read> stats: array<f32>;
+@group(0) @binding(4) var<storage, read> grad: array<f32>;
+// ANCHOR_END: bindings
+
+const WG: u32 = 256u;
+
+// Two sums at once: the backward needs mean(g s) and mean(g s xhat) from one pass.
+var<workgroup> partial: array<vec2<f32>, 256>;
+
+// ANCHOR: workgroup_sum
+// The sum of `value` over the workgroup, returned to every thread. Call it in uniform control
+// flow only: every thread must reach each barrier.
+fn workgroup_sum(lane: u32, value: vec2<f32>) -> vec2<f32> {
+    partial[lane] = value;
+    workgroupBarrier();
+    for (var width = WG / 2u; width > 0u; width = width / 2u) {
+        if lane < width {
+            partial[lane] += partial[lane + width];
+        }
+        workgroupBarrier();
+    }
+    let total = partial[0];
+    // No thread may overwrite partial[0] (in the next call) before all have read it.
+    workgroupBarrier();
+    return total;
+}
+// ANCHOR_END: workgroup_sum
+
+// ANCHOR: mean_rstd
+// (mu, rstd) of one row. Two passes: the variance is summed from centred values, so a row
+// with a large mean does not lose its variance to cancellation as E[x^2] - mu^2 would.
+fn mean_rstd(row: u32, lane: u32) -> vec2<f32> {
+    let d = slot(2u);
+    let base = row * d;
+    var s = 0.0;
+    for (var k = lane; k < d; k += WG) {
+        s += h[base + k];
+    }
+    let mu = workgroup_sum(lane, vec2(s, 0.0)).x / f32(d);
+    var q = 0.0;
+    for (var k = lane; k < d; k += WG) {
+        let c = h[base + k] - mu;
+        q += c * c;
+    }
+    let variance = workgroup_sum(lane, vec2(q, 0.0)).x / f32(d);
+    return vec2(mu, 1.0 / sqrt(variance + slot_f32(3u)));
+}
+// ANCHOR_END: mean_rstd
+
+// ANCHOR: forward
+// One workgroup per row.
+@compute @workgroup_size(256)
+fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+           @builtin(local_invocation_index) lane: u32) {
+    let row = flat_workgroup(wg, groups);
+    // The same for the whole workgroup: a surplus workgroup leaves together.
+    if row >= slot(0u) {
+        return;
+    }
+    let d = slot(2u);
+    let modulation = (row / slot(1u)) * d;
+    let ms = mean_rstd(row, lane);
+    for (var k = lane; k < d; k += WG) {
+        let xhat = (h[row * d + k] - ms.x) * ms.y;
+        out[row * d + k] = (1.0 + gamma[modulation + k]) * xhat + beta[modulation + k];
+    }
+}
+// ANCHOR_END: forward
+
+// ANCHOR: backward_input
+// d_h = rstd * (g s - mean(g s) - xhat * mean(g s xhat)), s = 1 + gamma; one workgroup per row.
+// mu and rstd are recomputed here: storing them in the forward would need a fifth buffer.
+@compute @workgroup_size(256)
+fn backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                  @builtin(local_invocation_index) lane: u32) {
+    let row = flat_workgroup(wg, groups);
+    if row >= slot(0u) {
+        return;
+    }
+    let d = slot(2u);
+    let modulation = (row / slot(1u)) * d;
+    let ms = mean_rstd(row, lane);
+    var acc = vec2(0.0, 0.0);
+    for (var k = lane; k < d; k += WG) {
+        let gs = grad[row * d + k] * (1.0 + gamma[modulation + k]);
+        let xhat = (h[row * d + k] - ms.x) * ms.y;
+        acc += vec2(gs, gs * xhat);
+    }
+    let means = workgroup_sum(lane, acc) / f32(d);
+    for (var k = lane; k < d; k += WG) {
+        let gs = grad[row * d + k] * (1.0 + gamma[modulation + k]);
+        let xhat = (h[row * d + k] - ms.x) * ms.y;
+        out[row * d + k] = ms.y * (gs - means.x - xhat * means.y);
+    }
+}
+// ANCHOR_END: backward_input
+
+// ANCHOR: row_stats
+// (mu, rstd) of every row, for backward_affine; one workgroup per row.
+@compute @workgroup_size(256)
+fn row_stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                  @builtin(local_invocation_index) lane: u32) {
+    let row = flat_workgroup(wg, groups);
+    if row >= slot(0u) {
+        return;
+    }
+    let ms = mean_rstd(row, lane);
+    if lane == 0u {
+        out[2u * row] = ms.x;
+        out[2u * row + 1u] = ms.y;
+    }
+}
+// ANCHOR_END: row_stats
+
+// ANCHOR: backward_affine
+// d_gamma[b, k] = sum_l g xhat, d_beta[b, k] = sum_l g: one thread per (b, k), looping over the
+// L rows of sample b. Neighbouring threads read neighbouring k, so every read is coalesced.
+@compute @workgroup_size(256)
+fn backward_affine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                   @builtin(local_invocation_index) lane: u32) {
+    let i = flat_workgroup(wg, groups) * WG + lane;
+    if i >= slot(4u) {
+        return;
+    }
+    let l_count = slot(1u);
+    let d = slot(2u);
+    let b = i / d;
+    let k = i % d;
+    let with_xhat = slot(5u) == 1u;
+    var acc = 0.0;
+    for (var l = 0u; l < l_count; l++) {
+        let row = b * l_count + l;
+        let g = grad[row * d + k];
+        if with_xhat {
+            acc += g * (h[row * d + k] - stats[2u * row]) * stats[2u * row + 1u];
+        } else {
+            acc += g;
+        }
+    }
+    out[i] = acc;
+}
+// ANCHOR_END: backward_affine
