@@ -27,18 +27,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     if i >= slot(0u) {
         return;
     }
-    // Unravel the output index axis by axis (last axis fastest) and follow each input's strides;
-    // a broadcast axis has stride 0, so every output position along it reads the same value.
-    var rest = i;
-    var ia = 0u;
-    var ib = 0u;
-    for (var axis = i32(slot(2u)) - 1; axis >= 0; axis--) {
-        let k = u32(axis);
-        let coord = rest % slot(4u + k);
-        rest = rest / slot(4u + k);
-        ia += coord * slot(12u + k);
-        ib += coord * slot(20u + k);
-    }
+    // Follow each input's strides from the output index; a broadcast axis has stride 0, so
+    // every output position along it reads the same value.
+    let ia = strided_offset(i, slot(2u), 4u, 12u, 0u);
+    let ib = strided_offset(i, slot(2u), 4u, 20u, 0u);
     out[i] = combine(slot(1u), a[ia], b[ib]);
 }
 // ANCHOR_END: broadcast_index

@@ -25,3 +25,19 @@ fn flat_workgroup(wg: vec3<u32>, groups: vec3<u32>) -> u32 {
     return wg.x + wg.y * groups.x;
 }
 // ANCHOR_END: fold
+
+// ANCHOR: strided
+// The element offset `base + sum_k coord_k * stride_k` of flat row-major index `i` of a tensor
+// whose `rank` sizes are in slots `shape_at..` and strides in slots `strides_at..`: unravel the
+// index axis by axis, last axis fastest. A stride of 0 repeats the same value along an axis.
+fn strided_offset(i: u32, rank: u32, shape_at: u32, strides_at: u32, base: u32) -> u32 {
+    var rest = i;
+    var offset = base;
+    for (var axis = i32(rank) - 1; axis >= 0; axis--) {
+        let k = u32(axis);
+        offset += (rest % slot(shape_at + k)) * slot(strides_at + k);
+        rest = rest / slot(shape_at + k);
+    }
+    return offset;
+}
+// ANCHOR_END: strided

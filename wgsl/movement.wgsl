@@ -14,14 +14,7 @@ fn gather(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups:
     if i >= slot(0u) {
         return;
     }
-    var rest = i;
-    var src = slot(2u);
-    for (var axis = i32(slot(1u)) - 1; axis >= 0; axis--) {
-        let k = u32(axis);
-        src += (rest % slot(4u + k)) * slot(12u + k);
-        rest = rest / slot(4u + k);
-    }
-    out[i] = x[src];
+    out[i] = x[strided_offset(i, slot(1u), 4u, 12u, slot(2u))];
 }
 // ANCHOR_END: gather
 
@@ -35,14 +28,7 @@ fn scatter(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups
     if i >= slot(0u) {
         return;
     }
-    var rest = i;
-    var dst = slot(2u);
-    for (var axis = i32(slot(1u)) - 1; axis >= 0; axis--) {
-        let k = u32(axis);
-        dst += (rest % slot(4u + k)) * slot(12u + k);
-        rest = rest / slot(4u + k);
-    }
-    out[dst] = x[i];
+    out[strided_offset(i, slot(1u), 4u, 12u, slot(2u))] = x[i];
 }
 // ANCHOR_END: scatter
 
