@@ -9,8 +9,9 @@
 //!   `matrixmultiply::sgemm` in the same run (their ratio is what the tensor layer costs).
 //! * `matmul` on the GPU: 1024^3, 2048^3 and 4096^3 through the tiled WGSL kernel.
 //! * `elementwise`: `a + b` over 2^24 elements, in GB/s moved (two reads and one write).
-//! * `g_fwd`, `g_fwdbwd`: the generator forward (no graph), and forward + backward of its mean,
-//!   for each `--preset` (cifar, tiny) and `--batch` (default 8,32).
+//! * `g_fwd`, `g_fwdbwd`, `d_fwd`, `d_fwdbwd`: the generator or the discriminator forward (no
+//!   graph), and forward + backward of its output's mean, for each `--preset` (cifar, tiny) and
+//!   `--batch` (default 8,32).
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -25,9 +26,17 @@ struct Args {
     batches: Vec<usize>,
 }
 
-const USAGE: &str = "usage: bench [--what matmul,elementwise,g_fwd,g_fwdbwd] [--device cpu|gpu] \
+const USAGE: &str =
+    "usage: bench [--what matmul,elementwise,g_fwd,g_fwdbwd,d_fwd,d_fwdbwd] [--device cpu|gpu] \
                      [--steps N] [--preset cifar,tiny] [--batch 8,32]";
-const MEASUREMENTS: [&str; 4] = ["matmul", "elementwise", "g_fwd", "g_fwdbwd"];
+const MEASUREMENTS: [&str; 6] = [
+    "matmul",
+    "elementwise",
+    "g_fwd",
+    "g_fwdbwd",
+    "d_fwd",
+    "d_fwdbwd",
+];
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -242,23 +251,38 @@ fn bench_elementwise(args: &Args) {
     );
 }
 
-fn bench_generator(args: &Args, backward: bool) {
-    use vitgan::vitgan::{Config, Generator};
+/// `g_fwd`, `g_fwdbwd`, `d_fwd` or `d_fwdbwd` for every preset and batch. As in the PyTorch
+/// reference's bench.py, D runs in training mode (its power iterations included), and the
+/// backward is that of the output's mean.
+fn bench_model(args: &Args, what: &str) {
+    use vitgan::vitgan::{Config, Discriminator, Generator, Mode};
+    let backward = what.ends_with("fwdbwd");
     for preset in &args.presets {
         let cfg = Config::preset(preset).expect("checked by parse_args");
-        let mut g = Generator::new(&cfg, &mut StdRng::seed_from_u64(0));
+        let mut rng = StdRng::seed_from_u64(0);
+        let mut g = Generator::new(&cfg, &mut rng);
+        let mut d = Discriminator::new(&cfg, &mut rng);
         vitgan::nn::to_device(&mut g, args.device);
+        vitgan::nn::to_device(&mut d, args.device);
         for &batch in &args.batches {
-            let z = Tensor::randn(&[batch, cfg.z_dim], 0.0, 1.0, &mut StdRng::seed_from_u64(1))
-                .to_device(args.device);
+            let mut rng = StdRng::seed_from_u64(1);
+            let z = Tensor::randn(&[batch, cfg.z_dim], 0.0, 1.0, &mut rng).to_device(args.device);
+            let shape = [batch, cfg.channels, cfg.img_size, cfg.img_size];
+            let x = Tensor::rand_uniform(&shape, -1.0, 1.0, &mut rng).to_device(args.device);
+            let mut run = || {
+                if what.starts_with('g') {
+                    g.forward(&z)
+                } else {
+                    d.forward(&x, Mode::Train)
+                }
+            };
             let ms = median_ms(args.steps, args.device, || {
                 if backward {
-                    std::hint::black_box(g.forward(&z).mean_all().backward());
+                    std::hint::black_box(run().mean_all().backward());
                 } else {
-                    std::hint::black_box(vitgan::no_grad(|| g.forward(&z)));
+                    std::hint::black_box(vitgan::no_grad(&mut run));
                 }
             });
-            let what = if backward { "g_fwdbwd" } else { "g_fwd" };
             println!(
                 "{{\"what\": \"{what}\", \"preset\": \"{preset}\", \"batch\": {batch}, \"device\": \"{}\", \
                  \"card\": \"{}\", \"n_steps\": {}, \"ms_median\": {ms:.3}, \"img_per_s\": {:.2}, \
@@ -286,8 +310,7 @@ fn main() {
         match what.as_str() {
             "matmul" => bench_matmul(&args),
             "elementwise" => bench_elementwise(&args),
-            "g_fwd" | "g_fwdbwd" => bench_generator(&args, what == "g_fwdbwd"),
-            _ => unreachable!("checked by parse_args"),
+            _ => bench_model(&args, what),
         }
     }
 }

@@ -6,9 +6,14 @@
 //! GOLDEN.safetensors and the GOLDEN.json beside it are written by
 //! ../shared/reference/export_golden.py (any preset, seed, batch or `--set` overrides). Prints one
 //! JSON line per compared tensor and exits 1 if any comparison fails (2 on bad input).
+//!
+//! Compared: the generator's `out.w`, `out.y`, `out.img`; the discriminator's logits
+//! `out.d_real`, `out.d_fake` (evaluation mode); `loss.g`, `loss.d` (max abs diff 1e-4); every
+//! `gradG.*` and `gradD.*` (within 1e-3 of the tensor's largest magnitude); and `pi.D.*`, one
+//! power iteration of every spectral norm from the stored u, v (1e-4).
 
 use std::path::PathBuf;
-use vitgan::vitgan::reference::{check_generator, Golden};
+use vitgan::vitgan::reference::{check_discriminator, check_generator, Golden};
 use vitgan::Device;
 
 const USAGE: &str = "usage: reference_check GOLDEN.safetensors [--device cpu|gpu]";
@@ -53,7 +58,8 @@ fn main() {
         fail(format!("--device gpu: {e}"));
     }
     let golden = Golden::load(&path).unwrap_or_else(|e| fail(e));
-    let comparisons = check_generator(&golden, device).unwrap_or_else(|e| fail(e));
+    let mut comparisons = check_generator(&golden, device).unwrap_or_else(|e| fail(e));
+    comparisons.extend(check_discriminator(&golden, device).unwrap_or_else(|e| fail(e)));
     for c in &comparisons {
         println!("{}", c.to_json());
     }

@@ -2,6 +2,10 @@
 //! sub-modules; [`Module::parameters`] lists them with dotted names (`blocks.0.attn.qkv.weight`),
 //! which are also the checkpoint keys and the optimizer's keys.
 
+mod layer_norm;
+
+pub use layer_norm::LayerNorm;
+
 use crate::{Device, Tensor};
 use std::collections::HashMap;
 
@@ -10,6 +14,10 @@ use std::collections::HashMap;
 pub trait Module {
     /// Appends every parameter as (dotted name, handle), names prefixed by `prefix`.
     fn parameters<'a>(&'a mut self, prefix: &str, out: &mut Vec<(String, &'a mut Tensor)>);
+
+    /// Appends every buffer: state that is saved and loaded with the parameters but not
+    /// trained by gradients (spectral normalization's u, v and sigma0). None by default.
+    fn buffers<'a>(&'a mut self, _prefix: &str, _out: &mut Vec<(String, &'a mut Tensor)>) {}
 }
 
 /// `prefix.name`, or `name` at the top level.
@@ -54,12 +62,17 @@ pub fn parameter_table(module: &mut impl Module) -> String {
     table
 }
 
-/// Moves every parameter to `device`, marked as needing gradients.
+/// Moves every parameter (marked as needing gradients) and every buffer to `device`.
 pub fn to_device(module: &mut impl Module, device: Device) {
     let mut params = Vec::new();
     module.parameters("", &mut params);
     for (_, t) in params {
         *t = t.to_device(device).detach().requires_grad();
+    }
+    let mut buffers = Vec::new();
+    module.buffers("", &mut buffers);
+    for (_, t) in buffers {
+        *t = t.to_device(device).detach();
     }
 }
 
@@ -109,4 +122,40 @@ pub fn set_parameters(module: &mut impl Module, values: &[Tensor]) {
         assert_eq!(t.shape(), v.shape(), "set_parameters: {name}: shape");
         *t = v.clone();
     }
+}
+
+/// The buffers with their names (handles, not copies).
+pub fn named_buffers(module: &mut impl Module) -> Vec<(String, Tensor)> {
+    let mut buffers = Vec::new();
+    module.buffers("", &mut buffers);
+    buffers.into_iter().map(|(n, t)| (n, t.clone())).collect()
+}
+
+/// Replaces every buffer with the tensor stored under `prefix + name` in `source`, as
+/// [`load_parameters`] does for parameters (buffers never need gradients).
+pub fn load_buffers(
+    module: &mut impl Module,
+    source: &HashMap<String, Tensor>,
+    prefix: &str,
+) -> Result<(), String> {
+    let mut buffers = Vec::new();
+    module.buffers("", &mut buffers);
+    for (name, t) in &buffers {
+        let key = format!("{prefix}{name}");
+        let found = source.get(&key).ok_or(format!("buffer {key} is missing"))?;
+        if found.shape() != t.shape() {
+            return Err(format!(
+                "buffer {key}: expected shape {:?}, found {:?}",
+                t.shape(),
+                found.shape()
+            ));
+        }
+    }
+    for (name, t) in buffers {
+        let device = t.device();
+        *t = source[&format!("{prefix}{name}")]
+            .to_device(device)
+            .detach();
+    }
+    Ok(())
 }

@@ -4,14 +4,20 @@
 pub mod block;
 pub mod config;
 pub mod decoder;
+pub mod discriminator;
 pub mod fourier;
 pub mod generator;
+pub mod isn;
+pub mod l2_attention;
 pub mod layers;
+pub mod losses;
 pub mod mapping;
 pub mod modulated;
+pub mod overlapping;
 pub mod patches;
 pub mod reference;
 pub mod sln;
 
 pub use config::Config;
+pub use discriminator::{Discriminator, Mode};
 pub use generator::{Generator, GeneratorOutput};

@@ -1,9 +1,10 @@
 //! Checking the port against the PyTorch reference: golden tensors written by
 //! ../shared/reference/export_golden.py (a `.safetensors` file and the `.json` beside it).
 
-use super::{Config, Generator};
+use super::losses::{discriminator_loss, generator_loss};
+use super::{Config, Discriminator, Generator, Mode};
 use crate::checkpoint::load_safetensors;
-use crate::nn::load_parameters;
+use crate::nn::{load_buffers, load_parameters, named_parameters, to_device};
 use crate::{no_grad, Device, Tensor};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -109,7 +110,7 @@ pub fn compare(name: &str, found: &Tensor, expected: &Tensor, max_abs: f32) -> C
 /// runs `in.z` through and compares `out.w`, `out.y` and `out.img` (max abs diff <= 1e-4).
 pub fn check_generator(golden: &Golden, device: Device) -> Result<Vec<Comparison>, String> {
     let mut generator = Generator::new(&golden.config, &mut StdRng::seed_from_u64(0));
-    crate::nn::to_device(&mut generator, device);
+    to_device(&mut generator, device);
     load_parameters(&mut generator, &golden.tensors, "G.")?;
     let z = golden.get("in.z")?.to_device(device);
     let out = no_grad(|| generator.forward_all(&z, None));
@@ -120,3 +121,89 @@ pub fn check_generator(golden: &Golden, device: Device) -> Result<Vec<Comparison
     ])
 }
 // ANCHOR_END: generator_check
+
+/// Compares a gradient within `1e-3` of its golden tensor's largest magnitude.
+fn compare_gradient(name: &str, found: Option<&Tensor>, expected: &Tensor) -> Comparison {
+    let Some(found) = found else {
+        return Comparison {
+            tensor: format!("{name} (no gradient)"),
+            max_abs: f32::INFINITY,
+            max_rel: f32::INFINITY,
+            ok: false,
+        };
+    };
+    let scale = expected.to_vec().iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    compare(name, found, expected, 1e-3 * scale.max(1e-12))
+}
+
+// ANCHOR: discriminator_check
+/// The discriminator half of the golden file: D's logits for the real and generated images
+/// (evaluation mode: stored u, v), both losses, every gradient of G and of D, and one power
+/// iteration of every spectral norm from the stored u, v.
+pub fn check_discriminator(golden: &Golden, device: Device) -> Result<Vec<Comparison>, String> {
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut generator = Generator::new(&golden.config, &mut rng);
+    let mut discriminator = Discriminator::new(&golden.config, &mut rng);
+    to_device(&mut generator, device);
+    to_device(&mut discriminator, device);
+    load_parameters(&mut generator, &golden.tensors, "G.")?;
+    load_parameters(&mut discriminator, &golden.tensors, "D.")?;
+    load_buffers(&mut discriminator, &golden.tensors, "D.")?;
+    let z = golden.get("in.z")?.to_device(device);
+    let x = golden.get("in.x")?.to_device(device);
+    let mut results = Vec::new();
+
+    // The generator's loss and gradients, through D in evaluation mode.
+    let img = generator.forward(&z);
+    let d_fake = discriminator.forward(&img, Mode::Eval);
+    let loss_g = generator_loss(&d_fake);
+    let grads = loss_g.backward();
+    for (name, param) in named_parameters(&mut generator) {
+        let key = format!("gradG.{name}");
+        results.push(compare_gradient(&key, grads.get(&param), golden.get(&key)?));
+    }
+    // The discriminator's loss and gradients (the generated images as constants).
+    let d_real = discriminator.forward(&x, Mode::Eval);
+    let d_fake_detached = discriminator.forward(&img.detach(), Mode::Eval);
+    let loss_d = discriminator_loss(&d_real, &d_fake_detached);
+    let grads = loss_d.backward();
+    for (name, param) in named_parameters(&mut discriminator) {
+        let key = format!("gradD.{name}");
+        results.push(compare_gradient(&key, grads.get(&param), golden.get(&key)?));
+    }
+    results.push(compare(
+        "out.d_real",
+        &d_real,
+        golden.get("out.d_real")?,
+        1e-4,
+    ));
+    results.push(compare(
+        "out.d_fake",
+        &d_fake,
+        golden.get("out.d_fake")?,
+        1e-4,
+    ));
+    results.push(compare(
+        "loss.g",
+        &loss_g.reshape(&[1]),
+        golden.get("loss.g")?,
+        1e-4,
+    ));
+    results.push(compare(
+        "loss.d",
+        &loss_d.reshape(&[1]),
+        golden.get("loss.d")?,
+        1e-4,
+    ));
+
+    // One power iteration per spectral norm, from the stored u, v.
+    for (name, layer) in discriminator.spectral_norms() {
+        layer.power_iteration();
+        for (which, found) in [("u", &layer.u), ("v", &layer.v)] {
+            let key = format!("pi.D.{name}.{which}");
+            results.push(compare(&key, found, golden.get(&key)?, 1e-4));
+        }
+    }
+    Ok(results)
+}
+// ANCHOR_END: discriminator_check

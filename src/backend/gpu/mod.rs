@@ -13,7 +13,10 @@ mod launch;
 
 // Kernels of ViTGAN's fused components (src/vitgan/), one file each.
 pub mod fourier;
+pub mod isn;
+pub mod l2_attention;
 pub mod modulated;
+pub mod overlapping;
 pub mod patches;
 pub mod sln;
 

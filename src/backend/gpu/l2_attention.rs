@@ -1,0 +1,102 @@
+//! Launchers for wgsl/l2_attention.wgsl: the attention matrix of L2-distance self-attention and
+//! the two row kernels of its backward (src/vitgan/l2_attention.rs holds the op and the math;
+//! the products with v are the tiled matmul, reached through `Tensor::matmul`).
+
+use super::buffers::GpuBuffer;
+use super::launch::{launch, Grid, Kernel};
+
+const L2_ATTENTION: Kernel = Kernel {
+    name: "l2_attention.wgsl",
+    source: include_str!("../../../wgsl/l2_attention.wgsl"),
+};
+
+/// Threads per workgroup (`WG` in the kernel).
+const WORKGROUP: usize = 128;
+
+/// The shape `[B, H, L, dh]` of q (and of v).
+pub type Dims = [usize; 4];
+
+fn u32_of(v: usize, what: &str) -> u32 {
+    u32::try_from(v)
+        .unwrap_or_else(|_| panic!("l2_attention (gpu): {what} {v} does not fit in 32 bits"))
+}
+
+// ANCHOR: info
+/// The info slots every entry reads (see the header of wgsl/l2_attention.wgsl).
+fn info([b, h, l, dh]: Dims) -> [u32; 4] {
+    // Flat indices go up to B * H * L * L (the attention matrix) and B * H * L * dh (q): both
+    // must fit the kernel's u32 arithmetic.
+    u32_of(b * h * l * l.max(dh), "element count");
+    [
+        u32_of(b * h * l, "row count"),
+        u32_of(l, "L"),
+        u32_of(dh, "dh"),
+        (1.0 / (dh as f32).sqrt()).to_bits(),
+    ]
+}
+
+/// One workgroup per row of the attention matrix: B * H * L of them.
+fn per_row([b, h, l, _]: Dims) -> Grid {
+    Grid::Flat(u32_of(b * h * l, "workgroup count"))
+}
+// ANCHOR_END: info
+
+fn check(what: &str, buffer: &GpuBuffer, len: usize) {
+    assert_eq!(
+        buffer.len(),
+        len,
+        "l2_attention (gpu): {what} holds {} values, expected {len}",
+        buffer.len()
+    );
+}
+
+/// A = softmax_j(-|q_i - q_j|^2 / sqrt(dh)) for every head: `[B, H, L, L]`.
+pub fn attention(q: &GpuBuffer, dims: Dims) -> GpuBuffer {
+    let [b, h, l, dh] = dims;
+    check("q", q, b * h * l * dh);
+    let a = GpuBuffer::uninit(b * h * l * l);
+    launch(
+        L2_ATTENTION,
+        "attention",
+        &info(dims),
+        &[q.raw(), a.raw()],
+        per_row(dims),
+    );
+    a
+}
+
+/// dS = A * (dA - rowsum(A * dA)): the softmax backward, from the attention matrix `a` and the
+/// gradient `da` with respect to it, both `[B, H, L, L]`.
+pub fn softmax_backward(a: &GpuBuffer, da: &GpuBuffer, dims: Dims) -> GpuBuffer {
+    let [b, h, l, _] = dims;
+    check("the attention matrix", a, b * h * l * l);
+    check("its gradient", da, b * h * l * l);
+    let ds = GpuBuffer::uninit(a.len());
+    launch(
+        L2_ATTENTION,
+        "softmax_backward",
+        &info(dims),
+        &[a.raw(), ds.raw(), da.raw()],
+        per_row(dims),
+    );
+    ds
+}
+
+// ANCHOR: query_grad_launcher
+/// dq_i = 2c sum_j (dS[i, j] + dS[j, i]) (q_j - q_i): `[B, H, L, dh]`, one thread per element.
+pub fn query_grad(q: &GpuBuffer, ds: &GpuBuffer, dims: Dims) -> GpuBuffer {
+    let [b, h, l, dh] = dims;
+    check("q", q, b * h * l * dh);
+    check("the logit gradient", ds, b * h * l * l);
+    let dq = GpuBuffer::uninit(q.len());
+    let groups = Grid::Flat(u32_of(q.len().div_ceil(WORKGROUP), "workgroup count"));
+    launch(
+        L2_ATTENTION,
+        "query_grad",
+        &info(dims),
+        &[q.raw(), dq.raw(), ds.raw()],
+        groups,
+    );
+    dq
+}
+// ANCHOR_END: query_grad_launcher

@@ -1,0 +1,328 @@
+//! Improved spectral normalization (ISN): the discriminator's linear layers.
+//!
+//! Spectral normalization divides a weight by its largest singular value sigma(W), which makes
+//! the layer 1-Lipschitz. ISN multiplies by the constant sigma0, the largest singular value of
+//! the layer's matrix at initialization, so each layer keeps the Lipschitz scale it started with:
+//!
+//! ```text
+//! W_isn = sigma0 * W / sigma(W),   sigma(W) = u^T W v
+//! ```
+//!
+//! u and v are estimates of the top left and right singular vectors, kept across steps and
+//! improved by one power iteration per training forward (a WGSL kernel on the GPU,
+//! wgsl/isn.wgsl). They are buffers, not parameters: no gradient flows through them.
+//!
+//! The raw weight is stored N(0, 1) with an equalized learning rate; the matrix the layer
+//! started as is W / sqrt(in), so sigma0 is that matrix's largest singular value, and at
+//! initialization W_isn equals W / sqrt(in) (u, v are then the exact singular vectors).
+
+use crate::nn::{join, Module};
+use crate::tensor::Storage;
+use crate::Tensor;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// The eps of torch's `F.normalize`: a zero vector stays zero instead of becoming NaN.
+pub const NORMALIZE_EPS: f32 = 1e-12;
+
+// ANCHOR: struct
+/// A linear layer whose weight is used through improved spectral normalization.
+pub struct IsnLinear {
+    /// The raw weight, [out, in], N(0, 1) at initialization.
+    pub weight: Tensor,
+    /// [out], zeros at initialization.
+    pub bias: Option<Tensor>,
+    /// [], the largest singular value of W / sqrt(in) at initialization.
+    pub sigma0: Tensor,
+    /// [out], the running estimate of W's top left singular vector.
+    pub u: Tensor,
+    /// [in], the running estimate of W's top right singular vector.
+    pub v: Tensor,
+}
+// ANCHOR_END: struct
+
+impl IsnLinear {
+    // ANCHOR: new
+    /// A layer with a weight drawn N(0, 1), [out, in], and a zero bias.
+    pub fn new(inputs: usize, outputs: usize, bias: bool, rng: &mut impl Rng) -> IsnLinear {
+        let weight = Tensor::randn(&[outputs, inputs], 0.0, 1.0, rng);
+        IsnLinear::from_weight(weight, bias.then(|| Tensor::zeros(&[outputs])))
+    }
+
+    /// A layer around a given raw weight [out, in] (on any device): sigma0 and u, v are those
+    /// of this weight, so it is the layer's initialization.
+    pub fn from_weight(weight: Tensor, bias: Option<Tensor>) -> IsnLinear {
+        let &[outputs, inputs] = weight.shape() else {
+            panic!(
+                "IsnLinear: expected a weight of shape [out, in], found {:?}",
+                weight.shape()
+            );
+        };
+        assert!(
+            inputs > 0 && outputs > 0,
+            "IsnLinear: expected a non-empty weight, found [{outputs}, {inputs}]"
+        );
+        let (sigma, u, v) = top_singular_triplet(&weight.to_vec(), outputs, inputs);
+        let device = weight.device();
+        let vector = |x: Vec<f64>| {
+            let len = x.len();
+            Tensor::from_vec(x.into_iter().map(|e| e as f32).collect(), &[len]).to_device(device)
+        };
+        IsnLinear {
+            sigma0: Tensor::scalar((sigma / (inputs as f64).sqrt()) as f32).to_device(device),
+            u: vector(u),
+            v: vector(v),
+            weight,
+            bias,
+        }
+    }
+    // ANCHOR_END: new
+
+    /// [out, in] after checking that u and v fit the weight and share its device.
+    fn dims(&self, op: &str) -> [usize; 2] {
+        let &[rows, cols] = self.weight.shape() else {
+            panic!(
+                "{op}: expected a weight of shape [out, in], found {:?}",
+                self.weight.shape()
+            );
+        };
+        for (name, t, len) in [("u", &self.u, rows), ("v", &self.v, cols)] {
+            assert!(
+                t.shape() == [len],
+                "{op}: expected {name} of shape [{len}] for a weight of shape [{rows}, {cols}], \
+                 found {:?}",
+                t.shape()
+            );
+            assert_eq!(
+                t.device(),
+                self.weight.device(),
+                "{op}: the weight is on {:?} but {name} is on {:?}",
+                self.weight.device(),
+                t.device()
+            );
+        }
+        [rows, cols]
+    }
+
+    // ANCHOR: power_iteration
+    /// One step of the power iteration, from the stored u: v = normalize(W^T u), then
+    /// u = normalize(W v). Both are stored back. No graph is recorded: u and v are constants
+    /// for backpropagation.
+    pub fn power_iteration(&mut self) {
+        let dims = self.dims("IsnLinear::power_iteration");
+        let [rows, cols] = dims;
+        match (self.weight.storage(), self.u.storage()) {
+            (Storage::Cpu(w), Storage::Cpu(u)) => {
+                let v = product_normalize(w, dims, u, true);
+                let u = product_normalize(w, dims, &v, false);
+                self.v = Tensor::from_vec(v, &[cols]);
+                self.u = Tensor::from_vec(u, &[rows]);
+            }
+            #[cfg(feature = "gpu")]
+            (Storage::Gpu(w), Storage::Gpu(u)) => {
+                use std::sync::Arc;
+                let (u, v) = crate::backend::gpu::isn::power_iteration(w, u, dims, NORMALIZE_EPS);
+                self.v = Tensor::from_storage(Storage::Gpu(Arc::new(v)), vec![cols]);
+                self.u = Tensor::from_storage(Storage::Gpu(Arc::new(u)), vec![rows]);
+            }
+            #[cfg(feature = "gpu")]
+            _ => unreachable!("devices checked by dims"),
+        }
+    }
+    // ANCHOR_END: power_iteration
+
+    // ANCHOR: effective_weight
+    /// W_isn = W * (sigma0 / (u^T W v)), built from primitive ops. sigma0, u and v enter
+    /// detached, so autograd differentiates through sigma = u^T W v with u, v held fixed:
+    /// dL/dW = (sigma0 / sigma) (G - (<G, W> / sigma) u v^T), G = dL/dW_isn.
+    pub fn effective_weight(&self) -> Tensor {
+        let [rows, cols] = self.dims("IsnLinear::effective_weight");
+        let u = self.u.detach().reshape(&[1, rows]);
+        let v = self.v.detach().reshape(&[cols, 1]);
+        let sigma = u.matmul(&self.weight).matmul(&v).reshape(&[]);
+        self.weight.mul(&self.sigma0.detach().div(&sigma))
+    }
+    // ANCHOR_END: effective_weight
+
+    // ANCHOR: forward
+    /// x [.., in] -> [.., out]: x W_isn^T + bias. In training, one power iteration first, so
+    /// sigma follows W as it trains; in evaluation the stored u, v are used as they are.
+    pub fn forward(&mut self, x: &Tensor, train: bool) -> Tensor {
+        if train {
+            self.power_iteration();
+        }
+        let y = x.matmul(&self.effective_weight().transpose(0, 1));
+        match &self.bias {
+            Some(b) => y.add(b),
+            None => y,
+        }
+    }
+    // ANCHOR_END: forward
+}
+
+impl Module for IsnLinear {
+    fn parameters<'a>(&'a mut self, prefix: &str, out: &mut Vec<(String, &'a mut Tensor)>) {
+        out.push((join(prefix, "weight"), &mut self.weight));
+        if let Some(b) = &mut self.bias {
+            out.push((join(prefix, "bias"), b));
+        }
+    }
+
+    fn buffers<'a>(&'a mut self, prefix: &str, out: &mut Vec<(String, &'a mut Tensor)>) {
+        out.push((join(prefix, "sigma0"), &mut self.sigma0));
+        out.push((join(prefix, "u"), &mut self.u));
+        out.push((join(prefix, "v"), &mut self.v));
+    }
+}
+
+// ANCHOR: cpu
+/// normalize(W^T x) (`transposed`, x [rows] -> [cols]) or normalize(W x) (x [cols] -> [rows])
+/// for the row-major W [rows, cols], normalize(y) = y / max(|y|, eps) as `F.normalize`. The
+/// sums run in f64, so the CPU gives the accurate result the GPU is compared with.
+fn product_normalize(w: &[f32], [rows, cols]: [usize; 2], x: &[f32], transposed: bool) -> Vec<f32> {
+    let y: Vec<f64> = if transposed {
+        // Row by row, adding x_i times row i: W is read in memory order.
+        let mut y = vec![0.0f64; cols];
+        for (row, &xi) in w.chunks(cols).zip(x) {
+            for (yj, &wij) in y.iter_mut().zip(row) {
+                *yj += wij as f64 * xi as f64;
+            }
+        }
+        y
+    } else {
+        w.chunks(cols)
+            .take(rows)
+            .map(|row| row.iter().zip(x).map(|(&a, &b)| a as f64 * b as f64).sum())
+            .collect()
+    };
+    let norm = y.iter().map(|e| e * e).sum::<f64>().sqrt();
+    let scale = 1.0 / norm.max(NORMALIZE_EPS as f64);
+    y.iter().map(|e| (e * scale) as f32).collect()
+}
+// ANCHOR_END: cpu
+
+// ANCHOR: init_svd
+/// Steps of the power iteration between convergence checks.
+const STEPS_PER_ROUND: usize = 32;
+/// At most this many squarings: the gap ratio is then raised to the power 2^12.
+const MAX_SQUARINGS: usize = 12;
+/// Stop when |G x - lambda x| <= TOLERANCE lambda: some eigenvalue of G is then within that
+/// relative distance of lambda, so sigma = sqrt(lambda) is accurate to half of it.
+const TOLERANCE: f64 = 1e-11;
+/// The start vector's seed: the layer's own random stream is left untouched.
+const START_SEED: u64 = 0x15_0001;
+
+/// (sigma, u, v): the largest singular value of the row-major W [rows, cols] and its unit
+/// singular vectors, in f64.
+///
+/// The top eigenvector of the smaller Gram matrix (W^T W or W W^T) by power iteration. Power
+/// iteration converges like (sigma_2 / sigma_1)^(2k), which is slow when the two top singular
+/// values are close, as they are for large random matrices; so when a round of steps has not
+/// converged, the matrix is squared: the same eigenvectors, each ratio squared.
+fn top_singular_triplet(w: &[f32], rows: usize, cols: usize) -> (f64, Vec<f64>, Vec<f64>) {
+    let w: Vec<f64> = w.iter().map(|&e| e as f64).collect();
+    // x is v (G = W^T W) when the rows are at least as many as the columns, else u (W W^T).
+    let right = cols <= rows;
+    let (n, m) = if right { (cols, rows) } else { (rows, cols) };
+    // op(W) [n, m] is W^T or W; G = op(W) op(W)^T is [n, n].
+    let strides = if right { (1, cols) } else { (cols, 1) };
+    let gram = dgemm(n, m, n, &w, strides, &w, (strides.1, strides.0));
+
+    let mut rng = StdRng::seed_from_u64(START_SEED);
+    let mut x: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    normalize(&mut x);
+    let mut power = gram.clone();
+    for round in 0..=MAX_SQUARINGS {
+        for _ in 0..STEPS_PER_ROUND {
+            x = symmetric_times(&power, &x);
+            normalize(&mut x);
+        }
+        let gx = symmetric_times(&gram, &x);
+        let lambda: f64 = x.iter().zip(&gx).map(|(a, b)| a * b).sum();
+        let residual = x
+            .iter()
+            .zip(&gx)
+            .map(|(a, g)| (g - lambda * a).powi(2))
+            .sum::<f64>();
+        if residual.sqrt() <= TOLERANCE * lambda || round == MAX_SQUARINGS {
+            break;
+        }
+        power = dgemm(n, n, n, &power, (n, 1), &power, (n, 1));
+        // Rescaled so that the repeated powers never overflow.
+        let largest = power.iter().fold(0.0f64, |a, e| a.max(e.abs()));
+        power
+            .iter_mut()
+            .for_each(|e| *e /= largest.max(f64::MIN_POSITIVE));
+    }
+    // The other vector: W v = sigma u (or W^T u = sigma v).
+    let mut y: Vec<f64> = if right {
+        w.chunks(cols)
+            .map(|row| row.iter().zip(&x).map(|(a, b)| a * b).sum())
+            .collect()
+    } else {
+        (0..cols)
+            .map(|j| (0..rows).map(|i| w[i * cols + j] * x[i]).sum())
+            .collect()
+    };
+    let sigma = normalize(&mut y);
+    if right {
+        (sigma, y, x)
+    } else {
+        (sigma, x, y)
+    }
+}
+
+/// Scales x to unit length (a zero vector stays zero); returns the length it had.
+fn normalize(x: &mut [f64]) -> f64 {
+    let norm = x.iter().map(|e| e * e).sum::<f64>().sqrt();
+    let scale = 1.0 / norm.max(NORMALIZE_EPS as f64);
+    x.iter_mut().for_each(|e| *e *= scale);
+    norm
+}
+
+/// A x for a symmetric [n, n] A (rows read in memory order).
+fn symmetric_times(a: &[f64], x: &[f64]) -> Vec<f64> {
+    a.chunks(x.len())
+        .map(|row| row.iter().zip(x).map(|(p, q)| p * q).sum())
+        .collect()
+}
+
+/// C [m, n] = A B in f64 with A read as [m, k] and B as [k, n] through (row, column) strides.
+fn dgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f64],
+    sa: (usize, usize),
+    b: &[f64],
+    sb: (usize, usize),
+) -> Vec<f64> {
+    let mut c = vec![0.0f64; m * n];
+    assert!(
+        a.len() >= m * k && b.len() >= k * n,
+        "dgemm: operands too short"
+    );
+    // SAFETY: A and B hold m*k and k*n elements (asserted) and each stride pair is that of a
+    // row-major matrix of those sizes or of its transpose, so every read stays inside; C is a
+    // row-major [m, n] buffer of exactly m*n elements.
+    unsafe {
+        matrixmultiply::dgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            sa.0 as isize,
+            sa.1 as isize,
+            b.as_ptr(),
+            sb.0 as isize,
+            sb.1 as isize,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+    c
+}
+// ANCHOR_END: init_svd

@@ -1,0 +1,299 @@
+//! L2-distance self-attention, the discriminator's attention (Kim et al. 2021, as ViTGAN uses it):
+//! the query and key projections are tied (one matrix W_qk, applied by the caller), so the keys
+//! *are* the queries, and a token attends to the others by their negative squared distance.
+//!
+//! For q, v of shape `[B, H, L, dh]` (B * H independent heads) and c = 1 / sqrt(dh):
+//!
+//! ```text
+//! S[i, j] = -c |q_i - q_j|^2        A = softmax_j(S)        out_i = sum_j A[i, j] v_j
+//! ```
+//!
+//! The reference writes the logits as c (2 q_i.q_j - |q_j|^2): the same up to c |q_i|^2, a
+//! constant along each row, which the row softmax removes. [`l2_attention`] is the fused op with
+//! a hand-derived backward (CPU loops, or wgsl/l2_attention.wgsl on the GPU);
+//! [`l2_attention_composed`] builds the reference's form from primitive ops, the oracle.
+
+use crate::autograd::{record, Op};
+use crate::tensor::Storage;
+use crate::Tensor;
+use rayon::prelude::*;
+
+/// `[B, H, L, dh]` of q after checking that v has the same shape and device.
+fn dims(op: &str, q: &Tensor, v: &Tensor) -> [usize; 4] {
+    let dims = head_dims(op, q);
+    assert!(
+        v.shape() == q.shape(),
+        "{op}: expected v of the same shape [B, H, L, dh] as q, {:?}, found {:?}",
+        q.shape(),
+        v.shape()
+    );
+    assert_eq!(
+        v.device(),
+        q.device(),
+        "{op}: q is on {:?} but v is on {:?}",
+        q.device(),
+        v.device()
+    );
+    dims
+}
+
+fn head_dims(op: &str, q: &Tensor) -> [usize; 4] {
+    let &[b, h, l, dh] = q.shape() else {
+        panic!(
+            "{op}: expected q of shape [B, H, L, dh], found {:?}",
+            q.shape()
+        );
+    };
+    assert!(
+        dh > 0,
+        "{op}: q of shape {:?} has heads of size 0",
+        q.shape()
+    );
+    [b, h, l, dh]
+}
+
+/// The logit scale 1 / sqrt(dh).
+fn scale(dh: usize) -> f32 {
+    1.0 / (dh as f32).sqrt()
+}
+
+// ANCHOR: brute_force
+/// -|q_i - q_j|^2 / sqrt(dh) for every pair of tokens of every head, `[B, H, L, L]`, by brute
+/// force: all L * L difference vectors, squared and summed.
+pub fn l2_logits_full(q: &Tensor) -> Tensor {
+    let [b, h, l, dh] = head_dims("l2_logits_full", q);
+    let diff = q
+        .reshape(&[b, h, l, 1, dh])
+        .sub(&q.reshape(&[b, h, 1, l, dh]));
+    diff.square().sum(-1, false).mul_scalar(-scale(dh))
+}
+// ANCHOR_END: brute_force
+
+// ANCHOR: composed
+/// The reference's cheaper logits (2 q_i.q_j - |q_j|^2) / sqrt(dh), `[B, H, L, L]`: one product
+/// q q^T and a row vector of squared norms. They differ from [`l2_logits_full`] by
+/// |q_i|^2 / sqrt(dh) on row i.
+pub fn l2_logits(q: &Tensor) -> Tensor {
+    let [b, h, l, dh] = head_dims("l2_logits", q);
+    let qq = q.matmul(&q.transpose(-1, -2));
+    let norms = q.square().sum(-1, false).reshape(&[b, h, 1, l]); // |q_j|^2 along each row
+    qq.mul_scalar(2.0).sub(&norms).mul_scalar(scale(dh))
+}
+
+/// L2 attention from primitive ops: softmax of the cheap logits, times v. Autograd
+/// differentiates it, through q twice (as queries and as keys).
+pub fn l2_attention_composed(q: &Tensor, v: &Tensor) -> Tensor {
+    dims("l2_attention_composed", q, v);
+    l2_logits(q).softmax(-1).matmul(v)
+}
+// ANCHOR_END: composed
+
+// ANCHOR: fused
+/// L2 attention as one fused op: q, v `[B, H, L, dh]` -> `[B, H, L, dh]`. The attention matrix
+/// is computed in one pass (one kernel on the GPU) and kept for the backward.
+pub fn l2_attention(q: &Tensor, v: &Tensor) -> Tensor {
+    let dims = dims("l2_attention", q, v);
+    let [b, h, l, dh] = dims;
+    let (attention, out) = match (q.storage(), v.storage()) {
+        (Storage::Cpu(qv), Storage::Cpu(vv)) => {
+            let (a, out) = forward_cpu(qv, vv, dims);
+            let a = Tensor::from_storage(Storage::cpu_from_vec(a), vec![b, h, l, l]);
+            (a, Storage::cpu_from_vec(out))
+        }
+        #[cfg(feature = "gpu")]
+        (Storage::Gpu(qb), Storage::Gpu(_)) => {
+            let a = crate::backend::gpu::l2_attention::attention(qb, dims);
+            let a = Tensor::from_storage(Storage::Gpu(std::sync::Arc::new(a)), vec![b, h, l, l]);
+            // The product with v is an ordinary batched matmul: the tiled kernel does it.
+            let out = crate::autograd::no_grad(|| a.matmul(v));
+            (a, out.storage().clone())
+        }
+        #[cfg(feature = "gpu")]
+        _ => unreachable!("devices checked by dims"),
+    };
+    let node = record(L2Attention { attention }, &[q, v]);
+    Tensor::from_op(out, vec![b, h, l, dh], node)
+}
+// ANCHOR_END: fused
+
+// ANCHOR: backward_rule
+/// The recorded op: inputs (q, v), and the attention matrix A of the forward, `[B, H, L, L]`.
+///
+/// Per head, with G = dL/dout (rows g_i) and c = 1 / sqrt(dh):
+///
+/// * out = A V, so dV = A^T G and dA = G V^T;
+/// * A is the row softmax of S, so dS = A * (dA - rowsum(A * dA)) (each row of dS sums to 0);
+/// * S[k, j] = c (2 q_k.q_j - |q_j|^2) holds q_i in row k = i (as the query) and in column
+///   j = i (as the key): dS[k, j]/dq_i = c (2 q_j [k = i] + (2 q_k - 2 q_i) [j = i]), so
+///   dq_i = 2c sum_j dS[i, j] q_j + 2c sum_k dS[k, i] (q_k - q_i).
+///   Since sum_j dS[i, j] = 0, the first sum may subtract q_i too, and with P = dS + dS^T:
+///   dq_i = 2c sum_j P[i, j] (q_j - q_i), i.e. dQ = 2c (P Q - rowsum(P) * Q).
+///
+/// The last form is also the exact gradient of the distance logits -c |q_i - q_j|^2 that the
+/// forward computes; a descent step along -dq_i pulls q_i towards the tokens whose weight the
+/// loss wants to raise.
+struct L2Attention {
+    attention: Tensor,
+}
+
+impl Op for L2Attention {
+    fn name(&self) -> String {
+        "l2_attention".into()
+    }
+
+    fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
+        let [q, v] = inputs else {
+            unreachable!("l2_attention records two inputs")
+        };
+        let dims = dims("l2_attention backward", q, v);
+        let a = &self.attention;
+        match (q.storage(), v.storage(), a.storage(), grad.storage()) {
+            (Storage::Cpu(qv), Storage::Cpu(vv), Storage::Cpu(av), Storage::Cpu(g)) => {
+                let (dq, dv) = backward_cpu(qv, vv, av, g, dims);
+                let wrap =
+                    |values| Tensor::from_storage(Storage::cpu_from_vec(values), dims.to_vec());
+                vec![Some(wrap(dq)), Some(wrap(dv))]
+            }
+            #[cfg(feature = "gpu")]
+            (Storage::Gpu(qb), Storage::Gpu(_), Storage::Gpu(ab), Storage::Gpu(_)) => {
+                use crate::backend::gpu::l2_attention as kernels;
+                // Only the gradients someone needs; the products are the tiled matmul.
+                let dv = v
+                    .is_requires_grad()
+                    .then(|| a.transpose(-1, -2).matmul(grad));
+                let dq = q.is_requires_grad().then(|| {
+                    let da = grad.matmul(&v.transpose(-1, -2));
+                    let ds = kernels::softmax_backward(ab, da.storage().gpu(), dims);
+                    let dq = kernels::query_grad(qb, &ds, dims);
+                    Tensor::from_storage(Storage::Gpu(std::sync::Arc::new(dq)), dims.to_vec())
+                });
+                vec![dq, dv]
+            }
+            #[cfg(feature = "gpu")]
+            _ => panic!(
+                "l2_attention backward: q is on {:?} but the output gradient is on {:?}",
+                q.device(),
+                grad.device()
+            ),
+        }
+    }
+}
+// ANCHOR_END: backward_rule
+
+// ANCHOR: cpu
+/// (A, A V) for every head, one head per task. The logits are the distances themselves, so
+/// the largest of each row is S[i, i] = 0 exactly: exp never overflows and the row sum is at
+/// least 1, without the usual pass that subtracts the row maximum.
+fn forward_cpu(q: &[f32], v: &[f32], [b, h, l, dh]: [usize; 4]) -> (Vec<f32>, Vec<f32>) {
+    let mut a = vec![0.0; b * h * l * l];
+    let mut out = vec![0.0; q.len()];
+    if a.is_empty() {
+        return (a, out);
+    }
+    let c = scale(dh);
+    a.par_chunks_mut(l * l)
+        .zip(out.par_chunks_mut(l * dh))
+        .enumerate()
+        .for_each(|(head, (a, out))| {
+            let q = &q[head * l * dh..][..l * dh];
+            for (qi, row) in q.chunks(dh).zip(a.chunks_mut(l)) {
+                for (qj, s) in q.chunks(dh).zip(row.iter_mut()) {
+                    let d2: f32 = qi.iter().zip(qj).map(|(x, y)| (x - y) * (x - y)).sum();
+                    *s = (-c * d2).exp();
+                }
+                let total: f32 = row.iter().sum();
+                row.iter_mut().for_each(|s| *s /= total);
+            }
+            gemm(l, l, dh, a, (l, 1), &v[head * l * dh..], (dh, 1), out);
+        });
+    (a, out)
+}
+
+/// (dq, dv) by the rule above, one head per task.
+fn backward_cpu(
+    q: &[f32],
+    v: &[f32],
+    a: &[f32],
+    g: &[f32],
+    [_, _, l, dh]: [usize; 4],
+) -> (Vec<f32>, Vec<f32>) {
+    let mut dq = vec![0.0; q.len()];
+    let mut dv = vec![0.0; q.len()];
+    if dq.is_empty() {
+        return (dq, dv);
+    }
+    let c = scale(dh);
+    let per_head = l * dh;
+    dq.par_chunks_mut(per_head)
+        .zip(dv.par_chunks_mut(per_head))
+        .enumerate()
+        .for_each(|(head, (dq, dv))| {
+            let (q, v) = (&q[head * per_head..][..per_head], &v[head * per_head..]);
+            let (a, g) = (&a[head * l * l..][..l * l], &g[head * per_head..]);
+            gemm(l, l, dh, a, (1, l), g, (dh, 1), dv); // A^T G
+            let mut ds = vec![0.0; l * l];
+            gemm(l, dh, l, g, (dh, 1), v, (1, dh), &mut ds); // dA = G V^T
+            for (ds, a) in ds.chunks_mut(l).zip(a.chunks(l)) {
+                let dot: f32 = ds.iter().zip(a).map(|(x, y)| x * y).sum();
+                ds.iter_mut().zip(a).for_each(|(x, y)| *x = y * (*x - dot));
+            }
+            let mut p = vec![0.0; l * l]; // P = dS + dS^T
+            for i in 0..l {
+                for j in 0..l {
+                    p[i * l + j] = ds[i * l + j] + ds[j * l + i];
+                }
+            }
+            gemm(l, l, dh, &p, (l, 1), q, (dh, 1), dq); // P Q
+            for (i, dq) in dq.chunks_mut(dh).enumerate() {
+                let rowsum: f32 = p[i * l..][..l].iter().sum();
+                for (d, x) in dq.iter_mut().zip(&q[i * dh..][..dh]) {
+                    *d = 2.0 * c * (*d - rowsum * x);
+                }
+            }
+        });
+    (dq, dv)
+}
+
+/// C [m, n] = A B with A read as [m, k] and B as [k, n] through (row, column) strides, so a
+/// transposed operand is only a swapped pair of strides.
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    sa: (usize, usize),
+    b: &[f32],
+    sb: (usize, usize),
+    c: &mut [f32],
+) {
+    let last = |rows: usize, cols: usize, (sr, sc): (usize, usize)| {
+        (rows.max(1) - 1) * sr + (cols.max(1) - 1) * sc
+    };
+    assert!(
+        a.len() > last(m, k, sa) && b.len() > last(k, n, sb) && c.len() >= m * n,
+        "l2_attention: gemm operands too short"
+    );
+    // SAFETY: every element read of A and B lies at or before the last index asserted above,
+    // and C is a row-major [m, n] block of at least m * n elements; beta = 0, so C is only
+    // written.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            sa.0 as isize,
+            sa.1 as isize,
+            b.as_ptr(),
+            sb.0 as isize,
+            sb.1 as isize,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+// ANCHOR_END: cpu
