@@ -12,6 +12,7 @@
 //! * `g_fwd`, `g_fwdbwd`, `d_fwd`, `d_fwdbwd`: the generator or the discriminator forward (no
 //!   graph), and forward + backward of its output's mean, for each `--preset` (cifar, tiny) and
 //!   `--batch` (default 8,32).
+//! * `train`: the full training step (D step + G step + EMA) for each preset and batch.
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -27,15 +28,16 @@ struct Args {
 }
 
 const USAGE: &str =
-    "usage: bench [--what matmul,elementwise,g_fwd,g_fwdbwd,d_fwd,d_fwdbwd] [--device cpu|gpu] \
+    "usage: bench [--what matmul,elementwise,g_fwd,g_fwdbwd,d_fwd,d_fwdbwd,train] [--device cpu|gpu] \
                      [--steps N] [--preset cifar,tiny] [--batch 8,32]";
-const MEASUREMENTS: [&str; 6] = [
+const MEASUREMENTS: [&str; 7] = [
     "matmul",
     "elementwise",
     "g_fwd",
     "g_fwdbwd",
     "d_fwd",
     "d_fwdbwd",
+    "train",
 ];
 
 fn parse_args() -> Result<Args, String> {
@@ -297,6 +299,34 @@ fn bench_model(args: &Args, what: &str) {
     }
 }
 
+/// The full training step (D step on 4B augmented images with bCR, G step, EMA), as the
+/// reference's `train` measurement.
+fn bench_train(args: &Args) {
+    use vitgan::vitgan::train::Trainer;
+    use vitgan::vitgan::Config;
+    for preset in &args.presets {
+        let cfg = Config::preset(preset).expect("checked by parse_args");
+        let mut trainer = Trainer::new(&cfg, 0, args.device);
+        for &batch in &args.batches {
+            let all: Vec<usize> = (0..batch).collect();
+            let real = vitgan::data::procedural(batch, cfg.img_size, 1).batch(&all);
+            let ms = median_ms(args.steps, args.device, || {
+                trainer.train_step(&real).expect("finite losses");
+            });
+            println!(
+                "{{\"what\": \"train\", \"preset\": \"{preset}\", \"batch\": {batch}, \"device\": \"{}\", \
+                 \"card\": \"{}\", \"n_steps\": {}, \"ms_median\": {ms:.3}, \"img_per_s\": {:.2}, \
+                 \"peak_rss_mb\": {:.1}}}",
+                if args.device == Device::Cpu { "cpu" } else { "gpu" },
+                card(args.device),
+                args.steps,
+                batch as f64 / ms * 1e3,
+                peak_rss_mb()
+            );
+        }
+    }
+}
+
 fn main() {
     let args = parse_args().unwrap_or_else(|e| {
         eprintln!("bench: {e}");
@@ -310,6 +340,7 @@ fn main() {
         match what.as_str() {
             "matmul" => bench_matmul(&args),
             "elementwise" => bench_elementwise(&args),
+            "train" => bench_train(&args),
             _ => bench_model(&args, what),
         }
     }

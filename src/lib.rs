@@ -14,6 +14,8 @@
 pub mod autograd;
 pub mod backend;
 pub mod checkpoint;
+pub mod data;
+pub mod images;
 pub mod nn;
 pub mod ops;
 pub mod tensor;

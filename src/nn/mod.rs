@@ -2,6 +2,8 @@
 //! sub-modules; [`Module::parameters`] lists them with dotted names (`blocks.0.attn.qkv.weight`),
 //! which are also the checkpoint keys and the optimizer's keys.
 
+pub mod adam;
+pub mod ema;
 mod layer_norm;
 
 pub use layer_norm::LayerNorm;

@@ -1,9 +1,11 @@
 //! ViTGAN (Lee et al., ICLR 2022), one file per component of the paper; each file is a chapter
 //! of the book.
 
+pub mod bcr;
 pub mod block;
 pub mod config;
 pub mod decoder;
+pub mod diffaugment;
 pub mod discriminator;
 pub mod fourier;
 pub mod generator;
@@ -17,6 +19,8 @@ pub mod overlapping;
 pub mod patches;
 pub mod reference;
 pub mod sln;
+pub mod swd;
+pub mod train;
 
 pub use config::Config;
 pub use discriminator::{Discriminator, Mode};

@@ -12,6 +12,8 @@ mod kernels;
 mod launch;
 
 // Kernels of ViTGAN's fused components (src/vitgan/), one file each.
+pub mod adam;
+pub mod diffaugment;
 pub mod fourier;
 pub mod isn;
 pub mod l2_attention;

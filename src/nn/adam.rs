@@ -1,0 +1,281 @@
+//! Adam (Kingma & Ba, 2015), exactly as `torch.optim.Adam` computes it (no weight decay, no
+//! amsgrad): with the gradient g of step t,
+//!
+//! ```text
+//! m = lerp(m, g, 1 - beta1)               (= beta1 m + (1 - beta1) g)
+//! v = beta2 v + (1 - beta2) g^2
+//! p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+//! ```
+//!
+//! which is `p -= lr * m_hat / (sqrt(v_hat) + eps)` with the bias-corrected moments, eps added
+//! after the square root. The bias corrections are computed once per step on the host in f64, as
+//! PyTorch does in Python; the elementwise part runs in f32 on the parameter's device (a plain
+//! loop on the CPU, one dispatch of wgsl/adam.wgsl per tensor on the GPU) in the same order of
+//! operations on both.
+//!
+//! One difference from PyTorch: the step count is shared by all parameters, where PyTorch counts
+//! per parameter. They differ only for a parameter that missed gradients on some steps.
+
+use super::Module;
+#[cfg(feature = "gpu")]
+use crate::backend::gpu::{self, GpuBuffer};
+use crate::tensor::Storage;
+use crate::{Device, Grads, Tensor};
+use std::collections::HashMap;
+
+/// m and v of one parameter tensor, interleaved (m at 2i, v at 2i + 1): the GPU update then
+/// needs one read_write buffer for both, leaving a binding for the new parameter.
+enum Moments {
+    Cpu(Vec<f32>),
+    #[cfg(feature = "gpu")]
+    Gpu(GpuBuffer),
+}
+
+impl Moments {
+    fn zeros(n: usize, device: Device) -> Moments {
+        Moments::from_host(vec![0.0; 2 * n], device)
+    }
+
+    fn from_host(packed: Vec<f32>, device: Device) -> Moments {
+        match device {
+            Device::Cpu => Moments::Cpu(packed),
+            #[cfg(feature = "gpu")]
+            Device::Gpu => Moments::Gpu(GpuBuffer::upload(&packed)),
+            #[cfg(not(feature = "gpu"))]
+            Device::Gpu => unreachable!("GPU tensors need the gpu feature"),
+        }
+    }
+
+    fn device(&self) -> Device {
+        match self {
+            Moments::Cpu(_) => Device::Cpu,
+            #[cfg(feature = "gpu")]
+            Moments::Gpu(_) => Device::Gpu,
+        }
+    }
+
+    fn to_host(&self) -> Vec<f32> {
+        match self {
+            Moments::Cpu(packed) => packed.clone(),
+            #[cfg(feature = "gpu")]
+            Moments::Gpu(buffer) => buffer.download(),
+        }
+    }
+}
+
+/// The optimizer state of one parameter, found again by name at every step.
+struct Slot {
+    name: String,
+    shape: Vec<usize>,
+    moments: Moments,
+}
+
+/// Adam over the parameters of one module. `step` counts the steps taken so far.
+pub struct Adam {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub step: u64,
+    slots: Vec<Slot>,
+}
+
+/// The f64 the user most likely meant: the reference's hyper-parameters are Python floats, and
+/// 0.99 widened from f32 is 0.99000000954, which moves 1 - beta2^t by 1e-6 relative at t = 1.
+/// The shortest decimal that reads back as this f32 recovers 0.99.
+pub(crate) fn widen(x: f32) -> f64 {
+    x.to_string().parse().expect("an f32 prints as a number")
+}
+
+// ANCHOR: adam_update
+/// `torch.lerp`: from whichever end is nearer, so that weight 1 gives `end` exactly (with
+/// beta1 = 0, m is the gradient itself).
+pub(crate) fn lerp(start: f32, end: f32, weight: f32) -> f32 {
+    if weight.abs() < 0.5 {
+        start + weight * (end - start)
+    } else {
+        end - (end - start) * (1.0 - weight)
+    }
+}
+
+/// One step over one tensor: updates the interleaved moments in place, returns the new values.
+/// `s` = [lr / (1 - beta1^t), sqrt(1 - beta2^t), eps, 1 - beta1, beta2, 1 - beta2], the slots
+/// of wgsl/adam.wgsl, whose `update` performs the same operations in the same order.
+fn update_cpu(param: &[f32], grad: &[f32], moments: &mut [f32], s: [f32; 6]) -> Vec<f32> {
+    let [step_size, bias2_sqrt, eps, weight1, beta2, one_minus_beta2] = s;
+    param
+        .iter()
+        .zip(grad)
+        .zip(moments.chunks_exact_mut(2))
+        .map(|((&p, &g), mv)| {
+            let m = lerp(mv[0], g, weight1);
+            let v = mv[1] * beta2 + one_minus_beta2 * g * g;
+            mv[0] = m;
+            mv[1] = v;
+            let denom = v.sqrt() / bias2_sqrt + eps;
+            p - step_size * m / denom
+        })
+        .collect()
+}
+// ANCHOR_END: adam_update
+
+impl Adam {
+    /// Zero moments for every parameter of `module`, on the parameter's device.
+    pub fn new(module: &mut impl Module, lr: f32, betas: (f32, f32), eps: f32) -> Adam {
+        let mut params = Vec::new();
+        module.parameters("", &mut params);
+        let slots = params
+            .into_iter()
+            .map(|(name, t)| Slot {
+                name,
+                shape: t.shape().to_vec(),
+                moments: Moments::zeros(t.numel(), t.device()),
+            })
+            .collect();
+        Adam {
+            lr,
+            beta1: betas.0,
+            beta2: betas.1,
+            eps,
+            step: 0,
+            slots,
+        }
+    }
+
+    /// The per-step scalars of [`update_cpu`] for step `t` (counted from 1), bias corrections
+    /// in f64 as PyTorch computes them.
+    fn scalars(&self, t: u64) -> [f32; 6] {
+        let (beta1, beta2) = (widen(self.beta1), widen(self.beta2));
+        let bias1 = 1.0 - beta1.powf(t as f64);
+        let bias2 = 1.0 - beta2.powf(t as f64);
+        [
+            (widen(self.lr) / bias1) as f32,
+            bias2.sqrt() as f32,
+            self.eps,
+            (1.0 - beta1) as f32,
+            self.beta2,
+            (1.0 - beta2) as f32,
+        ]
+    }
+
+    // ANCHOR: adam_step
+    /// One step: every parameter with a gradient in `grads` is replaced by its updated value, a
+    /// fresh leaf marked `requires_grad` on the same device; one without is left as it is.
+    pub fn step(&mut self, module: &mut impl Module, grads: &Grads) {
+        let mut params = Vec::new();
+        module.parameters("", &mut params);
+        assert_eq!(
+            params.len(),
+            self.slots.len(),
+            "Adam::step: the module has {} parameters, the optimizer was made for {}",
+            params.len(),
+            self.slots.len()
+        );
+        self.step += 1;
+        let scalars = self.scalars(self.step);
+        for ((name, param), slot) in params.into_iter().zip(&mut self.slots) {
+            assert_eq!(name, slot.name, "Adam::step: parameters out of order");
+            assert_eq!(
+                param.shape(),
+                slot.shape,
+                "Adam::step: {name}: shape changed"
+            );
+            let Some(grad) = grads.get(param) else {
+                continue;
+            };
+            assert_eq!(
+                grad.shape(),
+                param.shape(),
+                "Adam::step: {name}: gradient shape"
+            );
+            let device = param.device();
+            if slot.moments.device() != device {
+                // The module was moved after the optimizer was made: the moments follow it.
+                slot.moments = Moments::from_host(slot.moments.to_host(), device);
+            }
+            let grad = grad.to_device(device);
+            let storage = match (param.storage(), grad.storage(), &mut slot.moments) {
+                (Storage::Cpu(p), Storage::Cpu(g), Moments::Cpu(mv)) => {
+                    Storage::cpu_from_vec(update_cpu(p, g, mv, scalars))
+                }
+                #[cfg(feature = "gpu")]
+                (Storage::Gpu(p), Storage::Gpu(g), Moments::Gpu(mv)) => {
+                    Storage::Gpu(std::sync::Arc::new(gpu::adam::update(p, g, mv, scalars)))
+                }
+                #[cfg(feature = "gpu")]
+                _ => unreachable!(
+                    "the gradient and the moments were moved to the parameter's device"
+                ),
+            };
+            *param = Tensor::from_storage(storage, param.shape().to_vec()).requires_grad();
+        }
+    }
+    // ANCHOR_END: adam_step
+
+    /// The moments by name, `m.<parameter>` and `v.<parameter>`, on the parameters' devices (for
+    /// checkpoints; the step count is the field `step`).
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::with_capacity(2 * self.slots.len());
+        for slot in &self.slots {
+            let (m, v) = match &slot.moments {
+                Moments::Cpu(packed) => {
+                    let m = packed.iter().step_by(2).copied().collect();
+                    let v = packed.iter().skip(1).step_by(2).copied().collect();
+                    (Storage::cpu_from_vec(m), Storage::cpu_from_vec(v))
+                }
+                #[cfg(feature = "gpu")]
+                Moments::Gpu(packed) => {
+                    let (m, v) = gpu::adam::split(packed);
+                    (
+                        Storage::Gpu(std::sync::Arc::new(m)),
+                        Storage::Gpu(std::sync::Arc::new(v)),
+                    )
+                }
+            };
+            let shape = slot.shape.clone();
+            out.push((
+                format!("m.{}", slot.name),
+                Tensor::from_storage(m, shape.clone()),
+            ));
+            out.push((format!("v.{}", slot.name), Tensor::from_storage(v, shape)));
+        }
+        out
+    }
+
+    /// Restores the moments saved by [`Adam::state`] (on any device) and the step count. Fails,
+    /// naming the tensor, when one is missing or has another shape; loads nothing then.
+    pub fn load_state(&mut self, state: &HashMap<String, Tensor>, step: u64) -> Result<(), String> {
+        let mut loaded = Vec::with_capacity(self.slots.len());
+        for slot in &self.slots {
+            let mut pair = Vec::with_capacity(2);
+            for key in [format!("m.{}", slot.name), format!("v.{}", slot.name)] {
+                let t = state
+                    .get(&key)
+                    .ok_or(format!("optimizer state {key} is missing"))?;
+                if t.shape() != slot.shape {
+                    return Err(format!(
+                        "optimizer state {key}: expected shape {:?}, found {:?}",
+                        slot.shape,
+                        t.shape()
+                    ));
+                }
+                pair.push(t.to_device(slot.moments.device()));
+            }
+            loaded.push(pair);
+        }
+        for (slot, pair) in self.slots.iter_mut().zip(loaded) {
+            let (m, v) = (&pair[0], &pair[1]);
+            slot.moments = match (m.storage(), v.storage()) {
+                (Storage::Cpu(m), Storage::Cpu(v)) => {
+                    Moments::Cpu(m.iter().zip(v.iter()).flat_map(|(&a, &b)| [a, b]).collect())
+                }
+                #[cfg(feature = "gpu")]
+                (Storage::Gpu(m), Storage::Gpu(v)) => Moments::Gpu(gpu::adam::join(m, v)),
+                #[cfg(feature = "gpu")]
+                _ => unreachable!("both were moved to the moments' device"),
+            };
+        }
+        self.step = step;
+        Ok(())
+    }
+}

@@ -1,0 +1,94 @@
+// The optimizer's elementwise kernels: Adam's update, the EMA's lerp, and the packing of Adam's
+// moments (kept interleaved, m at 2i and v at 2i + 1, so that the update needs only one
+// read_write buffer besides the new parameter: four storage buffers in all).
+//
+// info, `update`: 0 = element count, 1 = lr / (1 - beta1^t), 2 = sqrt(1 - beta2^t), 3 = eps,
+//   4 = 1 - beta1 (the lerp weight of m), 5 = beta2, 6 = 1 - beta2 (all f32 bits).
+// info, `ema`: 0 = element count, 1 = weight (f32 bits).
+// info, `split` and `join`: 0 = element count (of m, half the packed length).
+//
+// Entries declare different buffers at the same binding numbers; no entry uses two of one number.
+
+const WG: u32 = 256u;
+
+// update
+@group(0) @binding(1) var<storage, read> param: array<f32>;
+@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> moments: array<f32>;
+@group(0) @binding(4) var<storage, read_write> new_param: array<f32>;
+
+// ema: binding 1 is the EMA (read as `param`), binding 2 the source (read as `grad`)
+@group(0) @binding(3) var<storage, read_write> blended: array<f32>;
+
+// split: binding 1 is the packed moments (read as `param`)
+@group(0) @binding(2) var<storage, read_write> m_out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> v_out: array<f32>;
+
+// join: bindings 1 and 2 are m and v (read as `param` and `grad`)
+@group(0) @binding(3) var<storage, read_write> packed: array<f32>;
+
+// ANCHOR: lerp
+// torch.lerp's formula: from whichever end is nearer, so that weight 1 gives `end` exactly
+// (the EMA then copies the generator bit for bit, and Adam with beta1 = 0 has m = g).
+fn lerp(start: f32, end: f32, weight: f32) -> f32 {
+    if abs(weight) < 0.5 {
+        return start + weight * (end - start);
+    }
+    return end - (end - start) * (1.0 - weight);
+}
+// ANCHOR_END: lerp
+
+fn index(wg: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
+    return flat_workgroup(wg, groups) * WG + lane;
+}
+
+// ANCHOR: adam_update
+@compute @workgroup_size(256)
+fn update(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+          @builtin(local_invocation_index) lane: u32) {
+    let i = index(wg, groups, lane);
+    if i >= slot(0u) {
+        return;
+    }
+    let g = grad[i];
+    // The same operations, in the same order, as `update_cpu` in src/nn/adam.rs.
+    let m = lerp(moments[2u * i], g, slot_f32(4u));
+    let v = moments[2u * i + 1u] * slot_f32(5u) + slot_f32(6u) * g * g;
+    moments[2u * i] = m;
+    moments[2u * i + 1u] = v;
+    let denom = sqrt(v) / slot_f32(2u) + slot_f32(3u);
+    new_param[i] = param[i] - slot_f32(1u) * m / denom;
+}
+// ANCHOR_END: adam_update
+
+@compute @workgroup_size(256)
+fn ema(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+       @builtin(local_invocation_index) lane: u32) {
+    let i = index(wg, groups, lane);
+    if i >= slot(0u) {
+        return;
+    }
+    blended[i] = lerp(param[i], grad[i], slot_f32(1u));
+}
+
+@compute @workgroup_size(256)
+fn split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+         @builtin(local_invocation_index) lane: u32) {
+    let i = index(wg, groups, lane);
+    if i >= slot(0u) {
+        return;
+    }
+    m_out[i] = param[2u * i];
+    v_out[i] = param[2u * i + 1u];
+}
+
+@compute @workgroup_size(256)
+fn join(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_index) lane: u32) {
+    let i = index(wg, groups, lane);
+    if i >= slot(0u) {
+        return;
+    }
+    packed[2u * i] = param[i];
+    packed[2u * i + 1u] = grad[i];
+}
