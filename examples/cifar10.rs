@@ -243,7 +243,7 @@ fn run() -> Result<(), String> {
         if step.is_multiple_of(args.sample_every) || step == args.steps {
             let grid = trainer.sample(&fixed_z);
             save_grid(&out.join(format!("samples_{step:06}.png")), &grid, 8)?;
-            let real = dataset.sample(grid.shape()[0].max(256), &mut StdRng::seed_from_u64(99));
+            let real = dataset.sample(256, &mut StdRng::seed_from_u64(99));
             let fake = trainer.sample(&Tensor::randn(
                 &[real.shape()[0], cfg.z_dim],
                 0.0,
@@ -253,7 +253,7 @@ fn run() -> Result<(), String> {
             let report = sliced_wasserstein(&real, &fake, 0);
             swd = format!("{:.3}", report.average);
             bar.println(format!(
-                "step {step}: SWD x1e3 {swd} (samples_{step:06}.png)"
+                "step {step}: SWD x1e3 {report} (samples_{step:06}.png)"
             ));
             plot(&out, &history)?;
         }

@@ -10,10 +10,11 @@
 //! Compared: the generator's `out.w`, `out.y`, `out.img`; the discriminator's logits
 //! `out.d_real`, `out.d_fake` (evaluation mode); `loss.g`, `loss.d` (max abs diff 1e-4); every
 //! `gradG.*` and `gradD.*` (within 1e-3 of the tensor's largest magnitude); and `pi.D.*`, one
-//! power iteration of every spectral norm from the stored u, v (1e-4).
+//! power iteration of every spectral norm from the stored u, v (1e-4); and DiffAugment's
+//! translation and cutout with the file's fixed parameters, `aug.*` (1e-6).
 
 use std::path::PathBuf;
-use vitgan::vitgan::reference::{check_discriminator, check_generator, Golden};
+use vitgan::vitgan::reference::{check_augment, check_discriminator, check_generator, Golden};
 use vitgan::Device;
 
 const USAGE: &str = "usage: reference_check GOLDEN.safetensors [--device cpu|gpu]";
@@ -60,6 +61,7 @@ fn main() {
     let golden = Golden::load(&path).unwrap_or_else(|e| fail(e));
     let mut comparisons = check_generator(&golden, device).unwrap_or_else(|e| fail(e));
     comparisons.extend(check_discriminator(&golden, device).unwrap_or_else(|e| fail(e)));
+    comparisons.extend(check_augment(&golden, device).unwrap_or_else(|e| fail(e)));
     for c in &comparisons {
         println!("{}", c.to_json());
     }

@@ -125,9 +125,13 @@ fn cifar_reader_keeps_channel_planes_and_scales_to_unit_range() {
     let path = dir.0.join("data_batch_1.bin");
     fs::write(&path, [cifar_record(0), cifar_record(1)].concat()).unwrap();
     let set = cifar10::read_file(&path).unwrap();
-    assert_eq!((set.count, set.size, set.images.len()), (2, 32, 2 * 3072));
+    // Stored as the file's pixel bytes, one byte per value.
+    assert_eq!((set.count, set.size, set.pixels.len()), (2, 32, 2 * 3072));
+    assert_eq!(set.pixels[..3072], cifar_record(0)[1..]);
+    assert_eq!(set.pixels[3072..], cifar_record(1)[1..]);
     for k in 0..2 {
-        let image = &set.images[k * 3072..(k + 1) * 3072];
+        let image = set.image(k);
+        assert_eq!(image.len(), 3072);
         assert!(
             image[..1024].iter().all(|&v| v == -1.0),
             "R plane: byte 0 -> -1"
@@ -151,6 +155,8 @@ fn cifar_reader_keeps_channel_planes_and_scales_to_unit_range() {
     let values = batch.to_vec();
     assert_eq!(values[2048 + 254], 1.0, "image 1, blue byte 255");
     assert_eq!(values[3072 + 2048 + 255], 1.0, "image 0, blue byte 255");
+    assert_eq!(values[..3072], set.image(1));
+    assert_eq!(values[3072..], set.image(0));
 }
 
 #[test]
@@ -169,7 +175,8 @@ fn cifar_folder_is_found_directly_or_in_its_subfolder() {
             let (set, reason) = load_from(kind, &sources, 32).unwrap();
             assert_eq!(set.count, 5);
             // The files are read in order: image k comes from data_batch_{k+1}.
-            assert_eq!(set.images[4 * 3072 + 2048], 4.0 / 127.5 - 1.0);
+            assert_eq!(set.pixels[4 * 3072 + 2048], 4);
+            assert_eq!(set.image(4)[2048], 4.0 / 127.5 - 1.0);
             let expected = format!("CIFAR-10 from {} (5 images)", batches.display());
             assert_eq!(reason, expected);
         }
@@ -273,7 +280,8 @@ fn fashion_mnist_images_are_padded_with_background_and_replicated_to_rgb() {
         "{reason}"
     );
     assert_eq!((set.count, set.size), (2, 32));
-    let image0 = &set.images[..3072];
+    assert_eq!(set.pixels.len(), 2 * 3072);
+    let image0 = set.image(0);
     for c in 0..3 {
         for y in 0..32 {
             for x in 0..32 {
@@ -283,12 +291,24 @@ fn fashion_mnist_images_are_padded_with_background_and_replicated_to_rgb() {
             }
         }
     }
-    let image1 = &set.images[3072..];
+    let image1 = set.image(1);
     // Source pixel (r, col) lands at (r + 2, col + 2), the same in every channel.
     let source = 5 * 28 + 7;
     let expected = (source % 251) as f32 / 127.5 - 1.0;
     for c in 0..3 {
         assert_eq!(image1[c * 1024 + 7 * 32 + 9], expected);
+        assert_eq!(
+            set.pixels[3072 + c * 1024 + 7 * 32 + 9],
+            (source % 251) as u8
+        );
+    }
+    // Every padded row of image 1 is the source row, shifted by two, in every channel.
+    for c in 0..3 {
+        for r in 0..28 {
+            let start = 3072 + c * 1024 + (r + 2) * 32 + 2;
+            let row: Vec<u8> = (0..28).map(|col| ((r * 28 + col) % 251) as u8).collect();
+            assert_eq!(set.pixels[start..start + 28], row, "c {c} row {r}");
+        }
     }
 }
 
@@ -309,13 +329,18 @@ fn installed_fashion_mnist_loads() {
         }
         Err(e) => panic!("CI is set and {FASHION_MNIST_DIR} exists, yet: {e}"),
     };
+    // 184 MB of bytes (737 MB had it been f32).
     assert_eq!(
-        (set.count, set.size, set.images.len()),
+        (set.count, set.size, set.pixels.len()),
         (60_000, 32, 60_000 * 3 * 1024)
     );
     assert!(reason.contains("60,000 images"), "{reason}");
-    assert!(set.images.iter().all(|v| (-1.0..=1.0).contains(v)));
-    let mean = set.images.iter().map(|&v| v as f64).sum::<f64>() / set.images.len() as f64;
+    let sum: f64 = set
+        .pixels
+        .iter()
+        .map(|&b| data::byte_to_unit(b) as f64)
+        .sum();
+    let mean = sum / set.pixels.len() as f64;
     assert!(
         mean > -0.9 && mean < 0.0,
         "mostly dark background, some cloth: mean {mean}"
@@ -325,18 +350,22 @@ fn installed_fashion_mnist_loads() {
 #[test]
 fn procedural_set_is_deterministic_in_palette_and_any_size() {
     let a = procedural(64, 32, 7);
-    assert_eq!(a.images, procedural(64, 32, 7).images);
-    assert_ne!(a.images, procedural(64, 32, 8).images);
+    assert_eq!(a.pixels, procedural(64, 32, 7).pixels);
+    assert_ne!(a.pixels, procedural(64, 32, 8).pixels);
     assert!(
-        a.images.iter().all(|&v| v == -1.0 || v == 1.0),
-        "palette colours only"
+        a.pixels.iter().all(|&b| b == 0 || b == 255),
+        "palette colours only: corners of the RGB cube"
     );
-    for image in a.images.chunks_exact(3 * 1024) {
+    assert!(
+        (0..a.count).all(|i| a.image(i).iter().all(|&v| v == -1.0 || v == 1.0)),
+        "which are exactly -1 and 1"
+    );
+    for image in a.pixels.chunks_exact(3 * 1024) {
         // Two colours; the rectangle is the minority (at most 20 x 20 of 32 x 32 pixels), and
         // its pixel count is w * h with both sides in 8..=20.
         let pixel = |i: usize| [image[i], image[1024 + i], image[2048 + i]];
-        let mut colours: Vec<[f32; 3]> = (0..1024).map(pixel).collect();
-        colours.sort_by(|p, q| p.partial_cmp(q).unwrap());
+        let mut colours: Vec<[u8; 3]> = (0..1024).map(pixel).collect();
+        colours.sort();
         colours.dedup();
         assert_eq!(colours.len(), 2, "one background and one rectangle colour");
         let first = (0..1024).filter(|&i| pixel(i) == colours[0]).count();
@@ -349,7 +378,7 @@ fn procedural_set_is_deterministic_in_palette_and_any_size() {
     for size in [1, 5, 48] {
         let set = procedural(3, size, 1);
         assert_eq!(
-            (set.count, set.size, set.images.len()),
+            (set.count, set.size, set.pixels.len()),
             (3, size, 3 * 3 * size * size)
         );
     }
@@ -365,8 +394,41 @@ fn sample_draws_batches_of_dataset_images() {
         set.sample(4, &mut StdRng::seed_from_u64(1)).to_vec()
     );
     for image in batch.to_vec().chunks_exact(3 * 64) {
-        assert!(set.images.chunks_exact(3 * 64).any(|known| known == image));
+        assert!((0..set.count).any(|i| set.image(i) == image));
     }
+}
+
+#[test]
+fn batch_and_image_convert_every_byte_value() {
+    // One 16x16 image holds each of the 256 byte values in each plane, once.
+    let pixels: Vec<u8> = (0..3 * 256).map(|i| (i % 256) as u8).collect();
+    let set = data::Dataset {
+        name: "bytes".into(),
+        pixels,
+        count: 1,
+        size: 16,
+    };
+    let image = set.image(0);
+    let expected: Vec<f32> = (0..3 * 256)
+        .map(|i| (i % 256) as f32 / 127.5 - 1.0)
+        .collect();
+    assert_eq!(image, expected);
+    assert_eq!((image[0], image[255]), (-1.0, 1.0));
+    let batch = set.batch(&[0, 0]);
+    assert_eq!(batch.shape(), &[2, 3, 16, 16]);
+    assert_eq!(batch.to_vec(), [expected.clone(), expected].concat());
+}
+
+#[test]
+#[should_panic(expected = "Dataset::batch: index 3 out of range for procedural (3 images)")]
+fn batch_out_of_range_panics_with_the_index() {
+    procedural(3, 4, 1).batch(&[0, 3]);
+}
+
+#[test]
+#[should_panic(expected = "Dataset::image: index 3 out of range for procedural (3 images)")]
+fn image_out_of_range_panics_with_the_index() {
+    procedural(3, 4, 1).image(3);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use vitgan::nn::{
     named_buffers, named_parameters, parameter_count, parameter_table, set_parameters,
 };
 use vitgan::vitgan::discriminator::{Discriminator, Mode};
-use vitgan::vitgan::reference::{check_discriminator, Golden};
+use vitgan::vitgan::reference::{check_augment, check_discriminator, Golden};
 use vitgan::vitgan::Config;
 use vitgan::{gradcheck, gradcheck_directional, Device, GradcheckOptions, Tensor};
 
@@ -85,7 +85,9 @@ fn one_logit_per_image_at_every_size() {
 }
 
 fn assert_all_ok(device: Device) {
-    let results = check_discriminator(&golden(), device).unwrap();
+    let golden = golden();
+    let mut results = check_discriminator(&golden, device).unwrap();
+    results.extend(check_augment(&golden, device).unwrap());
     let failed: Vec<String> = results
         .iter()
         .filter(|c| !c.ok)

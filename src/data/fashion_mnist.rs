@@ -2,7 +2,7 @@
 //! `dataset-fashion-mnist` installs them gzipped under `/usr/share/datasets/fashion-mnist`,
 //! which makes them the real images available on a machine without internet.
 
-use super::{byte_to_unit, Dataset};
+use super::Dataset;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -129,19 +129,17 @@ pub fn load_dir(dir: &Path, size: usize) -> Result<Dataset, String> {
 }
 
 // ANCHOR: pad
-/// Centres each grey image on a `size` x `size` canvas of the background value (0, black: the
-/// background of Fashion-MNIST), then copies that plane to R, G and B.
+/// Centres each grey image on a `size` x `size` canvas of the background byte (0, black: the
+/// background of Fashion-MNIST), then copies that plane to G and B.
 fn to_rgb(idx: &IdxImages, size: usize) -> Dataset {
     let (top, left) = ((size - idx.rows) / 2, (size - idx.cols) / 2);
     let plane = size * size;
-    let mut images = vec![byte_to_unit(0); idx.count * 3 * plane];
+    let mut pixels = vec![0u8; idx.count * 3 * plane];
     for (n, grey) in idx.pixels.chunks_exact(idx.rows * idx.cols).enumerate() {
-        let image = &mut images[n * 3 * plane..(n + 1) * 3 * plane];
+        let image = &mut pixels[n * 3 * plane..(n + 1) * 3 * plane];
         for (r, row) in grey.chunks_exact(idx.cols).enumerate() {
             let start = (top + r) * size + left;
-            for (x, &b) in row.iter().enumerate() {
-                image[start + x] = byte_to_unit(b);
-            }
+            image[start..start + idx.cols].copy_from_slice(row);
         }
         let (red, rest) = image.split_at_mut(plane);
         rest[..plane].copy_from_slice(red);
@@ -149,7 +147,7 @@ fn to_rgb(idx: &IdxImages, size: usize) -> Dataset {
     }
     Dataset {
         name: "Fashion-MNIST".into(),
-        images,
+        pixels,
         count: idx.count,
         size,
     }

@@ -8,16 +8,17 @@ use super::Dataset;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// Black, white, red, green, blue, cyan, magenta, yellow, in [-1, 1].
-pub const PALETTE: [[f32; 3]; 8] = [
-    [-1.0, -1.0, -1.0],
-    [1.0, 1.0, 1.0],
-    [1.0, -1.0, -1.0],
-    [-1.0, 1.0, -1.0],
-    [-1.0, -1.0, 1.0],
-    [-1.0, 1.0, 1.0],
-    [1.0, -1.0, 1.0],
-    [1.0, 1.0, -1.0],
+/// Black, white, red, green, blue, cyan, magenta, yellow, as RGB bytes: the corners of the
+/// cube, 0 -> -1 and 255 -> 1 exactly after `byte_to_unit`.
+pub const PALETTE: [[u8; 3]; 8] = [
+    [0, 0, 0],
+    [255, 255, 255],
+    [255, 0, 0],
+    [0, 255, 0],
+    [0, 0, 255],
+    [0, 255, 255],
+    [255, 0, 255],
+    [255, 255, 0],
 ];
 
 // ANCHOR: procedural
@@ -28,7 +29,7 @@ pub fn procedural(count: usize, size: usize, seed: u64) -> Dataset {
     let mut rng = StdRng::seed_from_u64(seed);
     let (low, high) = ((size / 4).max(1), (size * 5 / 8).max(1));
     let plane = size * size;
-    let mut images = Vec::with_capacity(count * 3 * plane);
+    let mut pixels = Vec::with_capacity(count * 3 * plane);
     for _ in 0..count {
         let background = rng.random_range(0..8);
         let foreground = (background + rng.random_range(1..8)) % 8;
@@ -41,14 +42,14 @@ pub fn procedural(count: usize, size: usize, seed: u64) -> Dataset {
             for y in 0..size {
                 for x in 0..size {
                     let inside = (x0..x0 + w).contains(&x) && (y0..y0 + h).contains(&y);
-                    images.push(if inside { fg } else { bg });
+                    pixels.push(if inside { fg } else { bg });
                 }
             }
         }
     }
     Dataset {
         name: "procedural".into(),
-        images,
+        pixels,
         count,
         size,
     }

@@ -1,6 +1,7 @@
 //! Checking the port against the PyTorch reference: golden tensors written by
 //! ../shared/reference/export_golden.py (a `.safetensors` file and the `.json` beside it).
 
+use super::diffaugment::{cutout, translate};
 use super::losses::{discriminator_loss, generator_loss};
 use super::{Config, Discriminator, Generator, Mode};
 use crate::checkpoint::load_safetensors;
@@ -14,6 +15,8 @@ use std::path::Path;
 /// A golden file: its tensors, the model configuration and the batch size it was made with.
 pub struct Golden {
     pub tensors: HashMap<String, Tensor>,
+    /// The integer tensors (DiffAugment's fixed shifts and cutout centres).
+    pub integers: HashMap<String, Vec<i64>>,
     pub config: Config,
     pub batch: usize,
 }
@@ -22,6 +25,7 @@ impl Golden {
     /// Reads `path` and the `.json` beside it.
     pub fn load(path: &Path) -> Result<Golden, String> {
         let tensors = load_safetensors(path)?;
+        let integers = load_integers(path)?;
         let json_path = path.with_extension("json");
         let text = std::fs::read_to_string(&json_path).map_err(|e| {
             format!(
@@ -39,6 +43,7 @@ impl Golden {
             as usize;
         Ok(Golden {
             tensors,
+            integers,
             config,
             batch,
         })
@@ -207,3 +212,51 @@ pub fn check_discriminator(golden: &Golden, device: Device) -> Result<Vec<Compar
     Ok(results)
 }
 // ANCHOR_END: discriminator_check
+
+/// The int64 tensors of a safetensors file (f32 ones are read by `load_safetensors`).
+fn load_integers(path: &Path) -> Result<HashMap<String, Vec<i64>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| format!("{} is not a valid safetensors file: {e}", path.display()))?;
+    Ok(file
+        .tensors()
+        .into_iter()
+        .filter(|(_, view)| view.dtype() == safetensors::Dtype::I64)
+        .map(|(name, view)| {
+            let values = view
+                .data()
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .collect();
+            (name, values)
+        })
+        .collect())
+}
+
+// ANCHOR: augment_check
+/// DiffAugment's two spatial ops with the golden file's fixed parameters: translation and
+/// cutout of `in.x`, compared with `aug.translate.out` and `aug.cutout.out`.
+pub fn check_augment(golden: &Golden, device: Device) -> Result<Vec<Comparison>, String> {
+    let ints = |name: &str| -> Result<Vec<i32>, String> {
+        let values = golden
+            .integers
+            .get(name)
+            .ok_or(format!("the golden file has no tensor {name}"))?;
+        Ok(values.iter().map(|&v| v as i32).collect())
+    };
+    let x = golden.get("in.x")?.to_device(device);
+    let translated = translate(&x, &ints("aug.translate.tx")?, &ints("aug.translate.ty")?);
+    // The cutout square's side: round(0.5 H), as DiffAugment draws it.
+    let side = (golden.config.img_size as f32 * 0.5 + 0.5) as usize;
+    let cut = cutout(&x, &ints("aug.cutout.cx")?, &ints("aug.cutout.cy")?, side);
+    Ok(vec![
+        compare(
+            "aug.translate.out",
+            &translated,
+            golden.get("aug.translate.out")?,
+            1e-6,
+        ),
+        compare("aug.cutout.out", &cut, golden.get("aug.cutout.out")?, 1e-6),
+    ])
+}
+// ANCHOR_END: augment_check
