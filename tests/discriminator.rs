@@ -6,7 +6,6 @@ mod common;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::cell::RefCell;
-use std::path::Path;
 use vitgan::nn::{
     named_buffers, named_parameters, parameter_count, parameter_table, set_parameters,
 };
@@ -16,8 +15,7 @@ use vitgan::vitgan::Config;
 use vitgan::{gradcheck, gradcheck_directional, Device, GradcheckOptions, Tensor};
 
 fn golden() -> Golden {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden_tiny.safetensors");
-    Golden::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    common::golden_tiny()
 }
 
 #[test]

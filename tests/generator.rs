@@ -12,8 +12,7 @@ use vitgan::vitgan::{Config, Generator};
 use vitgan::{gradcheck, gradcheck_directional, Device, GradcheckOptions, Tensor};
 
 fn golden() -> Golden {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden_tiny.safetensors");
-    Golden::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    common::golden_tiny()
 }
 
 #[test]

@@ -186,6 +186,55 @@ fn gemm(a: &[f32], b: &[f32], c: &mut [MaybeUninit<f32>], m: usize, k: usize, n:
 }
 // ANCHOR_END: matmul
 
+/// C [m, n] = A B, with A read as [m, k] and B as [k, n] through (row, column) strides, so a
+/// transposed operand is read in place, never copied. C is row-major and only written.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_strided(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    sa: (usize, usize),
+    b: &[f32],
+    sb: (usize, usize),
+    c: &mut [f32],
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c[..m * n].fill(0.0);
+        return;
+    }
+    let last =
+        |rows: usize, cols: usize, (sr, sc): (usize, usize)| (rows - 1) * sr + (cols - 1) * sc;
+    assert!(
+        a.len() > last(m, k, sa) && b.len() > last(k, n, sb) && c.len() >= m * n,
+        "gemm_strided: operands too short for [{m}, {k}] x [{k}, {n}]"
+    );
+    // SAFETY: every element read of A and B lies at or before the last index asserted above,
+    // and C is a row-major [m, n] block of at least m * n elements; beta = 0, so C is only
+    // written.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            sa.0 as isize,
+            sa.1 as isize,
+            b.as_ptr(),
+            sb.0 as isize,
+            sb.1 as isize,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
 /// For each output batch index, the element offset of the matching matrix of an operand whose
 /// batch shape `own` broadcasts to `batch` (a size-1 axis repeats the same matrix).
 fn batch_offsets(own: &[usize], batch: &[usize], matrix: usize) -> Vec<usize> {

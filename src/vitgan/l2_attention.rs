@@ -14,6 +14,7 @@
 //! [`l2_attention_composed`] builds the reference's form from primitive ops, the oracle.
 
 use crate::autograd::{record, Op};
+use crate::backend::cpu::gemm_strided as gemm;
 use crate::tensor::Storage;
 use crate::Tensor;
 use rayon::prelude::*;
@@ -254,46 +255,4 @@ fn backward_cpu(
     (dq, dv)
 }
 
-/// C [m, n] = A B with A read as [m, k] and B as [k, n] through (row, column) strides, so a
-/// transposed operand is only a swapped pair of strides.
-#[allow(clippy::too_many_arguments)]
-fn gemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    sa: (usize, usize),
-    b: &[f32],
-    sb: (usize, usize),
-    c: &mut [f32],
-) {
-    let last = |rows: usize, cols: usize, (sr, sc): (usize, usize)| {
-        (rows.max(1) - 1) * sr + (cols.max(1) - 1) * sc
-    };
-    assert!(
-        a.len() > last(m, k, sa) && b.len() > last(k, n, sb) && c.len() >= m * n,
-        "l2_attention: gemm operands too short"
-    );
-    // SAFETY: every element read of A and B lies at or before the last index asserted above,
-    // and C is a row-major [m, n] block of at least m * n elements; beta = 0, so C is only
-    // written.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            sa.0 as isize,
-            sa.1 as isize,
-            b.as_ptr(),
-            sb.0 as isize,
-            sb.1 as isize,
-            0.0,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
-}
 // ANCHOR_END: cpu

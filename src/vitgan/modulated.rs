@@ -298,34 +298,7 @@ fn sgemm(
     sb: (usize, usize),
 ) -> Vec<f32> {
     let mut c = vec![0.0f32; m * n];
-    if m == 0 || n == 0 || k == 0 {
-        return c;
-    }
-    assert!(
-        a.len() >= m * k && b.len() >= k * n,
-        "sgemm: operands too short"
-    );
-    // SAFETY: A and B hold m*k and k*n elements (asserted) and every stride pair is that of a
-    // row-major matrix of those sizes or of its transpose, so all reads stay inside; C is a
-    // row-major [m, n] buffer of exactly m*n elements.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            sa.0 as isize,
-            sa.1 as isize,
-            b.as_ptr(),
-            sb.0 as isize,
-            sb.1 as isize,
-            0.0,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
+    crate::backend::cpu::gemm_strided(m, k, n, a, sa, b, sb, &mut c);
     c
 }
 // ANCHOR_END: gemm

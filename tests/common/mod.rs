@@ -97,3 +97,10 @@ pub fn parity_tol(name: &str, inputs: &[Tensor], floor: f32, f: impl Fn(&[Tensor
     }
 }
 // ANCHOR_END: parity
+
+/// The PyTorch reference's golden tensors for the tiny preset (tests/data/).
+pub fn golden_tiny() -> vitgan::vitgan::reference::Golden {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden_tiny.safetensors");
+    vitgan::vitgan::reference::Golden::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
