@@ -120,6 +120,14 @@ fn choose_device(wanted: &str) -> Result<Device, String> {
             .map(|_| Device::Gpu)
             .map_err(|e| format!("--device gpu: {e}")),
         "auto" => match Tensor::zeros(&[1]).try_to_device(Device::Gpu) {
+            Ok(_) if software_gpu() => {
+                println!(
+                    "device: the CPU (the GPU adapter, {}, is a software renderer, slower \
+                     than the CPU backend; --device gpu uses it anyway)",
+                    gpu_name()
+                );
+                Ok(Device::Cpu)
+            }
             Ok(_) => {
                 println!("device: the GPU ({})", gpu_name());
                 Ok(Device::Gpu)
@@ -133,6 +141,14 @@ fn choose_device(wanted: &str) -> Result<Device, String> {
             "--device expects auto, cpu or gpu, found {other:?}"
         )),
     }
+}
+
+fn software_gpu() -> bool {
+    #[cfg(feature = "gpu")]
+    if let Ok(ctx) = vitgan::backend::gpu::context() {
+        return ctx.is_software();
+    }
+    false
 }
 
 fn gpu_name() -> String {

@@ -131,4 +131,10 @@ impl GpuContext {
     pub fn adapter_name(&self) -> String {
         format!("{} ({:?})", self.info.name, self.info.backend)
     }
+
+    /// Is the adapter a software renderer running on the CPU (Mesa's llvmpipe)? It runs every
+    /// kernel correctly, and far slower than the CPU backend.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
 }
