@@ -285,18 +285,23 @@ fn bench_model(args: &Args, what: &str) {
                     std::hint::black_box(vitgan::no_grad(&mut run));
                 }
             });
-            println!(
-                "{{\"what\": \"{what}\", \"preset\": \"{preset}\", \"batch\": {batch}, \"device\": \"{}\", \
-                 \"card\": \"{}\", \"n_steps\": {}, \"ms_median\": {ms:.3}, \"img_per_s\": {:.2}, \
-                 \"peak_rss_mb\": {:.1}}}",
-                if args.device == Device::Cpu { "cpu" } else { "gpu" },
-                card(args.device),
-                args.steps,
-                batch as f64 / ms * 1e3,
-                peak_rss_mb()
-            );
+            report_model(what, preset, batch, args, ms);
         }
     }
+}
+
+/// One JSON line for a whole-model measurement, with bench.py's keys.
+fn report_model(what: &str, preset: &str, batch: usize, args: &Args, ms: f64) {
+    println!(
+        "{{\"what\": \"{what}\", \"preset\": \"{preset}\", \"batch\": {batch}, \"device\": \"{}\", \
+         \"card\": \"{}\", \"n_steps\": {}, \"ms_median\": {ms:.3}, \"img_per_s\": {:.2}, \
+         \"peak_rss_mb\": {:.1}}}",
+        if args.device == Device::Cpu { "cpu" } else { "gpu" },
+        card(args.device),
+        args.steps,
+        batch as f64 / ms * 1e3,
+        peak_rss_mb()
+    );
 }
 
 /// The full training step (D step on 4B augmented images with bCR, G step, EMA), as the
@@ -313,16 +318,7 @@ fn bench_train(args: &Args) {
             let ms = median_ms(args.steps, args.device, || {
                 trainer.train_step(&real).expect("finite losses");
             });
-            println!(
-                "{{\"what\": \"train\", \"preset\": \"{preset}\", \"batch\": {batch}, \"device\": \"{}\", \
-                 \"card\": \"{}\", \"n_steps\": {}, \"ms_median\": {ms:.3}, \"img_per_s\": {:.2}, \
-                 \"peak_rss_mb\": {:.1}}}",
-                if args.device == Device::Cpu { "cpu" } else { "gpu" },
-                card(args.device),
-                args.steps,
-                batch as f64 / ms * 1e3,
-                peak_rss_mb()
-            );
+            report_model("train", preset, batch, args, ms);
         }
     }
 }
