@@ -191,6 +191,10 @@ fn bench_matmul(args: &Args) {
             ms,
             ("gflop_per_s", flop / ms / 1e6),
         );
+        #[cfg(feature = "gpu")]
+        if args.device == Device::Gpu {
+            bench_matmul_variants(&a, &b, n, args);
+        }
         if args.device == Device::Cpu {
             let ms_raw = bench_raw_sgemm(&a.to_vec(), &b.to_vec(), n, args.steps);
             report(
@@ -204,6 +208,34 @@ fn bench_matmul(args: &Args) {
                 "{{\"what\": \"matmul_tensor_over_sgemm\", \"size\": {n}, \"throughput_ratio\": {:.3}}}",
                 ms_raw / ms
             );
+        }
+    }
+}
+
+/// Each GPU matmul kernel on its own: 64 or 128 blocks, with or without wgpu's bounds checks.
+#[cfg(feature = "gpu")]
+fn bench_matmul_variants(a: &Tensor, b: &Tensor, n: usize, args: &Args) {
+    use vitgan::backend::gpu::{matmul_variant, GpuBuffer, MatmulVariant};
+    let (a, b) = (
+        GpuBuffer::upload(&a.to_vec()),
+        GpuBuffer::upload(&b.to_vec()),
+    );
+    for wide in [false, true] {
+        for bounds_checked in [true, false] {
+            let variant = MatmulVariant {
+                wide,
+                bounds_checked,
+            };
+            let ms = median_ms(args.steps, args.device, || {
+                std::hint::black_box(matmul_variant(&a, &b, [1, n, n, n], [0, 0], variant));
+            });
+            let name = format!(
+                "matmul_{}{}",
+                if wide { "128" } else { "64" },
+                if bounds_checked { "" } else { "_unchecked" }
+            );
+            let flop = 2.0 * (n as f64).powi(3);
+            report(&name, n, args, ms, ("gflop_per_s", flop / ms / 1e6));
         }
     }
 }
@@ -278,7 +310,7 @@ fn bench_model(args: &Args, what: &str) {
                     d.forward(&x, Mode::Train)
                 }
             };
-            let ms = median_ms(args.steps, args.device, || {
+            let ms = median_ms_counted(args.steps, args.device, || {
                 if backward {
                     std::hint::black_box(run().mean_all().backward());
                 } else {
@@ -290,17 +322,42 @@ fn bench_model(args: &Args, what: &str) {
     }
 }
 
+/// Kernel dispatches so far (0 on the CPU).
+fn dispatches() -> u64 {
+    #[cfg(feature = "gpu")]
+    return vitgan::backend::gpu::dispatch_count();
+    #[cfg(not(feature = "gpu"))]
+    0
+}
+
+/// Bytes of GPU memory taken for tensors so far, its peak (0 on the CPU).
+fn gpu_bytes() -> u64 {
+    #[cfg(feature = "gpu")]
+    return vitgan::backend::gpu::bytes_allocated();
+    #[cfg(not(feature = "gpu"))]
+    0
+}
+
+/// [`median_ms`] of a whole-model call, and the kernel dispatches one call makes.
+fn median_ms_counted(steps: usize, device: Device, f: impl FnMut()) -> (f64, f64) {
+    let before = dispatches();
+    let ms = median_ms(steps, device, f);
+    let calls = (steps.max(1) + 2) as f64;
+    (ms, (dispatches() - before) as f64 / calls)
+}
+
 /// One JSON line for a whole-model measurement, with bench.py's keys.
-fn report_model(what: &str, preset: &str, batch: usize, args: &Args, ms: f64) {
+fn report_model(what: &str, preset: &str, batch: usize, args: &Args, (ms, dispatches): (f64, f64)) {
     println!(
         "{{\"what\": \"{what}\", \"preset\": \"{preset}\", \"batch\": {batch}, \"device\": \"{}\", \
          \"card\": \"{}\", \"n_steps\": {}, \"ms_median\": {ms:.3}, \"img_per_s\": {:.2}, \
-         \"peak_rss_mb\": {:.1}}}",
+         \"dispatches_per_step\": {dispatches:.0}, \"peak_rss_mb\": {:.1}, \"peak_gpu_mb\": {:.1}}}",
         if args.device == Device::Cpu { "cpu" } else { "gpu" },
         card(args.device),
         args.steps,
         batch as f64 / ms * 1e3,
-        peak_rss_mb()
+        peak_rss_mb(),
+        gpu_bytes() as f64 / (1 << 20) as f64
     );
 }
 
@@ -315,7 +372,7 @@ fn bench_train(args: &Args) {
         for &batch in &args.batches {
             let all: Vec<usize> = (0..batch).collect();
             let real = vitgan::data::procedural(batch, cfg.img_size, 1).batch(&all);
-            let ms = median_ms(args.steps, args.device, || {
+            let ms = median_ms_counted(args.steps, args.device, || {
                 trainer.train_step(&real).expect("finite losses");
             });
             report_model("train", preset, batch, args, ms);

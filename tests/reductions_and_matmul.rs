@@ -77,6 +77,35 @@ fn matmul_tiles_edges_batches_and_broadcasts() {
     );
 }
 
+/// Each matmul kernel on its own (the automatic choice takes the wide one only for large
+/// products): blocks of 64 and 128, with and without wgpu's bounds checks, at sizes that leave
+/// partial blocks and k-steps, with a batch and a shared right operand.
+#[test]
+fn every_matmul_kernel_agrees_with_the_cpu() {
+    use vitgan::backend::gpu::{matmul_variant, GpuBuffer, MatmulVariant};
+    if !gpu_available() {
+        return;
+    }
+    let (batches, m, k, n) = (2, 130, 37, 259);
+    let a = randn(&[batches, m, k], 15);
+    let b = randn(&[k, n], 16);
+    let cpu = a.matmul(&b).to_vec();
+    let (a_gpu, b_gpu) = (
+        GpuBuffer::upload(&a.to_vec()),
+        GpuBuffer::upload(&b.to_vec()),
+    );
+    for wide in [false, true] {
+        for bounds_checked in [true, false] {
+            let variant = MatmulVariant {
+                wide,
+                bounds_checked,
+            };
+            let gpu = matmul_variant(&a_gpu, &b_gpu, [batches, m, k, n], [m * k, 0], variant);
+            common::assert_close(&format!("{variant:?}"), &cpu, &gpu.download(), 1e-4, 1e-3);
+        }
+    }
+}
+
 #[test]
 fn dispatches_above_65535_workgroups_are_folded() {
     if !gpu_available() {

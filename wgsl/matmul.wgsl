@@ -81,3 +81,83 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
 }
 // ANCHOR_END: tiled
+
+// ANCHOR: wide
+// The same product with twice the block: 128 x 128 per workgroup, 8 x 8 per thread. Each thread
+// now owns two 4-row and two 4-column strips, so per step of k it reads four vec4s from
+// workgroup memory for 64 multiply-adds (the 64 x 64 kernel reads eight scalars for 16). Used for
+// large products, where there are enough blocks to fill the GPU.
+const WIDE: u32 = 128u;
+// Rows of the k-major tiles, in vec4s: 32 hold a row of 128, one more staggers the banks for the
+// transposed stores of A.
+const WIDE_A_ROW: u32 = 33u;
+const WIDE_B_ROW: u32 = 32u;
+var<workgroup> a_wide: array<vec4<f32>, 528>;
+var<workgroup> b_wide: array<vec4<f32>, 512>;
+
+@compute @workgroup_size(16, 16)
+fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let m = slot(0u);
+    let k = slot(1u);
+    let n = slot(2u);
+    let a_base = wg.z * slot(3u);
+    let b_base = wg.z * slot(4u);
+    let c_base = wg.z * m * n;
+    let row0 = wg.y * WIDE;
+    let col0 = wg.x * WIDE;
+    let thread = lid.y * 16u + lid.x;
+
+    var acc: array<vec4<f32>, 16>;
+    for (var k0 = 0u; k0 < k; k0 += KSTEP) {
+        // 2048 values of each operand, 8 per thread; A walks k fastest (a row of 16 per 16
+        // threads), B walks columns fastest (a row of 128 per 128 threads).
+        for (var i = 0u; i < 8u; i++) {
+            let e = thread + i * 256u;
+            let r = e / KSTEP;
+            let kk = e % KSTEP;
+            var v = 0.0;
+            if row0 + r < m && k0 + kk < k {
+                v = a[a_base + (row0 + r) * k + k0 + kk];
+            }
+            a_wide[kk * WIDE_A_ROW + r / 4u][r % 4u] = v;
+
+            let kb = e / WIDE;
+            let col = e % WIDE;
+            var w = 0.0;
+            if k0 + kb < k && col0 + col < n {
+                w = b[b_base + (k0 + kb) * n + col0 + col];
+            }
+            b_wide[kb * WIDE_B_ROW + col / 4u][col % 4u] = w;
+        }
+        workgroupBarrier();
+        // Rows 4 lid.y + {0..3} and 64 + 4 lid.y + {0..3}; columns likewise with lid.x.
+        for (var kk = 0u; kk < KSTEP; kk++) {
+            let a0 = a_wide[kk * WIDE_A_ROW + lid.y];
+            let a1 = a_wide[kk * WIDE_A_ROW + 16u + lid.y];
+            let b0 = b_wide[kk * WIDE_B_ROW + lid.x];
+            let b1 = b_wide[kk * WIDE_B_ROW + 16u + lid.x];
+            for (var i = 0u; i < 4u; i++) {
+                acc[i] = fma(vec4(a0[i]), b0, acc[i]);
+                acc[4u + i] = fma(vec4(a0[i]), b1, acc[4u + i]);
+                acc[8u + i] = fma(vec4(a1[i]), b0, acc[8u + i]);
+                acc[12u + i] = fma(vec4(a1[i]), b1, acc[12u + i]);
+            }
+        }
+        workgroupBarrier();
+    }
+    // acc[4 h + i] holds row (h / 2) * 64 + 4 lid.y + i, columns (h % 2) * 64 + 4 lid.x + 0..3.
+    for (var h = 0u; h < 4u; h++) {
+        for (var i = 0u; i < 4u; i++) {
+            let r = row0 + (h / 2u) * 64u + 4u * lid.y + i;
+            let col = col0 + (h % 2u) * 64u + 4u * lid.x;
+            if r < m {
+                for (var j = 0u; j < 4u; j++) {
+                    if col + j < n {
+                        c[c_base + r * n + col + j] = acc[4u * h + i][j];
+                    }
+                }
+            }
+        }
+    }
+}
+// ANCHOR_END: wide

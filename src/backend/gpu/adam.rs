@@ -7,6 +7,7 @@ use super::launch::{launch, Grid, Kernel};
 const ADAM: Kernel = Kernel {
     name: "adam.wgsl",
     source: include_str!("../../../wgsl/adam.wgsl"),
+    bounds_checked: true,
 };
 
 /// Threads per workgroup (`WG` in the kernel).

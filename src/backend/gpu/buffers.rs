@@ -6,10 +6,17 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static CREATED: AtomicU64 = AtomicU64::new(0);
+static CREATED_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// Tensor buffers allocated from the device so far (not counting reuses from the pool).
 pub fn buffers_created() -> u64 {
     CREATED.load(Ordering::Relaxed)
+}
+
+/// Bytes of tensor buffers allocated from the device so far. The pool never frees a buffer, so
+/// this is also the peak of tensor memory on the device (for benchmarks).
+pub fn bytes_allocated() -> u64 {
+    CREATED_BYTES.load(Ordering::Relaxed)
 }
 
 // ANCHOR: pool
@@ -54,6 +61,7 @@ impl GpuBuffer {
             .and_then(Vec::pop);
         let buffer = reused.unwrap_or_else(|| {
             CREATED.fetch_add(1, Ordering::Relaxed);
+            CREATED_BYTES.fetch_add(size, Ordering::Relaxed);
             ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("tensor"),
                 size,

@@ -7,6 +7,7 @@ use super::launch::{launch, Grid, Kernel};
 const DIFFAUGMENT: Kernel = Kernel {
     name: "diffaugment.wgsl",
     source: include_str!("../../../wgsl/diffaugment.wgsl"),
+    bounds_checked: true,
 };
 
 /// Threads per workgroup in diffaugment.wgsl.

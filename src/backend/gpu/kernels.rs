@@ -8,26 +8,37 @@ use super::launch::{launch, Grid, Kernel};
 const UNARY: Kernel = Kernel {
     name: "unary.wgsl",
     source: include_str!("../../../wgsl/unary.wgsl"),
+    bounds_checked: true,
 };
 const BINARY: Kernel = Kernel {
     name: "binary.wgsl",
     source: include_str!("../../../wgsl/binary.wgsl"),
+    bounds_checked: true,
 };
 const MOVEMENT: Kernel = Kernel {
     name: "movement.wgsl",
     source: include_str!("../../../wgsl/movement.wgsl"),
+    bounds_checked: true,
 };
 const REDUCE: Kernel = Kernel {
     name: "reduce.wgsl",
     source: include_str!("../../../wgsl/reduce.wgsl"),
+    bounds_checked: true,
 };
 const SOFTMAX: Kernel = Kernel {
     name: "softmax.wgsl",
     source: include_str!("../../../wgsl/softmax.wgsl"),
+    bounds_checked: true,
 };
 const MATMUL: Kernel = Kernel {
     name: "matmul.wgsl",
     source: include_str!("../../../wgsl/matmul.wgsl"),
+    bounds_checked: true,
+};
+const MATMUL_UNCHECKED: Kernel = Kernel {
+    name: "matmul.wgsl (unchecked)",
+    bounds_checked: false,
+    ..MATMUL
 };
 
 /// Threads per workgroup of the 1-D kernels.
@@ -211,27 +222,66 @@ pub fn matmul(
     a_batch_stride: usize,
     b_batch_stride: usize,
 ) -> GpuBuffer {
+    let variant = MatmulVariant {
+        wide: batches * m.div_ceil(128) * n.div_ceil(128) >= WIDE_MIN_BLOCKS,
+        bounds_checked: true,
+    };
+    matmul_variant(
+        a,
+        b,
+        [batches, m, k, n],
+        [a_batch_stride, b_batch_stride],
+        variant,
+    )
+}
+
+/// Blocks of 128 x 128 below which the 64 x 64 kernel is used: too few wide blocks would leave
+/// most of the GPU idle.
+const WIDE_MIN_BLOCKS: usize = 256;
+
+/// Which matmul kernel to run (benchmarks compare them).
+#[derive(Clone, Copy, Debug)]
+pub struct MatmulVariant {
+    /// 128 x 128 blocks with 8 x 8 per thread, rather than 64 x 64 with 4 x 4.
+    pub wide: bool,
+    /// wgpu's own bounds checks on every array access (the kernel guards its accesses itself).
+    pub bounds_checked: bool,
+}
+
+/// [`matmul`] with the kernel chosen by the caller; `dims` = [batches, m, k, n].
+pub fn matmul_variant(
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    dims: [usize; 4],
+    batch_strides: [usize; 2],
+    variant: MatmulVariant,
+) -> GpuBuffer {
+    let [batches, m, k, n] = dims;
     let out = GpuBuffer::uninit(batches * m * n);
     let info = [
         u32_of(m, "size"),
         u32_of(k, "size"),
         u32_of(n, "size"),
-        u32_of(a_batch_stride, "stride"),
-        u32_of(b_batch_stride, "stride"),
+        u32_of(batch_strides[0], "stride"),
+        u32_of(batch_strides[1], "stride"),
     ];
+    let (block, entry) = if variant.wide {
+        (128, "wide")
+    } else {
+        (64, "main")
+    };
+    let kernel = if variant.bounds_checked {
+        MATMUL
+    } else {
+        MATMUL_UNCHECKED
+    };
     // The kernel reads its block row, column and batch item from the three grid dimensions.
     let groups = Grid::Xyz(
-        u32_of(n.div_ceil(64), "size"),
-        u32_of(m.div_ceil(64), "size"),
+        u32_of(n.div_ceil(block), "size"),
+        u32_of(m.div_ceil(block), "size"),
         u32_of(batches, "batch count"),
     );
-    launch(
-        MATMUL,
-        "main",
-        &info,
-        &[a.raw(), b.raw(), out.raw()],
-        groups,
-    );
+    launch(kernel, entry, &info, &[a.raw(), b.raw(), out.raw()], groups);
     out
 }
 // ANCHOR_END: matmul_launcher

@@ -30,6 +30,9 @@ pub(crate) struct Recorder {
 pub(crate) struct Kernel {
     pub name: &'static str,
     pub source: &'static str,
+    /// Whether wgpu adds its own bounds checks to every array access. A kernel that guards its
+    /// accesses itself may go without them: the checks cost instructions in inner loops.
+    pub bounds_checked: bool,
 }
 
 const COMMON: &str = include_str!("../../../wgsl/common.wgsl");
@@ -40,12 +43,22 @@ fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> wgpu::Comp
     cache
         .entry((kernel.name, entry))
         .or_insert_with(|| {
-            let module = ctx
-                .device
-                .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(kernel.name),
-                    source: wgpu::ShaderSource::Wgsl(format!("{COMMON}\n{}", kernel.source).into()),
-                });
+            let descriptor = wgpu::ShaderModuleDescriptor {
+                label: Some(kernel.name),
+                source: wgpu::ShaderSource::Wgsl(format!("{COMMON}\n{}", kernel.source).into()),
+            };
+            let module = if kernel.bounds_checked {
+                ctx.device.create_shader_module(descriptor)
+            } else {
+                // SAFETY: such a kernel checks every index against the sizes in its info buffer
+                // before it reads or writes, and its loops are bounded by those sizes.
+                unsafe {
+                    ctx.device.create_shader_module_trusted(
+                        descriptor,
+                        wgpu::ShaderRuntimeChecks::unchecked(),
+                    )
+                }
+            };
             // No explicit layout: wgpu derives it from the bindings the entry point uses.
             ctx.device
                 .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

@@ -22,7 +22,7 @@ pub mod overlapping;
 pub mod patches;
 pub mod sln;
 
-pub use buffers::{buffers_created, GpuBuffer};
+pub use buffers::{buffers_created, bytes_allocated, GpuBuffer};
 pub use context::{context, is_available, GpuContext, GpuError};
 pub use kernels::*;
 pub use launch::{dispatch_count, flush, synchronize};
