@@ -9,6 +9,8 @@
 //!   `matrixmultiply::sgemm` in the same run (their ratio is what the tensor layer costs).
 //! * `matmul` on the GPU: 1024^3, 2048^3 and 4096^3 through the tiled WGSL kernel.
 //! * `elementwise`: `a + b` over 2^24 elements, in GB/s moved (two reads and one write).
+//! * `dispatch`: 1000 additions of 256-element tensors, in microseconds per op: the fixed cost
+//!   of one kernel dispatch (recording on the CPU plus running on the device).
 //! * `g_fwd`, `g_fwdbwd`, `d_fwd`, `d_fwdbwd`: the generator or the discriminator forward (no
 //!   graph), and forward + backward of its output's mean, for each `--preset` (cifar, tiny) and
 //!   `--batch` (default 8,32).
@@ -28,11 +30,12 @@ struct Args {
 }
 
 const USAGE: &str =
-    "usage: bench [--what matmul,elementwise,g_fwd,g_fwdbwd,d_fwd,d_fwdbwd,train] [--device cpu|gpu] \
+    "usage: bench [--what matmul,elementwise,dispatch,g_fwd,g_fwdbwd,d_fwd,d_fwdbwd,train] [--device cpu|gpu] \
                      [--steps N] [--preset cifar,tiny] [--batch 8,32]";
-const MEASUREMENTS: [&str; 7] = [
+const MEASUREMENTS: [&str; 8] = [
     "matmul",
     "elementwise",
+    "dispatch",
     "g_fwd",
     "g_fwdbwd",
     "d_fwd",
@@ -285,6 +288,21 @@ fn bench_elementwise(args: &Args) {
     );
 }
 
+fn bench_dispatch(args: &Args) {
+    let ops = 1000;
+    let mut rng = StdRng::seed_from_u64(2);
+    let a = Tensor::randn(&[256], 0.0, 1.0, &mut rng).to_device(args.device);
+    let b = Tensor::randn(&[256], 0.0, 1.0, &mut rng).to_device(args.device);
+    let ms = median_ms(args.steps, args.device, || {
+        let mut x = a.clone();
+        for _ in 0..ops {
+            x = x.add(&b);
+        }
+        std::hint::black_box(x);
+    });
+    report("dispatch", ops, args, ms, ("us_per_op", ms * 1e3 / ops as f64));
+}
+
 /// `g_fwd`, `g_fwdbwd`, `d_fwd` or `d_fwdbwd` for every preset and batch. As in the PyTorch
 /// reference's bench.py, D runs in training mode (its power iterations included), and the
 /// backward is that of the output's mean.
@@ -393,6 +411,7 @@ fn main() {
         match what.as_str() {
             "matmul" => bench_matmul(&args),
             "elementwise" => bench_elementwise(&args),
+            "dispatch" => bench_dispatch(&args),
             "train" => bench_train(&args),
             _ => bench_model(&args, what),
         }

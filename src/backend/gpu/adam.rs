@@ -7,7 +7,7 @@ use super::launch::{launch, Grid, Kernel};
 const ADAM: Kernel = Kernel {
     name: "adam.wgsl",
     source: include_str!("../../../wgsl/adam.wgsl"),
-    bounds_checked: true,
+    bounds_checked: false,
 };
 
 /// Threads per workgroup (`WG` in the kernel).

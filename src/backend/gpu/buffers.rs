@@ -20,22 +20,42 @@ pub fn bytes_allocated() -> u64 {
 }
 
 // ANCHOR: pool
-/// Buffers no tensor uses any more, by size in bytes. A buffer dropped while commands that use
-/// it are still being recorded is only "retired": it becomes reusable after those commands are
-/// submitted, so a later upload into it can never overtake an earlier kernel that reads it.
+/// Buffers no tensor uses any more, by size class in bytes. Commands run in the order they are
+/// recorded, so a buffer dropped while commands that read it are still being recorded may at
+/// once become the output of a later kernel: that kernel runs after the readers. Not so for an
+/// upload: the queue writes uploads before the commands of the next submission, so an upload
+/// into such a buffer could overtake the readers. Those buffers are "retired" until the
+/// submission, and uploads take only from `free`.
 #[derive(Default)]
 pub(crate) struct Pool {
+    /// Every command that used these has been submitted.
     free: HashMap<u64, Vec<wgpu::Buffer>>,
-    retired: Vec<wgpu::Buffer>,
+    /// Dropped since the last submission.
+    retired: HashMap<u64, Vec<wgpu::Buffer>>,
 }
 
 impl Pool {
-    /// Called after each submission: retired buffers may be reused from now on.
+    /// Called after each submission: retired buffers may be reused for anything from now on.
     pub(crate) fn recycle_retired(&mut self) {
-        for buffer in self.retired.drain(..) {
-            self.free.entry(buffer.size()).or_default().push(buffer);
+        for (size, buffers) in self.retired.iter_mut() {
+            self.free.entry(*size).or_default().append(buffers);
         }
     }
+
+    fn take(&mut self, size: u64, for_upload: bool) -> Option<wgpu::Buffer> {
+        let retired = match for_upload {
+            true => None,
+            false => self.retired.get_mut(&size).and_then(Vec::pop),
+        };
+        retired.or_else(|| self.free.get_mut(&size).and_then(Vec::pop))
+    }
+}
+
+/// The bytes a buffer of `bytes` is rounded up to: eight classes per power of two (at most 1/8
+/// wasted), so that tensors of nearby sizes share buffers.
+fn size_class(bytes: u64) -> u64 {
+    let step = (bytes.next_power_of_two() / 8).max(256);
+    bytes.div_ceil(step) * step
 }
 // ANCHOR_END: pool
 
@@ -47,18 +67,17 @@ pub struct GpuBuffer {
 
 impl GpuBuffer {
     // ANCHOR: alloc
-    /// A buffer for `len` values with undefined contents (kernels overwrite every element).
+    /// A buffer for `len` values with undefined contents, for a kernel's output (kernels
+    /// overwrite every element).
     pub(crate) fn uninit(len: usize) -> GpuBuffer {
+        GpuBuffer::from_pool(len, false)
+    }
+
+    fn from_pool(len: usize, for_upload: bool) -> GpuBuffer {
         let ctx = context().expect("GPU tensors exist only once a context is open");
-        // wgpu rejects empty bindings; an empty tensor still gets 4 bytes.
-        let size = (len.max(1) * 4) as u64;
-        let reused = ctx
-            .pool
-            .lock()
-            .unwrap()
-            .free
-            .get_mut(&size)
-            .and_then(Vec::pop);
+        // wgpu rejects empty bindings; an empty tensor still gets a buffer.
+        let size = size_class((len.max(1) * 4) as u64);
+        let reused = ctx.pool.lock().unwrap().take(size, for_upload);
         let buffer = reused.unwrap_or_else(|| {
             CREATED.fetch_add(1, Ordering::Relaxed);
             CREATED_BYTES.fetch_add(size, Ordering::Relaxed);
@@ -78,9 +97,9 @@ impl GpuBuffer {
     }
     // ANCHOR_END: alloc
 
-    /// Copies host values to a new GPU buffer.
+/// Copies host values to a new GPU buffer.
     pub fn upload(values: &[f32]) -> GpuBuffer {
-        let out = GpuBuffer::uninit(values.len());
+        let out = GpuBuffer::from_pool(values.len(), true);
         if !values.is_empty() {
             let ctx = context().expect("checked by uninit");
             ctx.queue
@@ -150,7 +169,8 @@ impl GpuBuffer {
 impl Drop for GpuBuffer {
     fn drop(&mut self) {
         if let (Some(buffer), Ok(ctx)) = (self.buffer.take(), context()) {
-            ctx.pool.lock().unwrap().retired.push(buffer);
+            let mut pool = ctx.pool.lock().unwrap();
+            pool.retired.entry(buffer.size()).or_default().push(buffer);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The wgpu instance, adapter, device and queue: made once per process, on first use.
 
 use super::buffers::Pool;
-use super::launch::Recorder;
+use super::launch::{CachedPipeline, Recorder};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
@@ -43,7 +43,7 @@ pub struct GpuContext {
     pub(crate) info: wgpu::AdapterInfo,
     pub(crate) max_groups_per_dim: u32,
     /// Compiled pipelines by (kernel file, entry point).
-    pub(crate) pipelines: Mutex<HashMap<(&'static str, &'static str), wgpu::ComputePipeline>>,
+    pub(crate) pipelines: Mutex<HashMap<(&'static str, &'static str), CachedPipeline>>,
     pub(crate) pool: Mutex<Pool>,
     pub(crate) recorder: Mutex<Recorder>,
 }

@@ -7,7 +7,7 @@ use super::launch::{launch, Grid, Kernel};
 const DIFFAUGMENT: Kernel = Kernel {
     name: "diffaugment.wgsl",
     source: include_str!("../../../wgsl/diffaugment.wgsl"),
-    bounds_checked: true,
+    bounds_checked: false,
 };
 
 /// Threads per workgroup in diffaugment.wgsl.

@@ -7,7 +7,7 @@ use super::launch::{launch, Grid, Kernel};
 const FOURIER: Kernel = Kernel {
     name: "fourier.wgsl",
     source: include_str!("../../../wgsl/fourier.wgsl"),
-    bounds_checked: true,
+    bounds_checked: false,
 };
 
 /// Threads per workgroup of every entry point in fourier.wgsl.

@@ -7,7 +7,7 @@ use super::launch::{launch, Grid, Kernel};
 const ISN: Kernel = Kernel {
     name: "isn.wgsl",
     source: include_str!("../../../wgsl/isn.wgsl"),
-    bounds_checked: true,
+    bounds_checked: false,
 };
 
 fn u32_of(v: usize, what: &str) -> u32 {

@@ -8,36 +8,37 @@ use super::launch::{launch, Grid, Kernel};
 const UNARY: Kernel = Kernel {
     name: "unary.wgsl",
     source: include_str!("../../../wgsl/unary.wgsl"),
-    bounds_checked: true,
+    bounds_checked: false,
 };
 const BINARY: Kernel = Kernel {
     name: "binary.wgsl",
     source: include_str!("../../../wgsl/binary.wgsl"),
-    bounds_checked: true,
+    bounds_checked: false,
 };
 const MOVEMENT: Kernel = Kernel {
     name: "movement.wgsl",
     source: include_str!("../../../wgsl/movement.wgsl"),
-    bounds_checked: true,
+    bounds_checked: false,
 };
 const REDUCE: Kernel = Kernel {
     name: "reduce.wgsl",
     source: include_str!("../../../wgsl/reduce.wgsl"),
-    bounds_checked: true,
+    bounds_checked: false,
 };
 const SOFTMAX: Kernel = Kernel {
     name: "softmax.wgsl",
     source: include_str!("../../../wgsl/softmax.wgsl"),
-    bounds_checked: true,
+    bounds_checked: false,
 };
 const MATMUL: Kernel = Kernel {
     name: "matmul.wgsl",
     source: include_str!("../../../wgsl/matmul.wgsl"),
-    bounds_checked: true,
-};
-const MATMUL_UNCHECKED: Kernel = Kernel {
-    name: "matmul.wgsl (unchecked)",
     bounds_checked: false,
+};
+/// The matmul kernels with wgpu's index checks, for the benchmark that shows what they cost.
+const MATMUL_CHECKED: Kernel = Kernel {
+    name: "matmul.wgsl (checked)",
+    bounds_checked: true,
     ..MATMUL
 };
 
@@ -224,7 +225,7 @@ pub fn matmul(
 ) -> GpuBuffer {
     let variant = MatmulVariant {
         wide: batches * m.div_ceil(128) * n.div_ceil(128) >= WIDE_MIN_BLOCKS,
-        bounds_checked: true,
+        bounds_checked: false,
     };
     matmul_variant(
         a,
@@ -271,9 +272,9 @@ pub fn matmul_variant(
         (64, "main")
     };
     let kernel = if variant.bounds_checked {
-        MATMUL
+        MATMUL_CHECKED
     } else {
-        MATMUL_UNCHECKED
+        MATMUL
     };
     // The kernel reads its block row, column and batch item from the three grid dimensions.
     let groups = Grid::Xyz(

@@ -8,7 +8,7 @@ use super::launch::{launch, Grid, Kernel};
 const L2_ATTENTION: Kernel = Kernel {
     name: "l2_attention.wgsl",
     source: include_str!("../../../wgsl/l2_attention.wgsl"),
-    bounds_checked: true,
+    bounds_checked: false,
 };
 
 /// Threads per workgroup (`WG` in the kernel).

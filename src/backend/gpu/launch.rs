@@ -1,9 +1,8 @@
-//! Running a kernel: a cached pipeline, an info buffer with the shapes, a bind group, and a
-//! dispatch recorded into the shared command encoder. Nothing here waits for the GPU.
+//! Running a kernel: a cached pipeline, an info record with the shapes, a bind group, and a
+//! dispatch recorded into the shared compute pass. Nothing here waits for the GPU.
 
 use super::context::{context, GpuContext};
 use std::sync::atomic::{AtomicU64, Ordering};
-use wgpu::util::DeviceExt;
 
 /// Dispatches recorded before the encoder is submitted: enough to keep the GPU busy, few enough
 /// that retired buffers come back to the pool regularly.
@@ -19,9 +18,21 @@ pub fn dispatch_count() -> u64 {
     DISPATCHES.load(Ordering::Relaxed)
 }
 
+/// Bytes of one dispatch's info record in the arena: the 64 slots, which is also the largest
+/// offset alignment WebGPU allows for uniform bindings.
+const INFO_BYTES: u64 = (INFO_SLOTS * 4) as u64;
+
+/// The batch of dispatches being recorded: one encoder with one open compute pass, and the info
+/// records of its dispatches.
 #[derive(Default)]
 pub(crate) struct Recorder {
+    // Declared before `encoder`: the pass must end (drop) before the encoder can finish.
+    pass: Option<wgpu::ComputePass<'static>>,
     encoder: Option<wgpu::CommandEncoder>,
+    /// The info slots of this batch, one record per dispatch, written to `arena` in one copy
+    /// just before the batch is submitted.
+    info: Vec<u32>,
+    arena: Option<wgpu::Buffer>,
     pending: u32,
 }
 
@@ -30,15 +41,17 @@ pub(crate) struct Recorder {
 pub(crate) struct Kernel {
     pub name: &'static str,
     pub source: &'static str,
-    /// Whether wgpu adds its own bounds checks to every array access. A kernel that guards its
-    /// accesses itself may go without them: the checks cost instructions in inner loops.
+    /// Whether wgpu clamps every index into a local or workgroup array. Our kernels go without:
+    /// each guards its accesses itself, and on an H200 the clamps made the tiled matmul 45
+    /// times slower (they keep its accumulators out of registers). Storage buffers stay
+    /// protected either way: Vulkan's robust buffer access is on.
     pub bounds_checked: bool,
 }
 
 const COMMON: &str = include_str!("../../../wgsl/common.wgsl");
 
 // ANCHOR: pipeline_cache
-fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> wgpu::ComputePipeline {
+fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> CachedPipeline {
     let mut cache = ctx.pipelines.lock().unwrap();
     cache
         .entry((kernel.name, entry))
@@ -50,8 +63,9 @@ fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> wgpu::Comp
             let module = if kernel.bounds_checked {
                 ctx.device.create_shader_module(descriptor)
             } else {
-                // SAFETY: such a kernel checks every index against the sizes in its info buffer
-                // before it reads or writes, and its loops are bounded by those sizes.
+                // SAFETY: every kernel indexes its local and workgroup arrays with lanes and
+                // constant-bounded loop counters, checks every buffer index against the sizes
+                // in its info buffer, and bounds its loops by those sizes.
                 unsafe {
                     ctx.device.create_shader_module_trusted(
                         descriptor,
@@ -60,7 +74,8 @@ fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> wgpu::Comp
                 }
             };
             // No explicit layout: wgpu derives it from the bindings the entry point uses.
-            ctx.device
+            let pipeline = ctx
+                .device
                 .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(entry),
                     layout: None,
@@ -68,9 +83,18 @@ fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> wgpu::Comp
                     entry_point: Some(entry),
                     compilation_options: Default::default(),
                     cache: None,
-                })
+                });
+            let layout = pipeline.get_bind_group_layout(0);
+            CachedPipeline { pipeline, layout }
         })
         .clone()
+}
+
+/// A compiled kernel entry point and the layout of its bindings.
+#[derive(Clone)]
+pub(crate) struct CachedPipeline {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
 }
 // ANCHOR_END: pipeline_cache
 
@@ -137,21 +161,32 @@ pub(crate) fn launch(
     if x == 0 || y == 0 || z == 0 {
         return;
     }
-    let pipeline = pipeline(ctx, kernel, entry);
+    let cached = pipeline(ctx, kernel, entry);
+    let mut recorder = ctx.recorder.lock().unwrap();
+    // This dispatch's info record goes into the batch's arena at the next free offset. Its
+    // contents are fixed from here on: the arena is written once, at submission.
+    let offset = recorder.pending as u64 * INFO_BYTES;
     let mut slots = [0u32; INFO_SLOTS];
     slots[..info.len()].copy_from_slice(info);
-    // A fresh, immutable info buffer per dispatch: its contents are fixed at creation, so no
-    // later write can change what an earlier, not yet executed dispatch reads.
-    let info_buffer = ctx
-        .device
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("info"),
-            contents: bytemuck::cast_slice(&slots),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
+    recorder.info.extend_from_slice(&slots);
+    let arena = recorder
+        .arena
+        .get_or_insert_with(|| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("info arena"),
+                size: DISPATCHES_PER_SUBMIT as u64 * INFO_BYTES,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })
+        .clone();
     let mut entries = vec![wgpu::BindGroupEntry {
         binding: 0,
-        resource: info_buffer.as_entire_binding(),
+        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &arena,
+            offset,
+            size: wgpu::BufferSize::new(INFO_BYTES),
+        }),
     }];
     for (i, b) in buffers.iter().enumerate() {
         entries.push(wgpu::BindGroupEntry {
@@ -161,22 +196,25 @@ pub(crate) fn launch(
     }
     let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some(entry),
-        layout: &pipeline.get_bind_group_layout(0),
+        layout: &cached.layout,
         entries: &entries,
     });
-    let mut recorder = ctx.recorder.lock().unwrap();
-    let encoder = recorder
-        .encoder
-        .get_or_insert_with(|| ctx.device.create_command_encoder(&Default::default()));
-    {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some(entry),
+    // One compute pass per batch: wgpu still places a barrier between two dispatches where the
+    // second reads what the first wrote.
+    if recorder.pass.is_none() {
+        let encoder = recorder
+            .encoder
+            .get_or_insert_with(|| ctx.device.create_command_encoder(&Default::default()));
+        let pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("kernels"),
             timestamp_writes: None,
         });
-        pass.set_pipeline(&pipeline);
-        pass.set_bind_group(0, &bind_group, &[]);
-        pass.dispatch_workgroups(x, y, z);
+        recorder.pass = Some(pass.forget_lifetime());
     }
+    let pass = recorder.pass.as_mut().expect("opened above");
+    pass.set_pipeline(&cached.pipeline);
+    pass.set_bind_group(0, &bind_group, &[]);
+    pass.dispatch_workgroups(x, y, z);
     DISPATCHES.fetch_add(1, Ordering::Relaxed);
     recorder.pending += 1;
     if recorder.pending >= DISPATCHES_PER_SUBMIT {
@@ -187,9 +225,18 @@ pub(crate) fn launch(
 
 // ANCHOR: submit
 fn submit(ctx: &GpuContext, recorder: &mut Recorder) {
+    // Ending the pass unlocks the encoder.
+    recorder.pass = None;
     if let Some(encoder) = recorder.encoder.take() {
+        // The queue performs this write before the commands submitted next, and after the
+        // commands of earlier batches that read the arena's previous contents.
+        if let Some(arena) = &recorder.arena {
+            ctx.queue
+                .write_buffer(arena, 0, bytemuck::cast_slice(&recorder.info));
+        }
         ctx.queue.submit([encoder.finish()]);
     }
+    recorder.info.clear();
     recorder.pending = 0;
     ctx.pool.lock().unwrap().recycle_retired();
 }

@@ -8,7 +8,7 @@ use super::launch::{launch, Grid, Kernel};
 const MODULATED: Kernel = Kernel {
     name: "modulated.wgsl",
     source: include_str!("../../../wgsl/modulated.wgsl"),
-    bounds_checked: true,
+    bounds_checked: false,
 };
 
 /// Threads per workgroup of the 1-D entry points.

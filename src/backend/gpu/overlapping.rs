@@ -7,7 +7,7 @@ use super::launch::{launch, Grid, Kernel};
 const UNFOLD: Kernel = Kernel {
     name: "unfold.wgsl",
     source: include_str!("../../../wgsl/unfold.wgsl"),
-    bounds_checked: true,
+    bounds_checked: false,
 };
 
 /// Threads per workgroup in unfold.wgsl.

@@ -7,7 +7,7 @@ use super::launch::{launch, Grid, Kernel};
 const PATCHES: Kernel = Kernel {
     name: "patches.wgsl",
     source: include_str!("../../../wgsl/patches.wgsl"),
-    bounds_checked: true,
+    bounds_checked: false,
 };
 
 /// Threads per workgroup in patches.wgsl.

@@ -7,7 +7,7 @@ use super::launch::{launch, Grid, Kernel};
 const SLN: Kernel = Kernel {
     name: "sln.wgsl",
     source: include_str!("../../../wgsl/sln.wgsl"),
-    bounds_checked: true,
+    bounds_checked: false,
 };
 
 /// Threads per workgroup (`WG` in the kernel).
