@@ -213,6 +213,10 @@ fn bench_matmul(args: &Args) {
             );
         }
     }
+    #[cfg(feature = "gpu")]
+    if args.device == Device::Gpu {
+        bench_weight_gradient(args);
+    }
 }
 
 /// Each GPU matmul kernel on its own: 64 or 128 blocks, with or without wgpu's bounds checks.
@@ -228,6 +232,8 @@ fn bench_matmul_variants(a: &Tensor, b: &Tensor, n: usize, args: &Args) {
             let variant = MatmulVariant {
                 wide,
                 bounds_checked,
+                splits: 1,
+                transposed: [false, false],
             };
             let ms = median_ms(args.steps, args.device, || {
                 std::hint::black_box(matmul_variant(&a, &b, [1, n, n, n], [0, 0], variant));
@@ -240,6 +246,33 @@ fn bench_matmul_variants(a: &Tensor, b: &Tensor, n: usize, args: &Args) {
             let flop = 2.0 * (n as f64).powi(3);
             report(&name, n, args, ms, ("gflop_per_s", flop / ms / 1e6));
         }
+    }
+}
+
+/// A weight gradient as the discriminator's backward computes it at cifar batch 32 (4 x 32
+/// images of 65 tokens, width 384, the 3 x 384 query/key/value weight): `[tokens, 384]^T x
+/// [tokens, 1152]`, A read transposed, with k split as the launcher chooses and unsplit.
+#[cfg(feature = "gpu")]
+fn bench_weight_gradient(args: &Args) {
+    use vitgan::backend::gpu::{matmul_variant, split_k, GpuBuffer, MatmulVariant};
+    let (m, k, n) = (384, 4 * 32 * 65, 1152);
+    let mut rng = StdRng::seed_from_u64(3);
+    let a = GpuBuffer::upload(&Tensor::randn(&[k, m], 0.0, 1.0, &mut rng).to_vec());
+    let b = GpuBuffer::upload(&Tensor::randn(&[k, n], 0.0, 1.0, &mut rng).to_vec());
+    let chosen = split_k(m.div_ceil(64) * n.div_ceil(64), k);
+    for splits in [1, chosen] {
+        let variant = MatmulVariant {
+            wide: false,
+            bounds_checked: false,
+            splits,
+            transposed: [true, false],
+        };
+        let ms = median_ms(args.steps, args.device, || {
+            std::hint::black_box(matmul_variant(&a, &b, [1, m, k, n], [0, 0], variant));
+        });
+        let flop = 2.0 * (m * k * n) as f64;
+        let name = format!("matmul_weight_gradient_split{splits}");
+        report(&name, k, args, ms, ("gflop_per_s", flop / ms / 1e6));
     }
 }
 
@@ -300,7 +333,13 @@ fn bench_dispatch(args: &Args) {
         }
         std::hint::black_box(x);
     });
-    report("dispatch", ops, args, ms, ("us_per_op", ms * 1e3 / ops as f64));
+    report(
+        "dispatch",
+        ops,
+        args,
+        ms,
+        ("us_per_op", ms * 1e3 / ops as f64),
+    );
 }
 
 /// `g_fwd`, `g_fwdbwd`, `d_fwd` or `d_fwdbwd` for every preset and batch. As in the PyTorch
@@ -356,20 +395,45 @@ fn gpu_bytes() -> u64 {
     0
 }
 
-/// [`median_ms`] of a whole-model call, and the kernel dispatches one call makes.
-fn median_ms_counted(steps: usize, device: Device, f: impl FnMut()) -> (f64, f64) {
-    let before = dispatches();
+/// Host seconds spent recording GPU dispatches so far (0 on the CPU).
+fn recording_seconds() -> f64 {
+    #[cfg(feature = "gpu")]
+    return vitgan::backend::gpu::recording_seconds();
+    #[cfg(not(feature = "gpu"))]
+    0.0
+}
+
+/// What one whole-model call costs: median wall time, and per call the kernel dispatches and the
+/// host time spent recording them (means over all calls, warm-up included).
+struct Cost {
+    ms: f64,
+    dispatches: f64,
+    recording_ms: f64,
+}
+
+fn median_ms_counted(steps: usize, device: Device, f: impl FnMut()) -> Cost {
+    let (dispatches_before, recording_before) = (dispatches(), recording_seconds());
     let ms = median_ms(steps, device, f);
     let calls = (steps.max(1) + 2) as f64;
-    (ms, (dispatches() - before) as f64 / calls)
+    Cost {
+        ms,
+        dispatches: (dispatches() - dispatches_before) as f64 / calls,
+        recording_ms: (recording_seconds() - recording_before) * 1e3 / calls,
+    }
 }
 
 /// One JSON line for a whole-model measurement, with bench.py's keys.
-fn report_model(what: &str, preset: &str, batch: usize, args: &Args, (ms, dispatches): (f64, f64)) {
+fn report_model(what: &str, preset: &str, batch: usize, args: &Args, cost: Cost) {
+    let Cost {
+        ms,
+        dispatches,
+        recording_ms,
+    } = cost;
     println!(
         "{{\"what\": \"{what}\", \"preset\": \"{preset}\", \"batch\": {batch}, \"device\": \"{}\", \
          \"card\": \"{}\", \"n_steps\": {}, \"ms_median\": {ms:.3}, \"img_per_s\": {:.2}, \
-         \"dispatches_per_step\": {dispatches:.0}, \"peak_rss_mb\": {:.1}, \"peak_gpu_mb\": {:.1}}}",
+         \"dispatches_per_step\": {dispatches:.0}, \"recording_ms\": {recording_ms:.1}, \
+         \"peak_rss_mb\": {:.1}, \"peak_gpu_mb\": {:.1}}}",
         if args.device == Device::Cpu { "cpu" } else { "gpu" },
         card(args.device),
         args.steps,
@@ -395,6 +459,41 @@ fn bench_train(args: &Args) {
             });
             report_model("train", preset, batch, args, ms);
         }
+        #[cfg(feature = "gpu")]
+        if args.device == Device::Gpu {
+            print_kernel_table(preset, args.batches.len() * (args.steps.max(1) + 2));
+        }
+    }
+}
+
+/// Per kernel, over the training steps just run (`calls` of them): dispatches per step, and with
+/// `VITGAN_GPU_PROFILE=1` GPU milliseconds per step. Where to fuse or tune next.
+#[cfg(feature = "gpu")]
+fn print_kernel_table(preset: &str, calls: usize) {
+    use vitgan::backend::gpu::{dispatches_by_kernel, gpu_time_by_kernel};
+    let per_step = |n: f64| n / calls as f64;
+    let counts: Vec<String> = dispatches_by_kernel()
+        .iter()
+        .take(12)
+        .map(|(k, n)| format!("\"{k}\": {:.0}", per_step(*n as f64)))
+        .collect();
+    println!(
+        "{{\"what\": \"dispatches_per_step_by_kernel\", \"preset\": \"{preset}\", {}}}",
+        counts.join(", ")
+    );
+    let times = gpu_time_by_kernel();
+    if !times.is_empty() {
+        let total: f64 = times.iter().map(|t| t.1).sum();
+        let rows: Vec<String> = times
+            .iter()
+            .take(30)
+            .map(|(k, seconds, _)| format!("\"{k}\": {:.2}", per_step(seconds * 1e3)))
+            .collect();
+        println!(
+            "{{\"what\": \"gpu_ms_per_step_by_kernel\", \"preset\": \"{preset}\", \"total\": {:.2}, {}}}",
+            per_step(total * 1e3),
+            rows.join(", ")
+        );
     }
 }
 

@@ -262,9 +262,16 @@ mod gpu {
         if !gpu_available() {
             return;
         }
-        // L = 65, dh = 32: the discriminator's heads. L = 300: each thread of a 128-wide
-        // workgroup takes two or three keys of its row. L = 5: most threads idle.
-        for (b, h, l, dh) in [(2, 2, 5, 4), (2, 2, 65, 32), (1, 1, 300, 8)] {
+        // L = 65, dh = 32 or 64: the discriminator's heads, in blocks of 16 rows and 32 keys
+        // that leave a partial block of each. L = 300: many blocks of keys. L = 5: most threads
+        // idle. dh = 80: wider than the tiled kernel stages, so the row-per-workgroup kernel.
+        for (b, h, l, dh) in [
+            (2, 2, 5, 4),
+            (2, 2, 65, 32),
+            (1, 2, 65, 64),
+            (1, 1, 300, 8),
+            (1, 1, 20, 80),
+        ] {
             let x = inputs(b, h, l, dh, 20 + l as u64);
             // Errors against at least a tenth of each tensor's largest element: d_q is a sum of
             // differences of nearly equal terms, d_v a sum over up to 300 rows.

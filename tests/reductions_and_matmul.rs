@@ -24,6 +24,16 @@ fn reductions_over_every_axis() {
     }
     parity("sum_all", &[x.clone()], |t| t[0].sum_all());
     parity("max_all", &[x], |t| t[0].max_all());
+    // Each of the kernel's three shapes of work: short lanes (4 and 37, one thread each), a long
+    // strided lane over a partial tile of 32 (70 long, inner 37), long contiguous rows (300).
+    let y = randn(&[4, 70, 37], 21);
+    let rows = randn(&[5, 300], 22);
+    for axis in [0isize, 1, 2] {
+        parity("sum, mixed tiles", &[y.clone()], |t| t[0].sum(axis, false));
+        parity("max, mixed tiles", &[y.clone()], |t| t[0].max(axis, true));
+    }
+    parity("sum of rows", &[rows.clone()], |t| t[0].sum(1, false));
+    parity("max of rows", &[rows], |t| t[0].max(1, false));
 }
 
 #[test]
@@ -75,11 +85,19 @@ fn matmul_tiles_edges_batches_and_broadcasts() {
         &[randn(&[20, 300], 13), randn(&[300, 20], 14)],
         |t| t[0].matmul(&t[1]),
     );
+    // Few blocks and k = 1500: the automatic choice splits k (see `split_k`).
+    assert!(vitgan::backend::gpu::split_k(3, 1500) > 1);
+    parity(
+        "matmul split k",
+        &[randn(&[3, 40, 1500], 17), randn(&[1500, 30], 18)],
+        |t| t[0].matmul(&t[1]),
+    );
 }
 
 /// Each matmul kernel on its own (the automatic choice takes the wide one only for large
-/// products): blocks of 64 and 128, with and without wgpu's bounds checks, at sizes that leave
-/// partial blocks and k-steps, with a batch and a shared right operand.
+/// products): blocks of 64 and 128, with and without wgpu's bounds checks, with k split in
+/// three slices or not, with either operand stored transposed, at sizes that leave partial
+/// blocks and k-steps, with a batch and a shared right operand.
 #[test]
 fn every_matmul_kernel_agrees_with_the_cpu() {
     use vitgan::backend::gpu::{matmul_variant, GpuBuffer, MatmulVariant};
@@ -90,18 +108,29 @@ fn every_matmul_kernel_agrees_with_the_cpu() {
     let a = randn(&[batches, m, k], 15);
     let b = randn(&[k, n], 16);
     let cpu = a.matmul(&b).to_vec();
-    let (a_gpu, b_gpu) = (
-        GpuBuffer::upload(&a.to_vec()),
-        GpuBuffer::upload(&b.to_vec()),
-    );
+    // The same operands stored transposed: A as [batches, k, m], B as [n, k].
+    let stored = |t: &vitgan::Tensor, transposed: bool| {
+        let t = if transposed {
+            t.transpose(-1, -2)
+        } else {
+            t.clone()
+        };
+        GpuBuffer::upload(&t.to_vec())
+    };
     for wide in [false, true] {
-        for bounds_checked in [true, false] {
-            let variant = MatmulVariant {
-                wide,
-                bounds_checked,
-            };
-            let gpu = matmul_variant(&a_gpu, &b_gpu, [batches, m, k, n], [m * k, 0], variant);
-            common::assert_close(&format!("{variant:?}"), &cpu, &gpu.download(), 1e-4, 1e-3);
+        for (bounds_checked, splits) in [(true, 1), (false, 1), (false, 3)] {
+            for transposed in [[false, false], [true, false], [false, true], [true, true]] {
+                let variant = MatmulVariant {
+                    wide,
+                    bounds_checked,
+                    splits,
+                    transposed,
+                };
+                let (a_gpu, b_gpu) = (stored(&a, transposed[0]), stored(&b, transposed[1]));
+                let dims = [batches, m, k, n];
+                let gpu = matmul_variant(&a_gpu, &b_gpu, dims, [m * k, 0], variant);
+                common::assert_close(&format!("{variant:?}"), &cpu, &gpu.download(), 1e-4, 1e-3);
+            }
         }
     }
 }
@@ -125,8 +154,8 @@ fn dispatches_above_65535_workgroups_are_folded() {
     for i in (0..n).step_by(4099).chain(n - 1000..n) {
         assert_eq!(gpu[i], cpu[i], "element {i}");
     }
-    // One workgroup per lane: 70,000 lanes in a reduction.
-    parity("sum over 70,000 lanes", &[randn(&[70_000, 3], 15)], |t| {
+    // One workgroup per lane for rows longer than 64: 70,000 lanes in a reduction.
+    parity("sum over 70,000 lanes", &[randn(&[70_000, 65], 15)], |t| {
         t[0].sum(1, false)
     });
 }

@@ -53,6 +53,43 @@ fn fused_equals_composed_values_and_gradients() {
 }
 // ANCHOR_END: fused_vs_composed
 
+/// A LayerNorm with random weight and bias: the module's fused forward (SLN with one "sample"
+/// of all rows) against its composed twin, for x [2, 5, 37] (the discriminator's [B, L, D]) and
+/// x [4, 37] (its final norm of the class tokens), values and gradients of x, weight, bias.
+#[test]
+fn layer_norm_through_sln_equals_its_composed_twin() {
+    use vitgan::nn::LayerNorm;
+    let d = 37;
+    let weight = randn(&[d], 31).mul_scalar(0.5).add_scalar(1.0);
+    let bias = randn(&[d], 32).mul_scalar(0.5);
+    for shape in [vec![2, 5, d], vec![4, d]] {
+        let rows = shape[..shape.len() - 1].iter().product();
+        let x = inputs(1, rows, d, 33)[0].reshape(&shape);
+        let run = |fused: bool| {
+            let layer = |t: &[Tensor]| {
+                let mut ln = LayerNorm::new(d, 1e-6);
+                (ln.weight, ln.bias) = (t[1].clone(), t[2].clone());
+                if fused {
+                    ln.forward(&t[0])
+                } else {
+                    ln.forward_composed(&t[0])
+                }
+            };
+            forward_backward(layer, &[x.clone(), weight.clone(), bias.clone()])
+        };
+        let (fused, composed) = (run(true), run(false));
+        for (i, what) in ["value", "d_x", "d_weight", "d_bias"].iter().enumerate() {
+            assert_close(
+                &format!("{shape:?} {what}"),
+                &composed[i],
+                &fused[i],
+                1e-5,
+                0.1,
+            );
+        }
+    }
+}
+
 // ANCHOR: gradcheck
 #[test]
 fn gradcheck_fused_for_h_gamma_and_beta() {
@@ -174,8 +211,9 @@ mod gpu {
             return;
         }
         // D = 300: one 256-thread pass plus a partial one per row; D = 384: the generator's
-        // width; D = 8: most threads of each workgroup idle.
-        for (b, l, d) in [(2, 3, 8), (2, 3, 300), (2, 2, 384)] {
+        // width; D = 8: most threads of each workgroup idle. L = 600: d_gamma and d_beta sum
+        // over three chunks of rows (a LayerNorm over a whole batch of tokens).
+        for (b, l, d) in [(2, 3, 8), (2, 3, 300), (2, 2, 384), (1, 600, 40)] {
             let x = inputs(b, l, d, 20 + d as u64);
             parity(&format!("sln [{b}, {l}, {d}]"), &x, |t| {
                 sln(&t[0], &t[1], &t[2], EPS)

@@ -2,12 +2,14 @@
 // W [rows, cols]:
 //   y = normalize(W^T x)  (x [rows] -> y [cols])   or   y = normalize(W x)  (x [cols] -> y [rows]),
 // normalize(y) = y / max(|y|, eps), as torch's F.normalize.
-// info: 0 = rows, 1 = cols, 2 = 1 for W^T x and 0 for W x, 3 = eps (f32 bits).
+// info: 0 = rows, 1 = cols, 2 = the length of y, 3 = eps (f32 bits).
 
 // ANCHOR: bindings
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
+// normalize: the product, rescaled in place.
+@group(0) @binding(1) var<storage, read_write> v: array<f32>;
 // ANCHOR_END: bindings
 
 const WG: u32 = 256u;
@@ -29,39 +31,69 @@ fn workgroup_sum(lane: u32, value: f32) -> f32 {
 }
 
 // ANCHOR: product_normalize
-// A single workgroup computes the whole vector: thread `lane` owns the elements
-// k = lane, lane + 256, ... of y, so the norm is one workgroup sum and no second dispatch is
-// needed to divide by it.
+// Three entry points, two dispatches per product: `rows` or `columns` computes the product
+// across many workgroups, then `normalize` (a single workgroup) divides it by its norm.
+
+// y = W x: one workgroup per row k of W; its 256 threads read the row in memory order.
 @compute @workgroup_size(256)
-fn product_normalize(@builtin(local_invocation_index) lane: u32) {
+fn rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_index) lane: u32) {
+    let k = flat_workgroup(wg, groups);
+    // Uniform per workgroup: a surplus workgroup leaves together.
+    if k >= slot(0u) {
+        return;
+    }
+    let cols = slot(1u);
+    var acc = 0.0;
+    for (var j = lane; j < cols; j += WG) {
+        acc += w[k * cols + j] * x[j];
+    }
+    let total = workgroup_sum(lane, acc);
+    if lane == 0u {
+        y[k] = total;
+    }
+}
+
+// y = W^T x: a workgroup takes 32 neighbouring columns; its 8 rows of 32 threads split the rows
+// of W and read 128 contiguous bytes at each step; a tree over the 8 partial sums finishes.
+@compute @workgroup_size(32, 8)
+fn columns(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let rows = slot(0u);
     let cols = slot(1u);
-    let transposed = slot(2u) == 1u;
-    let n = select(rows, cols, transposed);
+    let k = wg.x * 32u + lid.x;
+    var acc = 0.0;
+    if k < cols {
+        for (var i = lid.y; i < rows; i += 8u) {
+            acc += w[i * cols + k] * x[i];
+        }
+    }
+    let at = lid.y * 32u + lid.x;
+    partial[at] = acc;
+    workgroupBarrier();
+    for (var width = 4u; width > 0u; width = width / 2u) {
+        if lid.y < width {
+            partial[at] += partial[at + width * 32u];
+        }
+        workgroupBarrier();
+    }
+    if lid.y == 0u && k < cols {
+        y[k] = partial[lid.x];
+    }
+}
+
+// v = v / max(|v|, eps) for the n = slot 2 values of v. The vectors are short (at most a few
+// thousand values): one workgroup sums the squares, and each thread rescales the elements it
+// read itself (a thread sees its own accesses in order, so no storage barrier is needed).
+@compute @workgroup_size(256)
+fn normalize(@builtin(local_invocation_index) lane: u32) {
+    let n = slot(2u);
     var squares = 0.0;
     for (var k = lane; k < n; k += WG) {
-        var acc = 0.0;
-        if transposed {
-            // (W^T x)_k = sum_i W[i, k] x_i: at each i the threads read neighbouring columns
-            // of row i, one coalesced read.
-            for (var i = 0u; i < rows; i++) {
-                acc += w[i * cols + k] * x[i];
-            }
-        } else {
-            // (W x)_k = sum_j W[k, j] x_j: each thread walks its own row.
-            for (var j = 0u; j < cols; j++) {
-                acc += w[k * cols + j] * x[j];
-            }
-        }
-        y[k] = acc;
-        squares += acc * acc;
+        squares += v[k] * v[k];
     }
-    let norm = sqrt(workgroup_sum(lane, squares));
-    let scale = 1.0 / max(norm, slot_f32(3u));
-    // Each thread rescales the elements it wrote itself: a thread sees its own writes, so no
-    // storage barrier is needed.
+    let scale = 1.0 / max(sqrt(workgroup_sum(lane, squares)), slot_f32(3u));
     for (var k = lane; k < n; k += WG) {
-        y[k] = y[k] * scale;
+        v[k] = v[k] * scale;
     }
 }
 // ANCHOR_END: product_normalize

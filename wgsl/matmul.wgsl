@@ -1,81 +1,140 @@
 // Batched matrix product C = A B, register-tiled: each workgroup of 16 x 16 threads computes a
-// 64 x 64 block of C, each thread a 4 x 4 sub-block, stepping through K 16 at a time with the
-// A and B slices staged in workgroup memory.
-// info: 0 = M, 1 = K, 2 = N, 3 = A's batch stride, 4 = B's batch stride (0 = shared matrix).
+// 64 x 64 block of C (entry `main`, each thread a 4 x 4 sub-block) or a 128 x 128 one (entry
+// `wide`, 8 x 8 per thread), stepping through K 16 at a time with the A and B slices staged in
+// workgroup memory.
+// info: 0 = M, 1 = K, 2 = N, 3 = A's batch stride, 4 = B's batch stride (0 = shared matrix),
+//       5 = the k-chunk per split, 6 = splits. With splits > 1 (split-K), grid z runs over
+//       (batch item, split) pairs and each writes its partial product to its own [M, N] slab,
+//       to be summed by the launcher. 7 = 1 when A is stored transposed ([K, M]), 8 = 1 when
+//       B is ([N, K]): a product with a transposed operand reads it in place.
 
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
-const BLOCK: u32 = 64u;
 const KSTEP: u32 = 16u;
 
-// [KSTEP][BLOCK]: k-major, so the inner product loop reads a row of each. A's rows are padded to
-// 65 words: its loads walk k fastest, and a stride of 64 would send all 16 of them to the same
-// memory bank.
-const A_STRIDE: u32 = 65u;
-var<workgroup> a_tile: array<f32, 1040>;
-var<workgroup> b_tile: array<f32, 1024>;
+// ANCHOR: staging
+// Which element of A (row, k) and of B (k, column) within a tile the e-th staged value is.
+// Consecutive e walk the operand in its memory order, so neighbouring threads read neighbouring
+// words whether it is stored plainly or transposed. `extent` is the tile's rows (A) or columns (B).
+fn a_coords(e: u32, extent: u32, transposed: bool) -> vec2<u32> {
+    return select(vec2(e / KSTEP, e % KSTEP), vec2(e % extent, e / extent), transposed);
+}
 
-// ANCHOR: tiled
-@compute @workgroup_size(16, 16)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn b_coords(e: u32, extent: u32, transposed: bool) -> vec2<u32> {
+    return select(vec2(e / extent, e % extent), vec2(e % KSTEP, e / KSTEP), transposed);
+}
+
+// The sizes and layout of one product, as every thread of a workgroup sees them.
+struct Product {
+    m: u32,
+    k: u32,
+    n: u32,
+    a_base: u32,
+    b_base: u32,
+    c_base: u32,
+    // This workgroup's slice of k (all of it unless split).
+    k_begin: u32,
+    k_end: u32,
+    a_transposed: bool,
+    b_transposed: bool,
+}
+
+fn product(z: u32) -> Product {
     let m = slot(0u);
     let k = slot(1u);
     let n = slot(2u);
-    let a_base = wg.z * slot(3u);
-    let b_base = wg.z * slot(4u);
-    let c_base = wg.z * m * n;
+    let splits = slot(6u);
+    let k_begin = (z % splits) * slot(5u);
+    return Product(m, k, n, (z / splits) * slot(3u), (z / splits) * slot(4u), z * m * n,
+                   k_begin, min(k, k_begin + slot(5u)), slot(7u) == 1u, slot(8u) == 1u);
+}
+
+// A[row, kk] and B[kk, col], 0 outside the matrices or the slice of k, so that edge blocks need
+// no special case in the products.
+fn a_at(p: Product, row: u32, kk: u32) -> f32 {
+    if row >= p.m || kk >= p.k_end {
+        return 0.0;
+    }
+    return a[p.a_base + select(row * p.k + kk, kk * p.m + row, p.a_transposed)];
+}
+
+fn b_at(p: Product, kk: u32, col: u32) -> f32 {
+    if kk >= p.k_end || col >= p.n {
+        return 0.0;
+    }
+    return b[p.b_base + select(kk * p.n + col, col * p.k + kk, p.b_transposed)];
+}
+// ANCHOR_END: staging
+
+// ANCHOR: tiled
+// [KSTEP][64] k-major tiles of vec4s, so the inner loop reads one vec4 of each per step. A's rows
+// are padded by one vec4: its stores walk k fastest, and without the pad they would all land in
+// the same few memory banks.
+const BLOCK: u32 = 64u;
+const A_ROW: u32 = 17u;
+const B_ROW: u32 = 16u;
+var<workgroup> a_tile: array<vec4<f32>, 272>;
+var<workgroup> b_tile: array<vec4<f32>, 256>;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let p = product(wg.z);
     let row0 = wg.y * BLOCK;
     let col0 = wg.x * BLOCK;
     let thread = lid.y * 16u + lid.x;
 
-    var acc: array<f32, 16>;
-    for (var k0 = 0u; k0 < k; k0 += KSTEP) {
-        // Stage A[row0.., k0..] and B[k0.., col0..]: 1024 values each, 4 per thread, zero
-        // outside the matrices so edge blocks need no special case below.
+    // 1024 values of each operand per step of k, 4 per thread. The next step's values are
+    // loaded into registers while the current step computes (prefetch), so the wait for memory
+    // overlaps the arithmetic.
+    var next_a: array<f32, 4>;
+    var next_b: array<f32, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        let e = thread + i * 256u;
+        let ra = a_coords(e, BLOCK, p.a_transposed);
+        let kc = b_coords(e, BLOCK, p.b_transposed);
+        next_a[i] = a_at(p, row0 + ra.x, p.k_begin + ra.y);
+        next_b[i] = b_at(p, p.k_begin + kc.x, col0 + kc.y);
+    }
+    var acc: array<vec4<f32>, 4>;
+    for (var k0 = p.k_begin; k0 < p.k_end; k0 += KSTEP) {
         for (var i = 0u; i < 4u; i++) {
             let e = thread + i * 256u;
-            let r = e / KSTEP;
-            let kk = e % KSTEP;
-            var v = 0.0;
-            if row0 + r < m && k0 + kk < k {
-                v = a[a_base + (row0 + r) * k + k0 + kk];
-            }
-            a_tile[kk * A_STRIDE + r] = v;
-
-            let kb = e / BLOCK;
-            let col = e % BLOCK;
-            var w = 0.0;
-            if k0 + kb < k && col0 + col < n {
-                w = b[b_base + (k0 + kb) * n + col0 + col];
-            }
-            b_tile[kb * BLOCK + col] = w;
+            let ra = a_coords(e, BLOCK, p.a_transposed);
+            let kc = b_coords(e, BLOCK, p.b_transposed);
+            a_tile[ra.y * A_ROW + ra.x / 4u][ra.x % 4u] = next_a[i];
+            b_tile[kc.x * B_ROW + kc.y / 4u][kc.y % 4u] = next_b[i];
         }
         workgroupBarrier();
-        // Each thread owns rows lid.y + 16 i and columns lid.x + 16 j of the block: neighbouring
-        // threads read neighbouring words, and 8 loads feed 16 multiply-adds.
-        for (var kk = 0u; kk < KSTEP; kk++) {
-            var av: array<f32, 4>;
-            var bv: array<f32, 4>;
+        if k0 + KSTEP < p.k_end {
             for (var i = 0u; i < 4u; i++) {
-                av[i] = a_tile[kk * A_STRIDE + lid.y + 16u * i];
-                bv[i] = b_tile[kk * BLOCK + lid.x + 16u * i];
+                let e = thread + i * 256u;
+                let ra = a_coords(e, BLOCK, p.a_transposed);
+                let kc = b_coords(e, BLOCK, p.b_transposed);
+                next_a[i] = a_at(p, row0 + ra.x, k0 + KSTEP + ra.y);
+                next_b[i] = b_at(p, k0 + KSTEP + kc.x, col0 + kc.y);
             }
+        }
+        // Thread (x, y) owns rows 4y..4y+3 and columns 4x..4x+3 of the block: two vec4 reads
+        // feed 16 multiply-adds.
+        for (var kk = 0u; kk < KSTEP; kk++) {
+            let av = a_tile[kk * A_ROW + lid.y];
+            let bv = b_tile[kk * B_ROW + lid.x];
             for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] = fma(av[i], bv[j], acc[i * 4u + j]);
-                }
+                acc[i] = fma(vec4(av[i]), bv, acc[i]);
             }
         }
         workgroupBarrier();
     }
     for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            let r = row0 + lid.y + 16u * i;
-            let col = col0 + lid.x + 16u * j;
-            if r < m && col < n {
-                c[c_base + r * n + col] = acc[i * 4u + j];
+        let r = row0 + 4u * lid.y + i;
+        let col = col0 + 4u * lid.x;
+        if r < p.m {
+            for (var j = 0u; j < 4u; j++) {
+                if col + j < p.n {
+                    c[p.c_base + r * p.n + col + j] = acc[i][j];
+                }
             }
         }
     }
@@ -84,12 +143,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 
 // ANCHOR: wide
 // The same product with twice the block: 128 x 128 per workgroup, 8 x 8 per thread. Each thread
-// now owns two 4-row and two 4-column strips, so per step of k it reads four vec4s from
-// workgroup memory for 64 multiply-adds (the 64 x 64 kernel reads eight scalars for 16). Used for
-// large products, where there are enough blocks to fill the GPU.
+// owns two 4-row and two 4-column strips, so per step of k it reads four vec4s from workgroup
+// memory for 64 multiply-adds (the 64 x 64 kernel: two for 16). Used for large products, where
+// there are enough blocks to fill the GPU.
 const WIDE: u32 = 128u;
-// Rows of the k-major tiles, in vec4s: 32 hold a row of 128, one more staggers the banks for the
-// transposed stores of A.
 const WIDE_A_ROW: u32 = 33u;
 const WIDE_B_ROW: u32 = 32u;
 var<workgroup> a_wide: array<vec4<f32>, 528>;
@@ -97,39 +154,40 @@ var<workgroup> b_wide: array<vec4<f32>, 512>;
 
 @compute @workgroup_size(16, 16)
 fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let m = slot(0u);
-    let k = slot(1u);
-    let n = slot(2u);
-    let a_base = wg.z * slot(3u);
-    let b_base = wg.z * slot(4u);
-    let c_base = wg.z * m * n;
+    let p = product(wg.z);
     let row0 = wg.y * WIDE;
     let col0 = wg.x * WIDE;
     let thread = lid.y * 16u + lid.x;
 
+    // 2048 values of each operand per step, 8 per thread, prefetched as in `main`.
+    var next_a: array<f32, 8>;
+    var next_b: array<f32, 8>;
+    for (var i = 0u; i < 8u; i++) {
+        let e = thread + i * 256u;
+        let ra = a_coords(e, WIDE, p.a_transposed);
+        let kc = b_coords(e, WIDE, p.b_transposed);
+        next_a[i] = a_at(p, row0 + ra.x, p.k_begin + ra.y);
+        next_b[i] = b_at(p, p.k_begin + kc.x, col0 + kc.y);
+    }
     var acc: array<vec4<f32>, 16>;
-    for (var k0 = 0u; k0 < k; k0 += KSTEP) {
-        // 2048 values of each operand, 8 per thread; A walks k fastest (a row of 16 per 16
-        // threads), B walks columns fastest (a row of 128 per 128 threads).
+    for (var k0 = p.k_begin; k0 < p.k_end; k0 += KSTEP) {
         for (var i = 0u; i < 8u; i++) {
             let e = thread + i * 256u;
-            let r = e / KSTEP;
-            let kk = e % KSTEP;
-            var v = 0.0;
-            if row0 + r < m && k0 + kk < k {
-                v = a[a_base + (row0 + r) * k + k0 + kk];
-            }
-            a_wide[kk * WIDE_A_ROW + r / 4u][r % 4u] = v;
-
-            let kb = e / WIDE;
-            let col = e % WIDE;
-            var w = 0.0;
-            if k0 + kb < k && col0 + col < n {
-                w = b[b_base + (k0 + kb) * n + col0 + col];
-            }
-            b_wide[kb * WIDE_B_ROW + col / 4u][col % 4u] = w;
+            let ra = a_coords(e, WIDE, p.a_transposed);
+            let kc = b_coords(e, WIDE, p.b_transposed);
+            a_wide[ra.y * WIDE_A_ROW + ra.x / 4u][ra.x % 4u] = next_a[i];
+            b_wide[kc.x * WIDE_B_ROW + kc.y / 4u][kc.y % 4u] = next_b[i];
         }
         workgroupBarrier();
+        if k0 + KSTEP < p.k_end {
+            for (var i = 0u; i < 8u; i++) {
+                let e = thread + i * 256u;
+                let ra = a_coords(e, WIDE, p.a_transposed);
+                let kc = b_coords(e, WIDE, p.b_transposed);
+                next_a[i] = a_at(p, row0 + ra.x, k0 + KSTEP + ra.y);
+                next_b[i] = b_at(p, k0 + KSTEP + kc.x, col0 + kc.y);
+            }
+        }
         // Rows 4 lid.y + {0..3} and 64 + 4 lid.y + {0..3}; columns likewise with lid.x.
         for (var kk = 0u; kk < KSTEP; kk++) {
             let a0 = a_wide[kk * WIDE_A_ROW + lid.y];
@@ -150,10 +208,10 @@ fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         for (var i = 0u; i < 4u; i++) {
             let r = row0 + (h / 2u) * 64u + 4u * lid.y + i;
             let col = col0 + (h % 2u) * 64u + 4u * lid.x;
-            if r < m {
+            if r < p.m {
                 for (var j = 0u; j < 4u; j++) {
-                    if col + j < n {
-                        c[c_base + r * n + col + j] = acc[4u * h + i][j];
+                    if col + j < p.n {
+                        c[p.c_base + r * p.n + col + j] = acc[4u * h + i][j];
                     }
                 }
             }

@@ -46,3 +46,65 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     }
 }
 // ANCHOR_END: tree
+
+// ANCHOR: serial
+// Short lanes (len at most 64): one thread per output element folds its lane alone. When
+// inner > 1, neighbouring threads read neighbouring elements at every step.
+@compute @workgroup_size(256)
+fn serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+          @builtin(local_invocation_index) lane: u32) {
+    let e = flat_workgroup(wg, groups) * 256u + lane;
+    let len = slot(1u);
+    let inner = slot(2u);
+    let op = slot(3u);
+    if e >= slot(0u) * inner {
+        return;
+    }
+    let base = (e / inner) * len * inner + e % inner;
+    var acc = select(0.0, bitcast<f32>(0xff800000u), op == 1u);
+    for (var k = 0u; k < len; k++) {
+        acc = combine(op, acc, x[base + k * inner]);
+    }
+    out[e] = acc;
+}
+// ANCHOR_END: serial
+
+// ANCHOR: columns
+// Long lanes with inner > 1 (a bias gradient: [1, tokens, channels] summed over tokens): a
+// workgroup takes 32 neighbouring lanes, so its rows of 32 threads read 128 contiguous bytes,
+// and 8 such rows split the length; a tree over the 8 rows finishes.
+@compute @workgroup_size(32, 8)
+fn columns(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+           @builtin(local_invocation_id) lid: vec3<u32>) {
+    let len = slot(1u);
+    let inner = slot(2u);
+    let op = slot(3u);
+    let tiles = (inner + 31u) / 32u;
+    let flat = flat_workgroup(wg, groups);
+    let outer_index = flat / tiles;
+    // Uniform per workgroup: a surplus workgroup leaves together.
+    if outer_index >= slot(0u) {
+        return;
+    }
+    let column = (flat % tiles) * 32u + lid.x;
+    var acc = select(0.0, bitcast<f32>(0xff800000u), op == 1u);
+    if column < inner {
+        let base = outer_index * len * inner + column;
+        for (var k = lid.y; k < len; k += 8u) {
+            acc = combine(op, acc, x[base + k * inner]);
+        }
+    }
+    let at = lid.y * 32u + lid.x;
+    partial[at] = acc;
+    workgroupBarrier();
+    for (var width = 4u; width > 0u; width = width / 2u) {
+        if lid.y < width {
+            partial[at] = combine(op, partial[at], partial[at + width * 32u]);
+        }
+        workgroupBarrier();
+    }
+    if lid.y == 0u && column < inner {
+        out[outer_index * inner + column] = partial[lid.x];
+    }
+}
+// ANCHOR_END: columns

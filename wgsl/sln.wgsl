@@ -1,7 +1,8 @@
 // Self-modulated LayerNorm over the rows of h [B, L, D] (row = b * L + l, D contiguous values):
 //   out = (1 + gamma[b]) * (h - mu) * rstd + beta[b],  rstd = 1 / sqrt(var + eps).
 // info: 0 = rows (B * L), 1 = L, 2 = D, 3 = eps (f32 bits), 4 = B * D,
-//       5 = what backward_affine sums (1: g * xhat for d_gamma, 0: g for d_beta).
+//       5 = what backward_affine sums (1: g * xhat for d_gamma, 0: g for d_beta),
+//       6 = rows per chunk of backward_affine, 7 = chunks per sample.
 //
 // ANCHOR: bindings
 // Every entry binds the rows it normalizes at 1 and writes its result at 2; bindings 3 and 4
@@ -128,30 +129,52 @@ fn row_stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grou
 // ANCHOR_END: row_stats
 
 // ANCHOR: backward_affine
-// d_gamma[b, k] = sum_l g xhat, d_beta[b, k] = sum_l g: one thread per (b, k), looping over the
-// L rows of sample b. Neighbouring threads read neighbouring k, so every read is coalesced.
-@compute @workgroup_size(256)
+// d_gamma[b, k] = sum_l g xhat, d_beta[b, k] = sum_l g. A workgroup of 32 x 8 threads takes 32
+// neighbouring k of sample b and one chunk of its rows: each row of 32 threads reads 128
+// contiguous bytes, the 8 rows of threads split the chunk, and a tree over them finishes. With
+// more than one chunk (a LayerNorm over all the tokens of a batch is one "sample" of thousands
+// of rows) each chunk writes its own partial sums, which the launcher adds up.
+@compute @workgroup_size(32, 8)
 fn backward_affine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-                   @builtin(local_invocation_index) lane: u32) {
-    let i = flat_workgroup(wg, groups) * WG + lane;
-    if i >= slot(4u) {
-        return;
-    }
+                   @builtin(local_invocation_id) lid: vec3<u32>) {
     let l_count = slot(1u);
     let d = slot(2u);
-    let b = i / d;
-    let k = i % d;
+    let chunk_rows = slot(6u);
+    let chunks = slot(7u);
+    let tiles = (d + 31u) / 32u;
+    let flat = flat_workgroup(wg, groups);
+    let sample = flat / tiles / chunks;
+    // Uniform per workgroup: a surplus workgroup leaves together.
+    if sample * d >= slot(4u) {
+        return;
+    }
+    let chunk = (flat / tiles) % chunks;
+    let k = (flat % tiles) * 32u + lid.x;
     let with_xhat = slot(5u) == 1u;
+    let l_end = min(l_count, (chunk + 1u) * chunk_rows);
     var acc = 0.0;
-    for (var l = 0u; l < l_count; l++) {
-        let row = b * l_count + l;
-        let g = grad[row * d + k];
-        if with_xhat {
-            acc += g * (h[row * d + k] - stats[2u * row]) * stats[2u * row + 1u];
-        } else {
-            acc += g;
+    if k < d {
+        for (var l = chunk * chunk_rows + lid.y; l < l_end; l += 8u) {
+            let row = sample * l_count + l;
+            let g = grad[row * d + k];
+            if with_xhat {
+                acc += g * (h[row * d + k] - stats[2u * row]) * stats[2u * row + 1u];
+            } else {
+                acc += g;
+            }
         }
     }
-    out[i] = acc;
+    let at = lid.y * 32u + lid.x;
+    partial[at] = vec2(acc, 0.0);
+    workgroupBarrier();
+    for (var width = 4u; width > 0u; width = width / 2u) {
+        if lid.y < width {
+            partial[at] += partial[at + width * 32u];
+        }
+        workgroupBarrier();
+    }
+    if lid.y == 0u && k < d {
+        out[(sample * chunks + chunk) * d + k] = partial[lid.x].x;
+    }
 }
 // ANCHOR_END: backward_affine

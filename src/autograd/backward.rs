@@ -125,7 +125,7 @@ impl Tensor {
                 );
                 // Fan-out: a tensor read by several ops receives the sum of their gradients.
                 let total = match pending.remove(&input.id()) {
-                    Some(prev) => prev.add(&ig),
+                    Some(prev) => prev.accumulate(&ig),
                     None => ig,
                 };
                 pending.insert(input.id(), total);

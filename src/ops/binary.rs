@@ -7,8 +7,9 @@ use crate::backend::cpu;
 use crate::backend::gpu;
 #[cfg(feature = "gpu")]
 use crate::tensor::broadcast_strides;
-use crate::tensor::{broadcast_shapes, Storage};
+use crate::tensor::{broadcast_shapes, Device, Storage};
 use crate::Tensor;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Binary {
@@ -24,6 +25,7 @@ pub enum Binary {
 }
 
 impl Binary {
+    #[inline(always)]
     pub fn apply(self, a: f32, b: f32) -> f32 {
         match self {
             Binary::Add => a + b,
@@ -60,24 +62,70 @@ impl Op for BinaryOp {
     fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
         let (a, b) = (&inputs[0], &inputs[1]);
         let (ga, gb) = match self.0 {
-            Binary::Add => (grad.clone(), grad.clone()),
-            Binary::Sub => (grad.clone(), grad.neg()),
+            Binary::Add => (grad.sum_to(a.shape()), grad.sum_to(b.shape())),
+            // Negated after the sum, when it may be much smaller.
+            Binary::Sub => (grad.sum_to(a.shape()), grad.sum_to(b.shape()).neg()),
             // d(ab) = b da + a db
-            Binary::Mul => (grad.mul(b), grad.mul(a)),
-            // d(a/b) = da / b - a db / b^2
-            Binary::Div => (grad.div(b), grad.mul(a).div(&b.square()).neg()),
+            Binary::Mul => (
+                product_sum_to(grad, b, a.shape()),
+                product_sum_to(grad, a, b.shape()),
+            ),
+            // d(a/b) = da / b - a db / b^2 (b^2 is constant along the axes b was repeated on)
+            Binary::Div => (
+                grad.div(b).sum_to(a.shape()),
+                product_sum_to(grad, a, b.shape()).div(&b.square()).neg(),
+            ),
             // The larger input takes the gradient; on a tie, `a` does.
             Binary::Maximum => {
                 let a_wins = a.greater_equal(b);
                 let b_wins = a_wins.neg().add_scalar(1.0);
-                (grad.mul(&a_wins), grad.mul(&b_wins))
+                (
+                    grad.mul(&a_wins).sum_to(a.shape()),
+                    grad.mul(&b_wins).sum_to(b.shape()),
+                )
             }
             Binary::GreaterEqual | Binary::Equal => return vec![None, None],
         };
-        vec![Some(ga.sum_to(a.shape())), Some(gb.sum_to(b.shape()))]
+        vec![Some(ga), Some(gb)]
+    }
+}
+
+/// `grad * x` summed down to `shape`. On the CPU, when that sums over broadcast axes, in one
+/// pass that never builds the full-size product.
+fn product_sum_to(grad: &Tensor, x: &Tensor, shape: &[usize]) -> Tensor {
+    match (grad.storage(), x.storage()) {
+        (Storage::Cpu(g), Storage::Cpu(xv)) if grad.shape() != shape => {
+            let values = cpu::zip_sum_to(
+                (g, grad.shape()),
+                (xv, x.shape()),
+                grad.shape(),
+                shape,
+                |g, x| g * x,
+            );
+            Tensor::from_op(Storage::cpu_from_vec(values), shape.to_vec(), None)
+        }
+        _ => grad.mul(x).sum_to(shape),
     }
 }
 // ANCHOR_END: binary_rules
+
+/// The CPU forward, one loop per kind: with a literal kind inside the closure the compiler
+/// reduces `apply` to that kind's formula (no `match` per element), and the loops vectorize.
+fn cpu_binary(
+    kind: Binary,
+    a: (&[f32], &[usize]),
+    b: (&[f32], &[usize]),
+    shape: &[usize],
+) -> Vec<f32> {
+    macro_rules! each_kind {
+        ($($k:ident),*) => {
+            match kind {
+                $(Binary::$k => cpu::zip_broadcast(a, b, shape, |x, y| Binary::$k.apply(x, y)),)*
+            }
+        };
+    }
+    each_kind!(Add, Sub, Mul, Div, Maximum, GreaterEqual, Equal)
+}
 
 impl Tensor {
     /// Applies an elementwise function of two broadcast tensors.
@@ -97,11 +145,11 @@ impl Tensor {
             kind.name()
         );
         let storage = match (self.storage(), other.storage()) {
-            (Storage::Cpu(_), Storage::Cpu(_)) => Storage::cpu(cpu::zip_broadcast(
-                &self.cpu_view(),
-                &other.cpu_view(),
+            (Storage::Cpu(a), Storage::Cpu(b)) => Storage::cpu_from_vec(cpu_binary(
+                kind,
+                (a, self.shape()),
+                (b, other.shape()),
                 &shape,
-                move |x, y| kind.apply(x, y),
             )),
             #[cfg(feature = "gpu")]
             (Storage::Gpu(a), Storage::Gpu(b)) => Storage::Gpu(std::sync::Arc::new(gpu::binary(
@@ -122,6 +170,19 @@ impl Tensor {
             None
         };
         Tensor::from_op(storage, shape, node)
+    }
+
+    /// `self + other` where `self` is a gradient being summed up (no history): added in place
+    /// when it is a CPU tensor whose values no other handle can see, else as `add`.
+    pub(crate) fn accumulate(mut self, other: &Tensor) -> Tensor {
+        if self.shape() == other.shape() && self.node().is_none() && other.device() == Device::Cpu {
+            let values = Arc::get_mut(&mut self.0).and_then(|inner| inner.storage.cpu_vec_mut());
+            if let Some(values) = values {
+                cpu::add_assign(values, other.cpu_values());
+                return self;
+            }
+        }
+        self.add(other)
     }
 
     pub fn add(&self, other: &Tensor) -> Tensor {

@@ -85,7 +85,7 @@ impl Tensor {
         );
         let shape: Vec<usize> = perm.iter().map(|&p| self.shape()[p]).collect();
         let storage = match self.storage() {
-            Storage::Cpu(_) => Storage::cpu(cpu::permute(&self.cpu_view(), perm)),
+            Storage::Cpu(values) => Storage::cpu_from_vec(cpu::permute(values, self.shape(), perm)),
             #[cfg(feature = "gpu")]
             Storage::Gpu(buffer) => {
                 // Output axis i walks input axis perm[i], so it takes that axis's stride.
@@ -119,7 +119,9 @@ impl Tensor {
             shape
         );
         let storage = match self.storage() {
-            Storage::Cpu(_) => Storage::cpu(cpu::broadcast_to(&self.cpu_view(), shape)),
+            Storage::Cpu(values) => {
+                Storage::cpu_from_vec(cpu::broadcast_to(values, self.shape(), shape))
+            }
             #[cfg(feature = "gpu")]
             Storage::Gpu(buffer) => {
                 let strides = broadcast_strides(self.shape(), shape);

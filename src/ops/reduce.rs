@@ -58,9 +58,9 @@ impl Tensor {
         let mut kept = self.shape().to_vec();
         kept[axis] = 1;
         let storage = match self.storage() {
-            Storage::Cpu(_) => Storage::cpu(match kind {
-                Reduce::Sum => cpu::sum_axis(&self.cpu_view(), axis),
-                Reduce::Max => cpu::max_axis(&self.cpu_view(), axis),
+            Storage::Cpu(values) => Storage::cpu_from_vec(match kind {
+                Reduce::Sum => cpu::sum_axis(values, self.shape(), axis),
+                Reduce::Max => cpu::max_axis(values, self.shape(), axis),
             }),
             #[cfg(feature = "gpu")]
             Storage::Gpu(buffer) => {

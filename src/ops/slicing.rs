@@ -83,7 +83,9 @@ impl Tensor {
         let mut shape = self.shape().to_vec();
         shape[axis] = len;
         let storage = match self.storage() {
-            Storage::Cpu(_) => Storage::cpu(cpu::narrow(&self.cpu_view(), axis, start, len)),
+            Storage::Cpu(values) => {
+                Storage::cpu_from_vec(cpu::narrow(values, self.shape(), axis, start, len))
+            }
             #[cfg(feature = "gpu")]
             Storage::Gpu(buffer) => {
                 // The slice keeps the source's strides and starts `start` rows in.
@@ -111,7 +113,7 @@ impl Tensor {
             .map(|(&n, &(lo, hi))| lo + n + hi)
             .collect();
         let storage = match self.storage() {
-            Storage::Cpu(_) => Storage::cpu(cpu::pad(&self.cpu_view(), pads)),
+            Storage::Cpu(values) => Storage::cpu_from_vec(cpu::pad(values, self.shape(), pads)),
             #[cfg(feature = "gpu")]
             Storage::Gpu(buffer) => {
                 let before: Vec<usize> = pads.iter().map(|p| p.0).collect();
@@ -146,8 +148,9 @@ impl Tensor {
         }
         let storage = match first.storage() {
             Storage::Cpu(_) => {
-                let views: Vec<_> = parts.iter().map(|p| p.cpu_view()).collect();
-                Storage::cpu(cpu::cat(&views, axis))
+                let values: Vec<&[f32]> = parts.iter().map(|p| p.cpu_values()).collect();
+                let shapes: Vec<&[usize]> = parts.iter().map(|p| p.shape()).collect();
+                Storage::cpu_from_vec(cpu::cat(&values, &shapes, axis))
             }
             #[cfg(feature = "gpu")]
             Storage::Gpu(_) => {

@@ -37,7 +37,9 @@ impl Tensor {
         let name = if log { "log_softmax" } else { "softmax" };
         let axis = normalize_axis(name, axis, self.rank());
         let storage = match self.storage() {
-            Storage::Cpu(_) => Storage::cpu(cpu::softmax(&self.cpu_view(), axis, log)),
+            Storage::Cpu(values) => {
+                Storage::cpu_from_vec(cpu::softmax(values, self.shape(), axis, log))
+            }
             #[cfg(feature = "gpu")]
             Storage::Gpu(buffer) => {
                 let (outer, len, inner) = crate::tensor::around_axis(self.shape(), axis);

@@ -57,6 +57,7 @@ fn sigmoid(x: f32) -> f32 {
 // ANCHOR: unary_rules
 impl Unary {
     /// f(x).
+    #[inline(always)]
     pub fn apply(self, x: f32) -> f32 {
         match self {
             Unary::Neg => -x,
@@ -87,6 +88,7 @@ impl Unary {
     }
 
     /// f'(x).
+    #[inline(always)]
     pub fn derivative(self, x: f32) -> f32 {
         match self {
             Unary::Neg => -1.0,
@@ -148,7 +150,7 @@ impl Op for UnaryOp {
             Unary::Neg => grad.neg(),
             Unary::AddScalar(_) => grad.clone(),
             Unary::MulScalar(c) => grad.mul_scalar(c),
-            kind => grad.mul(&unary_derivative(&inputs[0], kind)),
+            kind => grad_times_derivative(grad, &inputs[0], kind),
         };
         vec![Some(g)]
     }
@@ -180,14 +182,40 @@ impl Unary {
     }
 }
 
+/// Evaluates `$body` with `$f` bound to the function `$method` of `$kind` for one fixed,
+/// literal kind: the compiler then reduces `apply` (or `derivative`) to that kind's formula
+/// inside the loop that calls it, instead of a `match` per element, and the loop vectorizes.
+macro_rules! specialize {
+    ($kind:expr, $method:ident, |$f:ident| $body:expr) => {
+        specialize!(@arms $kind, $method, $f, $body,
+            [Neg, Exp, Log, Sqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, Softplus, Square],
+            [LeakyRelu, Powf, AddScalar, MulScalar])
+    };
+    (@arms $kind:expr, $method:ident, $f:ident, $body:expr,
+        [$($plain:ident),*], [$($with_param:ident),*]) => {
+        match $kind {
+            $(Unary::$plain => {
+                let $f = |v: f32| Unary::$plain.$method(v);
+                $body
+            })*
+            $(Unary::$with_param(c) => {
+                let $f = move |v: f32| Unary::$with_param(c).$method(v);
+                $body
+            })*
+        }
+    };
+}
+
 // ANCHOR: unary_run
 /// f(x), or f'(x) when `derivative`, on the tensor's device.
 fn run(x: &Tensor, kind: Unary, derivative: bool) -> Storage {
     match x.storage() {
-        Storage::Cpu(_) if derivative => {
-            Storage::cpu(cpu::map(&x.cpu_view(), move |v| kind.derivative(v)))
+        Storage::Cpu(values) if derivative => {
+            Storage::cpu_from_vec(specialize!(kind, derivative, |f| cpu::map(values, f)))
         }
-        Storage::Cpu(_) => Storage::cpu(cpu::map(&x.cpu_view(), move |v| kind.apply(v))),
+        Storage::Cpu(values) => {
+            Storage::cpu_from_vec(specialize!(kind, apply, |f| cpu::map(values, f)))
+        }
         #[cfg(feature = "gpu")]
         Storage::Gpu(buffer) => {
             let (opcode, param) = kind.opcode();
@@ -199,9 +227,22 @@ fn run(x: &Tensor, kind: Unary, derivative: bool) -> Storage {
 }
 // ANCHOR_END: unary_run
 
-/// f'(x) as a tensor (recorded nowhere: backward rules are not differentiated again).
-fn unary_derivative(x: &Tensor, kind: Unary) -> Tensor {
-    Tensor::from_op(run(x, kind, true), x.shape().to_vec(), None)
+/// grad * f'(x), recorded nowhere (backward rules are not differentiated again). On the CPU
+/// in one pass; on the GPU as f'(x), then a product.
+fn grad_times_derivative(grad: &Tensor, x: &Tensor, kind: Unary) -> Tensor {
+    let storage = match (grad.storage(), x.storage()) {
+        (Storage::Cpu(g), Storage::Cpu(xv)) => Storage::cpu_from_vec(specialize!(
+            kind,
+            derivative,
+            |f| cpu::zip(g, xv, move |g, v| g * f(v))
+        )),
+        #[cfg(feature = "gpu")]
+        _ => {
+            let derivative = Tensor::from_op(run(x, kind, true), x.shape().to_vec(), None);
+            return grad.mul(&derivative);
+        }
+    };
+    Tensor::from_op(storage, x.shape().to_vec(), None)
 }
 
 impl Tensor {

@@ -124,9 +124,9 @@ impl Tensor {
         &self.0.storage
     }
 
-    /// The values as an array view (CPU tensors only).
-    pub(crate) fn cpu_view(&self) -> ndarray::ArrayViewD<'_, f32> {
-        self.0.storage.cpu_view(&self.0.shape)
+    /// The values, row-major (CPU tensors only).
+    pub(crate) fn cpu_values(&self) -> &[f32] {
+        self.0.storage.cpu_slice()
     }
 
     // ANCHOR: to_device

@@ -77,6 +77,25 @@ impl Storage {
         }
     }
 
+    /// The CPU values, row-major.
+    pub fn cpu_slice(&self) -> &[f32] {
+        match self {
+            Storage::Cpu(v) => v,
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(_) => panic!("cpu_slice: the tensor lives on the GPU"),
+        }
+    }
+
+    /// The CPU values, for writing in place: `None` unless they are on the CPU and no other
+    /// storage shares them.
+    pub(crate) fn cpu_vec_mut(&mut self) -> Option<&mut Vec<f32>> {
+        match self {
+            Storage::Cpu(v) => Arc::get_mut(v),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(_) => None,
+        }
+    }
+
     /// The CPU values seen as an array of `shape`.
     pub fn cpu_view(&self, shape: &[usize]) -> ArrayViewD<'_, f32> {
         match self {

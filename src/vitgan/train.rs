@@ -130,12 +130,22 @@ impl Trainer {
         ema_update(&mut self.g_ema, &mut self.g, beta);
         self.step += 1;
 
+        // One readback for the five numbers: each wait for the GPU costs a round trip.
+        let scalars = [
+            adversarial,
+            consistency,
+            loss_g,
+            d_real.mean_all(),
+            d_fake.mean_all(),
+        ];
+        let parts: Vec<Tensor> = scalars.iter().map(|t| t.reshape(&[1])).collect();
+        let values = Tensor::cat(&parts.iter().collect::<Vec<_>>(), 0).to_vec();
         let stats = StepStats {
-            loss_d: adversarial.item(),
-            bcr: consistency.item(),
-            loss_g: loss_g.item(),
-            d_real: d_real.mean_all().item(),
-            d_fake: d_fake.mean_all().item(),
+            loss_d: values[0],
+            bcr: values[1],
+            loss_g: values[2],
+            d_real: values[3],
+            d_fake: values[4],
         };
         self.check_finite(&stats, &real)?;
         Ok(stats)

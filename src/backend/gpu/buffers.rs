@@ -97,7 +97,7 @@ impl GpuBuffer {
     }
     // ANCHOR_END: alloc
 
-/// Copies host values to a new GPU buffer.
+    /// Copies host values to a new GPU buffer.
     pub fn upload(values: &[f32]) -> GpuBuffer {
         let out = GpuBuffer::from_pool(values.len(), true);
         if !values.is_empty() {

@@ -46,6 +46,8 @@ pub struct GpuContext {
     pub(crate) pipelines: Mutex<HashMap<(&'static str, &'static str), CachedPipeline>>,
     pub(crate) pool: Mutex<Pool>,
     pub(crate) recorder: Mutex<Recorder>,
+    /// Whether each dispatch is timed (`VITGAN_GPU_PROFILE=1`).
+    pub(crate) profiling: bool,
 }
 
 fn open() -> Result<GpuContext, GpuError> {
@@ -58,9 +60,17 @@ fn open() -> Result<GpuContext, GpuError> {
     // The adapter's own limits, not the conservative defaults: large buffers and
     // workgroup counts are what the GPU is for.
     let limits = adapter.limits();
+    // Timestamps only when asked for per-kernel timing (src/backend/gpu/profile.rs).
+    let profiling =
+        super::profile::requested() && adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("vitgan"),
         required_limits: limits.clone(),
+        required_features: if profiling {
+            wgpu::Features::TIMESTAMP_QUERY
+        } else {
+            wgpu::Features::empty()
+        },
         ..Default::default()
     }))
     .map_err(|e| GpuError::Device {
@@ -75,6 +85,7 @@ fn open() -> Result<GpuContext, GpuError> {
         pipelines: Mutex::new(HashMap::new()),
         pool: Mutex::new(Pool::default()),
         recorder: Mutex::new(Recorder::default()),
+        profiling,
     })
 }
 // ANCHOR_END: context

@@ -25,7 +25,8 @@ fn check(what: &str, buffer: &GpuBuffer, len: usize) {
 
 // ANCHOR: launcher
 /// normalize(W^T x) when `transposed` (x [rows] -> [cols]), else normalize(W x)
-/// (x [cols] -> [rows]), for the row-major weight W [rows, cols]. One workgroup does it all.
+/// (x [cols] -> [rows]), for the row-major weight W [rows, cols]: the product over many
+/// workgroups, then the normalization in one.
 pub fn product_normalize(
     w: &GpuBuffer,
     x: &GpuBuffer,
@@ -46,16 +47,23 @@ pub fn product_normalize(
     let slots = [
         u32_of(rows, "rows"),
         u32_of(cols, "columns"),
-        transposed as u32,
+        u32_of(to, "length"),
         eps.to_bits(),
     ];
-    launch(
-        ISN,
-        "product_normalize",
-        &slots,
-        &[w.raw(), x.raw(), out.raw()],
-        Grid::Flat(1),
-    );
+    let buffers = [w.raw(), x.raw(), out.raw()];
+    if transposed {
+        let groups = Grid::Xyz(u32_of(cols.div_ceil(32), "column tiles"), 1, 1);
+        launch(ISN, "columns", &slots, &buffers, groups);
+    } else {
+        launch(
+            ISN,
+            "rows",
+            &slots,
+            &buffers,
+            Grid::Flat(u32_of(rows, "rows")),
+        );
+    }
+    launch(ISN, "normalize", &slots, &[out.raw()], Grid::Flat(1));
     out
 }
 

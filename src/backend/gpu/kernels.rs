@@ -100,13 +100,15 @@ pub fn binary(
 ) -> GpuBuffer {
     let n: usize = shape.iter().product();
     let out = GpuBuffer::uninit(n);
-    let mut info = [0u32; 28];
+    let mut info = [0u32; 29];
     info[0] = u32_of(n, "size");
     info[1] = opcode;
     info[2] = shape.len() as u32;
+    info[3] = u32_of(period(shape, a_strides), "size");
     put(&mut info, 4, shape, "size");
     put(&mut info, 12, a_strides, "stride");
     put(&mut info, 20, b_strides, "stride");
+    info[28] = u32_of(period(shape, b_strides), "size");
     launch(
         BINARY,
         "main",
@@ -116,6 +118,31 @@ pub fn binary(
     );
     out
 }
+
+// ANCHOR: period
+/// When an operand read with `strides` over `shape` is its own contiguous values repeated
+/// (the same shape: no repeat; a bias [C] under [N, C]: repeated N times), the length P of the
+/// repeating block, so that element i of the output reads element i mod P; else 0. Most
+/// operands in a network are one of these, and a modulo is far cheaper than unravelling the
+/// index axis by axis.
+fn period(shape: &[usize], strides: &[usize]) -> usize {
+    let mut block = 1;
+    let mut repeating = false;
+    for (&size, &stride) in shape.iter().zip(strides).rev() {
+        if size == 1 {
+            continue;
+        }
+        if !repeating && stride == block {
+            block *= size;
+        } else if stride == 0 {
+            repeating = true;
+        } else {
+            return 0;
+        }
+    }
+    block
+}
+// ANCHOR_END: period
 
 /// A new contiguous tensor of `shape` whose element (i0, i1, ..) is
 /// `x[offset + sum_k i_k * strides[k]]`: permute, broadcast and narrow are all this.
@@ -190,11 +217,26 @@ pub fn reduce(x: &GpuBuffer, outer: usize, len: usize, inner: usize, opcode: u32
         u32_of(inner, "size"),
         opcode,
     ];
-    // One workgroup per output element.
-    let groups = Grid::Flat(u32_of(outer * inner, "workgroup count"));
-    launch(REDUCE, "main", &info, &[x.raw(), out.raw()], groups);
+    // Three shapes of work: short lanes are folded by one thread each; long contiguous lanes
+    // (inner = 1) by a workgroup each; long strided lanes by 32 at a time (see wgsl/reduce.wgsl).
+    let outputs = outer * inner;
+    let (entry, groups) = if len <= SERIAL_MAX_LEN {
+        ("serial", groups_for(outputs))
+    } else if inner == 1 {
+        ("main", Grid::Flat(u32_of(outputs, "workgroup count")))
+    } else {
+        let tiles = inner.div_ceil(32);
+        (
+            "columns",
+            Grid::Flat(u32_of(outer * tiles, "workgroup count")),
+        )
+    };
+    launch(REDUCE, entry, &info, &[x.raw(), out.raw()], groups);
     out
 }
+
+/// Lanes up to this long are folded by one thread each.
+const SERIAL_MAX_LEN: usize = 64;
 
 /// Softmax (or log-softmax) over the middle axis of `[outer, len, inner]`.
 pub fn softmax(x: &GpuBuffer, outer: usize, len: usize, inner: usize, log: bool) -> GpuBuffer {
@@ -223,22 +265,48 @@ pub fn matmul(
     a_batch_stride: usize,
     b_batch_stride: usize,
 ) -> GpuBuffer {
+    let dims = [batches, m, k, n];
+    matmul_transposed(a, b, dims, [a_batch_stride, b_batch_stride], [false, false])
+}
+
+/// [`matmul`] where A may be stored transposed (`[k, m]`, `transposed[0]`) and B too (`[n, k]`,
+/// `transposed[1]`): the kernel reads them in place, so a backward pass needs no transposed
+/// copies. `dims` = [batches, m, k, n]. The kernel is chosen from the sizes.
+pub fn matmul_transposed(
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    dims: [usize; 4],
+    batch_strides: [usize; 2],
+    transposed: [bool; 2],
+) -> GpuBuffer {
+    let [batches, m, k, n] = dims;
     let variant = MatmulVariant {
         wide: batches * m.div_ceil(128) * n.div_ceil(128) >= WIDE_MIN_BLOCKS,
         bounds_checked: false,
+        splits: split_k(batches * m.div_ceil(64) * n.div_ceil(64), k),
+        transposed,
     };
-    matmul_variant(
-        a,
-        b,
-        [batches, m, k, n],
-        [a_batch_stride, b_batch_stride],
-        variant,
-    )
+    matmul_variant(a, b, dims, batch_strides, variant)
 }
 
 /// Blocks of 128 x 128 below which the 64 x 64 kernel is used: too few wide blocks would leave
 /// most of the GPU idle.
 const WIDE_MIN_BLOCKS: usize = 256;
+
+// ANCHOR: split_k
+/// Into how many slices of k to split a product of `blocks` 64 x 64 blocks. A weight gradient
+/// (`[384, tokens] x [tokens, 1152]`) has few blocks and a long k: a few hundred workgroups
+/// would each walk thousands of k while most of the GPU waits. Split, each slice of at least
+/// 256 writes a partial product, and one more kernel sums them.
+pub fn split_k(blocks: usize, k: usize) -> usize {
+    const ENOUGH_BLOCKS: usize = 256;
+    const MIN_SLICE: usize = 256;
+    if blocks >= ENOUGH_BLOCKS || k < 2 * MIN_SLICE {
+        return 1;
+    }
+    ENOUGH_BLOCKS.div_ceil(blocks).min(k / MIN_SLICE).min(64)
+}
+// ANCHOR_END: split_k
 
 /// Which matmul kernel to run (benchmarks compare them).
 #[derive(Clone, Copy, Debug)]
@@ -247,6 +315,10 @@ pub struct MatmulVariant {
     pub wide: bool,
     /// wgpu's own bounds checks on every array access (the kernel guards its accesses itself).
     pub bounds_checked: bool,
+    /// Slices of k computed by separate workgroups and then summed (1: no split).
+    pub splits: usize,
+    /// Whether A is stored `[k, m]` and whether B is stored `[n, k]`.
+    pub transposed: [bool; 2],
 }
 
 /// [`matmul`] with the kernel chosen by the caller; `dims` = [batches, m, k, n].
@@ -258,13 +330,23 @@ pub fn matmul_variant(
     variant: MatmulVariant,
 ) -> GpuBuffer {
     let [batches, m, k, n] = dims;
-    let out = GpuBuffer::uninit(batches * m * n);
+    // Slices of k rounded up to the kernels' step of 16.
+    let chunk = k
+        .div_ceil(variant.splits.max(1))
+        .next_multiple_of(16)
+        .max(16);
+    let splits = k.div_ceil(chunk).max(1);
+    let out = GpuBuffer::uninit(batches * splits * m * n);
     let info = [
         u32_of(m, "size"),
         u32_of(k, "size"),
         u32_of(n, "size"),
         u32_of(batch_strides[0], "stride"),
         u32_of(batch_strides[1], "stride"),
+        u32_of(chunk, "size"),
+        u32_of(splits, "split count"),
+        variant.transposed[0] as u32,
+        variant.transposed[1] as u32,
     ];
     let (block, entry) = if variant.wide {
         (128, "wide")
@@ -280,9 +362,13 @@ pub fn matmul_variant(
     let groups = Grid::Xyz(
         u32_of(n.div_ceil(block), "size"),
         u32_of(m.div_ceil(block), "size"),
-        u32_of(batches, "batch count"),
+        u32_of(batches * splits, "batch count"),
     );
     launch(kernel, entry, &info, &[a.raw(), b.raw(), out.raw()], groups);
-    out
+    if splits == 1 {
+        return out;
+    }
+    // The partial products lie as [batches, splits, m * n]: sum over the middle axis.
+    reduce(&out, batches, splits, m * n, 0)
 }
 // ANCHOR_END: matmul_launcher

@@ -56,15 +56,31 @@ pub fn attention(q: &GpuBuffer, dims: Dims) -> GpuBuffer {
     let [b, h, l, dh] = dims;
     check("q", q, b * h * l * dh);
     let a = GpuBuffer::uninit(b * h * l * l);
-    launch(
-        L2_ATTENTION,
-        "attention",
-        &info(dims),
-        &[q.raw(), a.raw()],
-        per_row(dims),
-    );
+    let buffers = [q.raw(), a.raw()];
+    if dh <= TILED_MAX_DH {
+        // Blocks of 16 rows of a head per workgroup.
+        let groups = Grid::Flat(u32_of(b * h * l.div_ceil(16), "workgroup count"));
+        launch(
+            L2_ATTENTION,
+            "attention_tiled",
+            &info(dims),
+            &buffers,
+            groups,
+        );
+    } else {
+        launch(
+            L2_ATTENTION,
+            "attention",
+            &info(dims),
+            &buffers,
+            per_row(dims),
+        );
+    }
     a
 }
+
+/// The largest head width `attention_tiled` stages in workgroup memory (`MAX_DH` there).
+pub const TILED_MAX_DH: usize = 64;
 
 /// dS = A * (dA - rowsum(A * dA)): the softmax backward, from the attention matrix `a` and the
 /// gradient `da` with respect to it, both `[B, H, L, L]`.

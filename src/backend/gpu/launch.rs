@@ -2,7 +2,10 @@
 //! dispatch recorded into the shared compute pass. Nothing here waits for the GPU.
 
 use super::context::{context, GpuContext};
+use super::profile::Profiler;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Dispatches recorded before the encoder is submitted: enough to keep the GPU busy, few enough
 /// that retired buffers come back to the pool regularly.
@@ -16,6 +19,29 @@ static DISPATCHES: AtomicU64 = AtomicU64::new(0);
 /// Kernel dispatches since the process started (for benchmarks: dispatches per step).
 pub fn dispatch_count() -> u64 {
     DISPATCHES.load(Ordering::Relaxed)
+}
+
+static RECORDING_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Host time spent recording dispatches since the process started, in seconds: set against a
+/// step's wall time, it says whether the CPU or the GPU is the bottleneck.
+pub fn recording_seconds() -> f64 {
+    RECORDING_NS.load(Ordering::Relaxed) as f64 * 1e-9
+}
+
+static BY_KERNEL: Mutex<BTreeMap<(&str, &str), u64>> = Mutex::new(BTreeMap::new());
+
+/// Dispatches since the process started per (kernel file, entry point), most frequent first:
+/// where to fuse next.
+pub fn dispatches_by_kernel() -> Vec<(String, u64)> {
+    let mut counts: Vec<(String, u64)> = BY_KERNEL
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|((file, entry), n)| (format!("{file}::{entry}"), *n))
+        .collect();
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    counts
 }
 
 /// Bytes of one dispatch's info record in the arena: the 64 slots, which is also the largest
@@ -34,6 +60,7 @@ pub(crate) struct Recorder {
     info: Vec<u32>,
     arena: Option<wgpu::Buffer>,
     pending: u32,
+    profiler: Option<Profiler>,
 }
 
 /// A kernel: its file's name (the cache key) and WGSL source.
@@ -131,6 +158,18 @@ pub(crate) fn launch(
     buffers: &[&wgpu::Buffer],
     grid: Grid,
 ) {
+    let started = std::time::Instant::now();
+    record_dispatch(kernel, entry, info, buffers, grid);
+    RECORDING_NS.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+}
+
+fn record_dispatch(
+    kernel: Kernel,
+    entry: &'static str,
+    info: &[u32],
+    buffers: &[&wgpu::Buffer],
+    grid: Grid,
+) {
     assert!(
         buffers.len() <= 4,
         "{}::{entry}: at most 4 storage buffers",
@@ -201,13 +240,23 @@ pub(crate) fn launch(
     });
     // One compute pass per batch: wgpu still places a barrier between two dispatches where the
     // second reads what the first wrote.
+    // When profiling, every dispatch gets a pass of its own, timestamped at both ends.
+    if ctx.profiling && recorder.profiler.is_none() {
+        let profiler = Profiler::new(&ctx.device, &ctx.queue, DISPATCHES_PER_SUBMIT);
+        recorder.profiler = Some(profiler);
+    }
     if recorder.pass.is_none() {
-        let encoder = recorder
-            .encoder
-            .get_or_insert_with(|| ctx.device.create_command_encoder(&Default::default()));
+        let Recorder {
+            encoder, profiler, ..
+        } = &mut *recorder;
+        let encoder =
+            encoder.get_or_insert_with(|| ctx.device.create_command_encoder(&Default::default()));
         let pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("kernels"),
-            timestamp_writes: None,
+            timestamp_writes: profiler.as_mut().map(|p| {
+                let detail = super::profile::detail(kernel.name, info, z);
+                p.next((kernel.name, entry, detail))
+            }),
         });
         recorder.pass = Some(pass.forget_lifetime());
     }
@@ -215,7 +264,15 @@ pub(crate) fn launch(
     pass.set_pipeline(&cached.pipeline);
     pass.set_bind_group(0, &bind_group, &[]);
     pass.dispatch_workgroups(x, y, z);
+    if ctx.profiling {
+        recorder.pass = None;
+    }
     DISPATCHES.fetch_add(1, Ordering::Relaxed);
+    *BY_KERNEL
+        .lock()
+        .unwrap()
+        .entry((kernel.name, entry))
+        .or_default() += 1;
     recorder.pending += 1;
     if recorder.pending >= DISPATCHES_PER_SUBMIT {
         submit(ctx, &mut recorder);
@@ -227,14 +284,20 @@ pub(crate) fn launch(
 fn submit(ctx: &GpuContext, recorder: &mut Recorder) {
     // Ending the pass unlocks the encoder.
     recorder.pass = None;
-    if let Some(encoder) = recorder.encoder.take() {
+    if let Some(mut encoder) = recorder.encoder.take() {
         // The queue performs this write before the commands submitted next, and after the
         // commands of earlier batches that read the arena's previous contents.
         if let Some(arena) = &recorder.arena {
             ctx.queue
                 .write_buffer(arena, 0, bytemuck::cast_slice(&recorder.info));
         }
+        if let Some(profiler) = &recorder.profiler {
+            profiler.resolve(&mut encoder);
+        }
         ctx.queue.submit([encoder.finish()]);
+        if let Some(profiler) = &mut recorder.profiler {
+            profiler.collect(&ctx.device);
+        }
     }
     recorder.info.clear();
     recorder.pending = 0;

@@ -5,11 +5,13 @@
 //! * `buffers`: GPU buffers, a pool that reuses them by size, upload and readback.
 //! * `launch`: the pipeline cache, info buffers, and recording dispatches into one encoder.
 //! * `kernels`: one thin launcher per kernel entry point.
+//! * `profile`: per-kernel GPU time on request (`VITGAN_GPU_PROFILE=1`).
 
 mod buffers;
 mod context;
 mod kernels;
 mod launch;
+mod profile;
 
 // Kernels of ViTGAN's fused components (src/vitgan/), one file each.
 pub mod adam;
@@ -25,4 +27,5 @@ pub mod sln;
 pub use buffers::{buffers_created, bytes_allocated, GpuBuffer};
 pub use context::{context, is_available, GpuContext, GpuError};
 pub use kernels::*;
-pub use launch::{dispatch_count, flush, synchronize};
+pub use launch::{dispatch_count, dispatches_by_kernel, flush, recording_seconds, synchronize};
+pub use profile::gpu_time_by_kernel;

@@ -10,9 +10,6 @@ const SLN: Kernel = Kernel {
     bounds_checked: false,
 };
 
-/// Threads per workgroup (`WG` in the kernel).
-const WORKGROUP: usize = 256;
-
 /// The shape `[B, L, D]` of `h` (and of its gradient).
 pub type Dims = [usize; 3];
 
@@ -22,7 +19,7 @@ fn u32_of(v: usize, what: &str) -> u32 {
 
 // ANCHOR: info
 /// The info slots every entry reads (see the header of wgsl/sln.wgsl).
-fn info([b, l, d]: Dims, eps: f32, with_xhat: bool) -> [u32; 6] {
+fn info([b, l, d]: Dims, eps: f32, with_xhat: bool) -> [u32; 8] {
     // Flat indices into h go up to B * L * D: they must fit the kernel's u32 arithmetic.
     u32_of(b * l * d, "element count");
     [
@@ -32,8 +29,13 @@ fn info([b, l, d]: Dims, eps: f32, with_xhat: bool) -> [u32; 6] {
         eps.to_bits(),
         u32_of(b * d, "B * D"),
         with_xhat as u32,
+        u32_of(AFFINE_CHUNK_ROWS, "rows"),
+        u32_of(l.div_ceil(AFFINE_CHUNK_ROWS), "chunk count"),
     ]
 }
+
+/// Rows of one sample that one workgroup of backward_affine sums.
+const AFFINE_CHUNK_ROWS: usize = 256;
 
 /// One workgroup per row of D values.
 fn per_row([b, l, _]: Dims) -> Grid {
@@ -117,14 +119,20 @@ pub fn backward_affine(
     check("h", h, b * l * d);
     check("the row statistics", stats, 2 * b * l);
     check("the output gradient", grad, b * l * d);
-    let groups = Grid::Flat(u32_of((b * d).div_ceil(WORKGROUP), "workgroup count"));
+    let chunks = l.div_ceil(AFFINE_CHUNK_ROWS);
+    let workgroups = b * chunks * d.div_ceil(32);
+    let groups = Grid::Flat(u32_of(workgroups, "workgroup count"));
     let run = |with_xhat: bool| {
-        let out = GpuBuffer::uninit(b * d);
+        let out = GpuBuffer::uninit(b * chunks * d);
         // eps is not read: the statistics already hold rstd.
         let slots = info(dims, 0.0, with_xhat);
         let buffers = [h.raw(), out.raw(), stats.raw(), grad.raw()];
         launch(SLN, "backward_affine", &slots, &buffers, groups);
-        out
+        if chunks == 1 {
+            return out;
+        }
+        // The chunks' partial sums lie as [b, chunks, d].
+        super::kernels::reduce(&out, b, chunks, d, 0)
     };
     (run(true), run(false))
 }
