@@ -159,3 +159,38 @@ fn one_step_on_cpu_and_gpu_agree() {
         }
     }
 }
+
+/// The G step freezes D: through a frozen D the images get the same gradient as through a live
+/// one, D's weights get none, and afterwards D holds its original parameter tensors again.
+#[test]
+fn a_frozen_discriminator_passes_gradients_through_and_keeps_its_weights() {
+    use vitgan::nn::with_frozen;
+    use vitgan::vitgan::{Discriminator, Mode};
+    let cfg = small_config();
+    let mut d = Discriminator::new(&cfg, &mut StdRng::seed_from_u64(3));
+    // As the trainer does: this marks the parameters as needing gradients.
+    vitgan::nn::to_device(&mut d, Device::Cpu);
+    let x = common::randn(&[2, cfg.channels, cfg.img_size, cfg.img_size], 4).requires_grad();
+    let before: Vec<_> = named_parameters(&mut d).iter().map(|(_, t)| t.id()).collect();
+
+    // Eval mode: no power iteration, so both passes see the same u and v.
+    let live = d.forward(&x, Mode::Eval).sum_all().backward();
+    let frozen = with_frozen(&mut d, |d| d.forward(&x, Mode::Eval).sum_all().backward());
+    common::assert_close(
+        "d(out)/dx",
+        &live.get(&x).unwrap().to_vec(),
+        &frozen.get(&x).unwrap().to_vec(),
+        1e-6,
+        1e-3,
+    );
+    let params = named_parameters(&mut d);
+    let missing: Vec<&String> = params
+        .iter()
+        .filter(|(_, t)| live.get(t).is_none())
+        .map(|(n, _)| n)
+        .collect();
+    assert!(missing.is_empty(), "no gradient for {missing:?}");
+    assert!(params.iter().all(|(_, t)| frozen.get(t).is_none()));
+    let after: Vec<_> = params.iter().map(|(_, t)| t.id()).collect();
+    assert_eq!(before, after, "the original parameters are back");
+}

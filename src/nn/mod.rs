@@ -78,6 +78,31 @@ pub fn to_device(module: &mut impl Module, device: Device) {
     }
 }
 
+// ANCHOR: with_frozen
+/// Runs `f` with every parameter of `module` frozen: detached, so that a backward pass through
+/// the module computes no gradients for them and skips the products that would. The original
+/// parameters come back afterwards, with their identities, by which optimizers find their
+/// gradients.
+pub fn with_frozen<M: Module, R>(module: &mut M, f: impl FnOnce(&mut M) -> R) -> R {
+    let mut params = Vec::new();
+    module.parameters("", &mut params);
+    let originals: Vec<Tensor> = params
+        .into_iter()
+        .map(|(_, t)| {
+            let frozen = t.detach();
+            std::mem::replace(t, frozen)
+        })
+        .collect();
+    let out = f(module);
+    let mut params = Vec::new();
+    module.parameters("", &mut params);
+    for ((_, t), original) in params.into_iter().zip(originals) {
+        *t = original;
+    }
+    out
+}
+// ANCHOR_END: with_frozen
+
 /// Replaces every parameter with the tensor stored under `prefix + name` in `source`.
 /// Fails, naming the parameter, when one is missing or has another shape; loads nothing then.
 pub fn load_parameters(

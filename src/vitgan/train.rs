@@ -9,7 +9,9 @@ use super::{Config, Discriminator, Generator, Mode};
 use crate::checkpoint::{load_checkpoint, save_checkpoint};
 use crate::nn::adam::Adam;
 use crate::nn::ema::{ema_beta, ema_update};
-use crate::nn::{load_buffers, load_parameters, named_buffers, named_parameters, to_device};
+use crate::nn::{
+    load_buffers, load_parameters, named_buffers, named_parameters, to_device, with_frozen,
+};
 use crate::{no_grad, Device, Tensor};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -114,13 +116,13 @@ impl Trainer {
         self.opt_d.step(&mut self.d, &grads);
 
         // G step: a fresh draw of latents and augmentation; the gradient flows through D and
-        // the augmentation into G (D's own gradients are computed and dropped).
+        // the augmentation into G. D is frozen meanwhile: its weights' gradients would be
+        // dropped anyway, so the backward pass skips computing them.
         let images = self.g.forward(&self.latents(batch, &mut rng));
-        let loss_g = generator_loss(
-            &self
-                .d
-                .forward(&self.augment(&images, &mut rng)?, Mode::Train),
-        );
+        let augmented = self.augment(&images, &mut rng)?;
+        let loss_g = with_frozen(&mut self.d, |d| {
+            generator_loss(&d.forward(&augmented, Mode::Train))
+        });
         let grads = loss_g.backward();
         self.opt_g.step(&mut self.g, &grads);
 
