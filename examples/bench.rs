@@ -403,6 +403,14 @@ fn recording_seconds() -> f64 {
     0.0
 }
 
+/// The most GPU memory tensors held at once so far (0 on the CPU).
+fn gpu_live_bytes() -> u64 {
+    #[cfg(feature = "gpu")]
+    return vitgan::backend::gpu::peak_live_bytes();
+    #[cfg(not(feature = "gpu"))]
+    0
+}
+
 /// What one whole-model call costs: median wall time, and per call the kernel dispatches and the
 /// host time spent recording them (means over all calls, warm-up included).
 struct Cost {
@@ -433,13 +441,14 @@ fn report_model(what: &str, preset: &str, batch: usize, args: &Args, cost: Cost)
         "{{\"what\": \"{what}\", \"preset\": \"{preset}\", \"batch\": {batch}, \"device\": \"{}\", \
          \"card\": \"{}\", \"n_steps\": {}, \"ms_median\": {ms:.3}, \"img_per_s\": {:.2}, \
          \"dispatches_per_step\": {dispatches:.0}, \"recording_ms\": {recording_ms:.1}, \
-         \"peak_rss_mb\": {:.1}, \"peak_gpu_mb\": {:.1}}}",
+         \"peak_rss_mb\": {:.1}, \"peak_gpu_mb\": {:.1}, \"peak_gpu_live_mb\": {:.1}}}",
         if args.device == Device::Cpu { "cpu" } else { "gpu" },
         card(args.device),
         args.steps,
         batch as f64 / ms * 1e3,
         peak_rss_mb(),
-        gpu_bytes() as f64 / (1 << 20) as f64
+        gpu_bytes() as f64 / (1 << 20) as f64,
+        gpu_live_bytes() as f64 / (1 << 20) as f64
     );
 }
 

@@ -7,6 +7,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static CREATED: AtomicU64 = AtomicU64::new(0);
 static CREATED_BYTES: AtomicU64 = AtomicU64::new(0);
+static LIVE_BYTES: AtomicU64 = AtomicU64::new(0);
+static PEAK_LIVE_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// The most bytes tensors held at once so far: what the pool could at best shrink to (the
+/// difference from [`bytes_allocated`] is buffers waiting in the pool for a tensor of their
+/// size).
+pub fn peak_live_bytes() -> u64 {
+    PEAK_LIVE_BYTES.load(Ordering::Relaxed)
+}
 
 /// Tensor buffers allocated from the device so far (not counting reuses from the pool).
 pub fn buffers_created() -> u64 {
@@ -77,6 +86,8 @@ impl GpuBuffer {
         let ctx = context().expect("GPU tensors exist only once a context is open");
         // wgpu rejects empty bindings; an empty tensor still gets a buffer.
         let size = size_class((len.max(1) * 4) as u64);
+        let live = LIVE_BYTES.fetch_add(size, Ordering::Relaxed) + size;
+        PEAK_LIVE_BYTES.fetch_max(live, Ordering::Relaxed);
         let reused = ctx.pool.lock().unwrap().take(size, for_upload);
         let buffer = reused.unwrap_or_else(|| {
             CREATED.fetch_add(1, Ordering::Relaxed);
@@ -168,6 +179,9 @@ impl GpuBuffer {
 // ANCHOR: retire
 impl Drop for GpuBuffer {
     fn drop(&mut self) {
+        if let Some(buffer) = &self.buffer {
+            LIVE_BYTES.fetch_sub(buffer.size(), Ordering::Relaxed);
+        }
         if let (Some(buffer), Ok(ctx)) = (self.buffer.take(), context()) {
             let mut pool = ctx.pool.lock().unwrap();
             pool.retired.entry(buffer.size()).or_default().push(buffer);

@@ -24,7 +24,7 @@ pub mod overlapping;
 pub mod patches;
 pub mod sln;
 
-pub use buffers::{buffers_created, bytes_allocated, GpuBuffer};
+pub use buffers::{buffers_created, bytes_allocated, peak_live_bytes, GpuBuffer};
 pub use context::{context, is_available, GpuContext, GpuError};
 pub use kernels::*;
 pub use launch::{dispatch_count, dispatches_by_kernel, flush, recording_seconds, synchronize};
