@@ -495,7 +495,6 @@ fn print_kernel_table(preset: &str, calls: usize) {
         let total: f64 = times.iter().map(|t| t.1).sum();
         let rows: Vec<String> = times
             .iter()
-            .take(30)
             .map(|(k, seconds, _)| format!("\"{k}\": {:.2}", per_step(seconds * 1e3)))
             .collect();
         println!(

@@ -206,6 +206,40 @@ fn matmul_plain_batched_and_broadcast() {
     );
 }
 
+/// `a.matmul_nt(&b)` = a b^T read in place: finite differences, and the same values and
+/// gradients as the composed `a.matmul(&b.transpose(-1, -2))`.
+#[test]
+fn matmul_with_the_right_operand_transposed() {
+    let cases: [(&[usize], &[usize]); 4] = [
+        (&[3, 4], &[5, 4]),
+        (&[2, 3, 4], &[2, 2, 4]),
+        (&[2, 3, 4], &[6, 4]),
+        (&[2, 1, 3, 4], &[1, 3, 2, 4]),
+    ];
+    for (i, (sa, sb)) in cases.into_iter().enumerate() {
+        let inputs = [randn(sa, 90 + i as u64), randn(sb, 95 + i as u64)];
+        check("matmul_nt", |t| t[0].matmul_nt(&t[1]), &inputs);
+        let [a, b] = inputs.map(Tensor::requires_grad);
+        let fused = a.matmul_nt(&b);
+        let composed = a.matmul(&b.transpose(-1, -2));
+        let seed = randn(fused.shape(), 99);
+        let (gf, gc) = (fused.backward_with(&seed), composed.backward_with(&seed));
+        let pairs = [
+            (fused.to_vec(), composed.to_vec()),
+            (gf.get(&a).unwrap().to_vec(), gc.get(&a).unwrap().to_vec()),
+            (gf.get(&b).unwrap().to_vec(), gc.get(&b).unwrap().to_vec()),
+        ];
+        for (what, (f, c)) in ["value", "d_a", "d_b"].iter().zip(pairs) {
+            for (x, y) in f.iter().zip(&c) {
+                assert!(
+                    (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+                    "{sa:?} {sb:?} {what}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn softmax_and_log_softmax_every_axis() {
     let x = randn(&[2, 3, 4], 80);

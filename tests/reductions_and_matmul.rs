@@ -85,6 +85,17 @@ fn matmul_tiles_edges_batches_and_broadcasts() {
         &[randn(&[20, 300], 13), randn(&[300, 20], 14)],
         |t| t[0].matmul(&t[1]),
     );
+    // The right operand read transposed in place: a linear layer's weight, a batch of keys.
+    parity(
+        "matmul_nt shared weight",
+        &[randn(&[2, 70, 33], 19), randn(&[65, 33], 20)],
+        |t| t[0].matmul_nt(&t[1]),
+    );
+    parity(
+        "matmul_nt batched",
+        &[randn(&[3, 17, 40], 21), randn(&[3, 9, 40], 22)],
+        |t| t[0].matmul_nt(&t[1]),
+    );
     // Few blocks and k = 1500: the automatic choice splits k (see `split_k`).
     assert!(vitgan::backend::gpu::split_k(3, 1500) > 1);
     parity(

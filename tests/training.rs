@@ -171,7 +171,10 @@ fn a_frozen_discriminator_passes_gradients_through_and_keeps_its_weights() {
     // As the trainer does: this marks the parameters as needing gradients.
     vitgan::nn::to_device(&mut d, Device::Cpu);
     let x = common::randn(&[2, cfg.channels, cfg.img_size, cfg.img_size], 4).requires_grad();
-    let before: Vec<_> = named_parameters(&mut d).iter().map(|(_, t)| t.id()).collect();
+    let before: Vec<_> = named_parameters(&mut d)
+        .iter()
+        .map(|(_, t)| t.id())
+        .collect();
 
     // Eval mode: no power iteration, so both passes see the same u and v.
     let live = d.forward(&x, Mode::Eval).sum_all().backward();

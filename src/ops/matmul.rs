@@ -67,7 +67,7 @@ fn cpu_backward(a: &Tensor, b: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
 }
 
 /// A CPU tensor's values read as a matrix operand of shape `shape`.
-fn arg<'a>(t: &'a Tensor, shape: &'a [usize], transposed: bool) -> MatrixArg<'a> {
+pub(crate) fn arg<'a>(t: &'a Tensor, shape: &'a [usize], transposed: bool) -> MatrixArg<'a> {
     MatrixArg {
         values: t.cpu_values(),
         shape,
@@ -118,7 +118,12 @@ impl Tensor {
 /// matrix size, or 0 for a matrix shared by every batch item. An operand broadcast along only
 /// some batch axes is expanded first.
 #[cfg(feature = "gpu")]
-fn gpu_matmul(a: &Tensor, b: &Tensor, batch: &[usize], transposed: [bool; 2]) -> Storage {
+pub(crate) fn gpu_matmul(
+    a: &Tensor,
+    b: &Tensor,
+    batch: &[usize],
+    transposed: [bool; 2],
+) -> Storage {
     use crate::backend::gpu;
     use crate::tensor::broadcast_strides;
     use std::sync::Arc;

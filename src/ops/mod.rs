@@ -4,6 +4,7 @@
 mod binary;
 mod composed;
 mod matmul;
+mod matmul_nt;
 mod movement;
 mod reduce;
 mod slicing;

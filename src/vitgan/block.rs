@@ -38,7 +38,7 @@ impl Attention {
         let part = |i: usize| qkv.narrow(0, i, 1).reshape(&[b, self.heads, l, dh]);
         let (q, k, v) = (part(0), part(1), part(2));
         let weights = q
-            .matmul(&k.transpose(-1, -2))
+            .matmul_nt(&k)
             .mul_scalar(1.0 / (dh as f32).sqrt())
             .softmax(-1);
         let heads = weights.matmul(&v); // [B, H, L, dh]

@@ -151,7 +151,7 @@ impl IsnLinear {
         if train {
             self.power_iteration();
         }
-        let y = x.matmul(&self.effective_weight().transpose(0, 1));
+        let y = x.matmul_nt(&self.effective_weight());
         match &self.bias {
             Some(b) => y.add(b),
             None => y,

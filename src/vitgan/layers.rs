@@ -39,7 +39,7 @@ impl EqLinear {
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let fan_in = self.weight.shape()[1] as f32;
         let w = self.weight.mul_scalar(self.lr_mul / fan_in.sqrt());
-        let y = x.matmul(&w.transpose(0, 1));
+        let y = x.matmul_nt(&w);
         match &self.bias {
             Some(b) => y.add(&b.mul_scalar(self.lr_mul)),
             None => y,
