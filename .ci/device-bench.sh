@@ -1,38 +1,46 @@
 #!/usr/bin/env bash
-# Measurements on a lent NVIDIA machine (see README.md, "Measuring on a real GPU"). Expects, in
-# the ignored folder .gl/: the Vulkan loader packages (*.deb), release builds of the examples
-# bench and reference_check in .gl/bin/, optionally the GPU test binaries in .gl/tests.tar.xz and
-# the PyTorch reference (vitgan_ref.py, bench.py) in .gl/ref/. Writes JSON lines under $OUT.
+# Measurements on a lent NVIDIA machine (README.md, "Measuring on a real GPU"; book chapter
+# "Performance"). Expects, in the ignored folder .gl/: the Vulkan loader packages (*.deb),
+# release builds of the examples bench and reference_check in .gl/bin/, optionally the GPU test
+# binaries in .gl/tests.tar.xz (and, in .gl/manifest_dir, the checkout path they were built in)
+# and the PyTorch reference (vitgan_ref.py, bench.py) in .gl/ref/. Writes JSON lines under $OUT.
 set -u
 OUT=${OUT:-/tmp/out}
+STEPS=${STEPS:-20}
 mkdir -p "$OUT"
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=/tmp
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv
 B=.gl/bin
-STEPS=${STEPS:-10}
 
 echo "== kernels"
-timeout 120 $B/bench --device gpu --what matmul,elementwise --steps "$STEPS" | tee "$OUT/kernels.jsonl"
+timeout 120 $B/bench --device gpu --what matmul,elementwise,dispatch --steps "$STEPS" >"$OUT/kernels.jsonl"
+grep -v '_checked\|"matmul_64"\|"matmul_128"' "$OUT/kernels.jsonl" | cut -c1-200
 
 echo "== reference check on the GPU"
-timeout 60 $B/reference_check tests/data/golden_tiny.safetensors --device gpu | tail -4
+timeout 60 $B/reference_check tests/data/golden_tiny.safetensors --device gpu >"$OUT/reference.jsonl"
+echo "$(grep -c '"ok": true' "$OUT/reference.jsonl") of $(wc -l <"$OUT/reference.jsonl") tensors agree"
 
-echo "== whole model, ours"
-timeout 180 $B/bench --device gpu --what train --preset cifar --batch 32,64 --steps "$STEPS" | tee "$OUT/ours.jsonl"
+echo "== whole model, ours (one process per batch, so each reports its own memory)"
+for batch in 32 64; do
+  timeout 120 $B/bench --device gpu --what train --preset cifar --batch $batch --steps "$STEPS" | tee -a "$OUT/ours.jsonl"
+done
 timeout 120 $B/bench --device gpu --what g_fwd,d_fwd,g_fwdbwd,d_fwdbwd --preset cifar --batch 32 --steps "$STEPS" | tee -a "$OUT/ours.jsonl"
+VITGAN_GPU_PROFILE=1 timeout 120 $B/bench --device gpu --what train --preset cifar --batch 32 --steps 2 | tail -2 >"$OUT/profile.jsonl"
 
 if [ -f .gl/ref/bench.py ]; then
   echo "== whole model, PyTorch (eager, fp32, TF32 off)"
-  (cd .gl/ref && timeout 150 python3 bench.py --inproc --device cuda --preset cifar --batch 32,64 --tf32 off \
-     --what train,g_fwd,d_fwd,g_fwdbwd,d_fwdbwd --flops off --steps "$STEPS" | tee "$OUT/pytorch.jsonl")
+  (cd .gl/ref && timeout 200 python3 bench.py --inproc --device cuda --preset cifar --batch 32,64 --tf32 off \
+     --what train,g_fwd,d_fwd,g_fwdbwd,d_fwdbwd --flops off --steps "$STEPS" >"$OUT/pytorch.jsonl")
+  cut -c1-330 "$OUT/pytorch.jsonl"
 fi
 
 if [ -f .gl/tests.tar.xz ] && [ "${TESTS:-1}" = 1 ]; then
   echo "== GPU tests on this card"
   # The test binaries find tests/data through the path they were built in.
-  mkdir -p /work && ln -sfn "$PWD" /work/main
+  built_in=$(cat .gl/manifest_dir)
+  mkdir -p "$(dirname "$built_in")" && ln -sfn "$PWD" "$built_in"
   tar xJf .gl/tests.tar.xz -C /tmp
   for t in /tmp/tests/*; do
     printf '%s: ' "$(basename "$t")"
