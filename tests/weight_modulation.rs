@@ -5,6 +5,7 @@
 mod common;
 use common::{randn, uniform};
 use vitgan::vitgan::modulated::{modulated_linear, modulated_linear_naive};
+use vitgan::vitgan::modulated_layer::{modulated_layer, modulated_layer_composed};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 type Layer = fn(&Tensor, &Tensor, &Tensor, bool) -> Tensor;
@@ -155,6 +156,68 @@ fn gradcheck_of_the_fused_op() {
             assert!(
                 report.all_pass(),
                 "shared x {shared}, demodulate {demodulate}:\n{report}"
+            );
+        }
+    }
+}
+
+/// The layer (bias and activation after the modulated map) as the fused CPU op and as its
+/// composition: values, and the gradients of sum(r * out) for x, W, a and the bias.
+fn layer_value_and_grads(fused: bool, inputs: &[Tensor; 4], flags: (bool, bool)) -> Vec<Vec<f32>> {
+    let leaves: Vec<Tensor> = inputs.iter().map(|t| t.clone().requires_grad()).collect();
+    let layer = if fused {
+        modulated_layer
+    } else {
+        modulated_layer_composed
+    };
+    let out = layer(
+        &leaves[0], &leaves[1], &leaves[2], &leaves[3], flags.0, flags.1,
+    );
+    let grads = out.backward_with(&randn(out.shape(), 98));
+    let mut all = vec![out.to_vec()];
+    all.extend(
+        leaves
+            .iter()
+            .map(|l| grads.get(l).expect("a gradient").to_vec()),
+    );
+    all
+}
+
+#[test]
+fn the_fused_layer_equals_its_composition() {
+    // Enough samples for several blocks, and a last block that is not full.
+    for shared in [false, true] {
+        for (demodulate, activate) in [(false, false), (true, true), (true, false), (false, true)] {
+            let case = format!("shared x {shared}, demodulate {demodulate}, activate {activate}");
+            let [x, w, a] = inputs(75, 16, 12, 20, shared, 50);
+            let bias = randn(&[20], 53);
+            let inputs = [x, w, a, bias];
+            let fused = layer_value_and_grads(true, &inputs, (demodulate, activate));
+            let composed = layer_value_and_grads(false, &inputs, (demodulate, activate));
+            for (i, what) in ["value", "grad x", "grad W", "grad a", "grad bias"]
+                .iter()
+                .enumerate()
+            {
+                assert_agree(&format!("{case}: {what}"), &composed[i], &fused[i], 1e-4);
+            }
+        }
+    }
+}
+
+#[test]
+fn gradcheck_of_the_fused_layer() {
+    for shared in [false, true] {
+        for (demodulate, activate) in [(true, true), (false, false)] {
+            let [x, w, a] = inputs(3, 4, 5, 6, shared, 60);
+            let inputs = [x, w, a, randn(&[6], 63)];
+            let report = gradcheck(
+                |t| modulated_layer(&t[0], &t[1], &t[2], &t[3], demodulate, activate),
+                &inputs,
+                &GradcheckOptions::default(),
+            );
+            assert!(
+                report.all_pass(),
+                "shared x {shared}, demodulate {demodulate}, activate {activate}:\n{report}"
             );
         }
     }

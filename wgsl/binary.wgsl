@@ -26,6 +26,10 @@ fn combine(op: u32, u: f32, v: f32) -> f32 {
 // by following its strides (the period is the same for the whole dispatch: no divergence).
 fn operand_index(i: u32, period_at: u32, strides_at: u32) -> u32 {
     let period = slot(period_at);
+    // Not broadcast at all: no modulo either (it costs as much as the rest of the kernel).
+    if period == slot(0u) {
+        return i;
+    }
     if period != 0u {
         return i % period;
     }

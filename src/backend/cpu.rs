@@ -10,6 +10,8 @@ use crate::tensor::{around_axis, broadcast_strides, numel, strides_of};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
+mod panels;
+
 /// Below this much work (elements touched), splitting it across threads costs more than it
 /// saves.
 const PARALLEL_MIN: usize = 1 << 15;
@@ -592,6 +594,10 @@ fn sgemm(
         a.len() > last(m, k, sa) && b.len() > last(k, n, sb) && c.len() >= m * n,
         "gemm: operands too short for [{m}, {k}] x [{k}, {n}]"
     );
+    // Rows of A in place (activations times a weight): no copy of A, where the CPU allows.
+    if sa.1 == 1 && panels::gemm((m, k, n), (a, sa.0), b, sb, c) {
+        return;
+    }
     // SAFETY: every element read of A and B lies at or before the last index asserted above,
     // and C is a row-major [m, n] block of at least m * n elements; beta = 0, so C is only
     // written, never read.

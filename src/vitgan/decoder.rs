@@ -2,8 +2,8 @@
 //! patch's P x P pixels from their Fourier-embedded positions, conditioned on the patch's
 //! embedding y through weight modulation.
 
-use super::layers::{lrelu2, EqLinear, SineEmbed};
-use super::modulated::modulated_linear;
+use super::layers::{EqLinear, SineEmbed};
+use super::modulated_layer::modulated_layer;
 use super::Config;
 use crate::nn::{join, Module};
 use crate::Tensor;
@@ -46,12 +46,7 @@ impl ModulatedLayer {
         let w = self
             .weight
             .mul_scalar(1.0 / (self.weight.shape()[1] as f32).sqrt());
-        let y = modulated_linear(x, &w, &a, self.demodulate).add(&self.bias);
-        if self.activate {
-            lrelu2(&y)
-        } else {
-            y
-        }
+        modulated_layer(x, &w, &a, &self.bias, self.demodulate, self.activate)
     }
     // ANCHOR_END: modulated_layer
 }

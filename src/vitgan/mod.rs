@@ -15,6 +15,7 @@ pub mod layers;
 pub mod losses;
 pub mod mapping;
 pub mod modulated;
+pub mod modulated_layer;
 pub mod overlapping;
 pub mod patches;
 pub mod reference;

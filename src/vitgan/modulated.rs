@@ -21,15 +21,15 @@ pub const DEMOD_EPS: f32 = 1e-8;
 
 /// The sizes of one call: N samples of T tokens, `ins` -> `outs` features.
 #[derive(Clone, Copy)]
-struct Dims {
-    n: usize,
-    t: usize,
-    ins: usize,
-    outs: usize,
+pub(crate) struct Dims {
+    pub n: usize,
+    pub t: usize,
+    pub ins: usize,
+    pub outs: usize,
 }
 
 /// Checks x [N, T, in] or [1, T, in], weight [out, in], style [N, in], all on one device.
-fn dims(op: &str, x: &Tensor, weight: &Tensor, style: &Tensor) -> Dims {
+pub(crate) fn dims(op: &str, x: &Tensor, weight: &Tensor, style: &Tensor) -> Dims {
     let (xs, ws, ss) = (x.shape(), weight.shape(), style.shape());
     let ok = xs.len() == 3
         && ws.len() == 2
@@ -233,7 +233,7 @@ fn sum_tokens(p: &Tensor, q: &Tensor) -> Tensor {
 // ANCHOR: demod
 /// d[n, o] = (sum_i W[o, i]^2 a[n, i]^2 + eps)^(-1/2): itself a product, (a*a) (W*W)^T, so
 /// never the N * out * in per-sample weights.
-fn demod(w: &Tensor, a: &Tensor) -> Tensor {
+pub(crate) fn demod(w: &Tensor, a: &Tensor) -> Tensor {
     let (outs, ins, n) = (w.shape()[0], w.shape()[1], a.shape()[0]);
     match w.storage() {
         Storage::Cpu(_) => {

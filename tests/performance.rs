@@ -1,0 +1,110 @@
+//! Checks of the shortcuts taken for speed on the CPU (book chapter "Performance"): each one
+//! must compute what it replaces.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use vitgan::backend::cpu::gemm_strided;
+use vitgan::ops::erf;
+
+/// erf in f64, to about 1e-15 relative: erf(x) = 2/sqrt(pi) e^(-x^2) sum_n (2x^2)^n x /
+/// (1 * 3 * ... * (2n + 1)). Every term is positive, so nothing cancels.
+fn erf_f64(x: f64) -> f64 {
+    let (mut term, mut sum, mut n) = (x, x, 0.0);
+    while term.abs() > 1e-17 * sum.abs() {
+        n += 1.0;
+        term *= 2.0 * x * x / (2.0 * n + 1.0);
+        sum += term;
+    }
+    2.0 / std::f64::consts::PI.sqrt() * (-x * x).exp() * sum
+}
+
+#[test]
+fn erf_is_within_two_tenths_of_a_millionth_relative() {
+    // The reference itself, at known values.
+    assert!((erf_f64(1.0) - 0.842_700_792_949_714_9).abs() < 1e-15);
+    assert!((erf_f64(-2.0) + 0.995_322_265_018_952_7).abs() < 1e-15);
+    // A dense grid over [-6, 6] (erf is 1 in f32 beyond 3.9), and the tiny values near 0
+    // where only a relative measure is fair.
+    let grid = (-600_000..=600_000).map(|i| i as f64 * 1e-5);
+    let tiny = (1..200).map(|i| 1e-30 * 1.5f64.powi(i));
+    let mut worst = (0.0, 0.0);
+    for x in grid.chain(tiny) {
+        let x = x as f32 as f64; // exactly the input the f32 function sees
+        let exact = erf_f64(x);
+        let error = ((erf(x as f32) as f64 - exact) / exact.abs().max(1e-300)).abs();
+        if x != 0.0 && error > worst.0 {
+            worst = (error, x);
+        }
+    }
+    println!("erf: max relative error {:.3e} at x = {}", worst.0, worst.1);
+    assert!(
+        worst.0 < 2e-7,
+        "max relative error {:e} at {}",
+        worst.0,
+        worst.1
+    );
+    assert_eq!(erf(0.0), 0.0);
+    assert_eq!(erf(10.0), 1.0);
+    assert_eq!(erf(-10.0), -1.0);
+}
+
+/// C = A B by the definition, in f64.
+#[allow(clippy::too_many_arguments)]
+fn gemm_naive(
+    (m, k, n): (usize, usize, usize),
+    a: &[f32],
+    (ra, ca): (usize, usize),
+    b: &[f32],
+    (rb, cb): (usize, usize),
+) -> Vec<f32> {
+    let mut c = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let dot: f64 = (0..k)
+                .map(|p| a[i * ra + p * ca] as f64 * b[p * rb + j * cb] as f64)
+                .sum();
+            c[i * n + j] = dot as f32;
+        }
+    }
+    c
+}
+
+#[test]
+fn strided_gemm_agrees_with_the_definition() {
+    let mut rng = StdRng::seed_from_u64(7);
+    // Narrow and wide, tall and short, rows and columns that fill no tile or panel exactly,
+    // a few products large enough to be split across threads.
+    let shapes = [
+        (1, 1, 1),
+        (1, 5, 3),
+        (7, 3, 2),
+        (13, 64, 3),
+        (29, 17, 16),
+        (33, 65, 31),
+        (64, 32, 65),
+        (100, 9, 100),
+        (3000, 64, 3),
+        (2048, 64, 64),
+        (1500, 40, 200),
+    ];
+    for (m, k, n) in shapes {
+        for (a_transposed, b_transposed) in [(false, false), (false, true), (true, false)] {
+            // A with a row stride longer than its rows, as a view of a wider matrix.
+            let lda = k + 3;
+            let a: Vec<f32> = (0..m * lda).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let sa = if a_transposed { (1, m) } else { (lda, 1) };
+            let sb = if b_transposed { (1, k) } else { (n, 1) };
+            let mut c = vec![f32::NAN; m * n];
+            gemm_strided(m, k, n, &a, sa, &b, sb, &mut c);
+            let expected = gemm_naive((m, k, n), &a, sa, &b, sb);
+            for (i, (found, e)) in c.iter().zip(&expected).enumerate() {
+                assert!(
+                    (found - e).abs() <= 1e-5 * (k as f32).sqrt(),
+                    "[{m}, {k}] x [{k}, {n}] (transposed {a_transposed}, {b_transposed}) \
+                     element {i}: found {found}, expected {e}"
+                );
+            }
+        }
+    }
+}
