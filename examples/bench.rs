@@ -8,7 +8,8 @@
 //! * `matmul` on the CPU: 512^3 and 1024^3 through `Tensor` and through raw
 //!   `matrixmultiply::sgemm` in the same run (their ratio is what the tensor layer costs).
 //! * `matmul` on the GPU: 1024^3, 2048^3 and 4096^3 through the tiled WGSL kernel.
-//! * `elementwise`: `a + b` over 2^24 elements, in GB/s moved (two reads and one write).
+//! * `elementwise`: `a + b` over 2^24 elements, ten per timed call, in GB/s moved (two reads
+//!   and one write).
 //! * `dispatch`: 1000 additions of 256-element tensors, in microseconds per op: the fixed cost
 //!   of one kernel dispatch (recording on the CPU plus running on the device).
 //! * `g_fwd`, `g_fwdbwd`, `d_fwd`, `d_fwdbwd`: the generator or the discriminator forward (no
@@ -308,9 +309,13 @@ fn bench_elementwise(args: &Args) {
     let mut rng = StdRng::seed_from_u64(1);
     let a = Tensor::randn(&[n], 0.0, 1.0, &mut rng).to_device(args.device);
     let b = Tensor::randn(&[n], 0.0, 1.0, &mut rng).to_device(args.device);
+    // Ten additions per timed call: one alone would mostly time the wait for the GPU.
+    let ops = 10;
     let ms = median_ms(args.steps, args.device, || {
-        std::hint::black_box(a.add(&b));
-    });
+        for _ in 0..ops {
+            std::hint::black_box(a.add(&b));
+        }
+    }) / ops as f64;
     let bytes = 3.0 * 4.0 * n as f64;
     report(
         "elementwise_add",
