@@ -28,6 +28,17 @@ use std::sync::Arc;
 pub trait Op: Send + Sync {
     fn name(&self) -> String;
     fn backward(&self, inputs: &[Tensor], output: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>>;
+
+    /// Whether `backward` reads the values of input `index`, not just its shape and device.
+    /// Say `false` only when it does not: such an input may be held as a *shadow* (below).
+    fn reads_input(&self, _index: usize) -> bool {
+        true
+    }
+
+    /// Whether `backward` reads the values of the output.
+    fn reads_output(&self) -> bool {
+        true
+    }
 }
 
 /// How a tensor was made: the op and the tensors it read.
@@ -45,9 +56,75 @@ pub(crate) fn record(op: impl Op + 'static, inputs: &[&Tensor]) -> Option<Node> 
     if !is_recording() || !inputs.iter().any(|t| t.is_requires_grad()) {
         return None;
     }
+    let inputs = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            // Values no backward rule will read need not stay in memory until the backward
+            // pass: neither this op's rule nor the rule of the op that made them.
+            let unread = !op.reads_input(i) && t.node().is_some_and(|n| !n.op.reads_output());
+            if unread {
+                t.shadow()
+            } else {
+                (*t).clone()
+            }
+        })
+        .collect();
     Some(Node {
         op: Arc::new(op),
-        inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+        inputs,
     })
 }
 // ANCHOR_END: record
+
+#[cfg(test)]
+mod tests {
+    use crate::{gradcheck, GradcheckOptions, Tensor};
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    fn randn(shape: &[usize], seed: u64) -> Tensor {
+        Tensor::randn(shape, 0.0, 1.0, &mut StdRng::seed_from_u64(seed))
+    }
+
+    /// The values an op's node holds for its input `i`: 0 when it holds a shadow.
+    fn held_values(t: &Tensor, i: usize) -> usize {
+        t.node().expect("a recorded op").inputs[i].storage().len()
+    }
+
+    /// A product feeding a sum: the sum's rule reads no values and the product's rule does not
+    /// read its output, so the sum holds a shadow of the product, with the same id and shape.
+    /// A softmax feeding a sum: the softmax's rule reads its output, so the sum holds it whole.
+    #[test]
+    fn unread_values_are_held_as_shadows() {
+        let x = randn(&[3, 4], 1).requires_grad();
+        let w = randn(&[4, 5], 2);
+        let product = x.matmul(&w);
+        let sum = product.add(&w.sum(0, true));
+        assert_eq!(held_values(&sum, 0), 0);
+        let shadow = &sum.node().unwrap().inputs[0];
+        assert_eq!((shadow.id(), shadow.shape()), (product.id(), product.shape()));
+        // The product's own node still holds x and w: its rule reads them.
+        assert_eq!(held_values(&product, 0), 12);
+        assert_eq!(held_values(&product, 1), 20);
+
+        let soft = x.softmax(1);
+        let sum = soft.add(&x);
+        assert_eq!(held_values(&sum, 0), 12);
+    }
+
+    /// Gradients through shadows are those of finite differences: sums, reshapes and
+    /// broadcasts over products, exponentials, softmaxes and maxima.
+    #[test]
+    fn gradients_flow_through_shadows() {
+        let f = |t: &[Tensor]| {
+            let h = t[0].matmul(&t[1]).add(&t[2]).reshape(&[4, 3, 2]);
+            let a = h.exp().mul_scalar(0.5).add(&h.softmax(2));
+            let b = a.sub(&h.max(1, true)).permute(&[2, 0, 1]);
+            b.sum(0, false).mean_all()
+        };
+        let inputs = [randn(&[4, 5], 3), randn(&[5, 6], 4), randn(&[6], 5)];
+        let report = gradcheck(f, &inputs, &GradcheckOptions::default());
+        assert!(report.all_pass(), "{report}");
+    }
+}

@@ -55,6 +55,13 @@ impl Binary {
 struct BinaryOp(Binary);
 
 impl Op for BinaryOp {
+    // A sum or difference only routes the gradient; the others scale it by the inputs.
+    fn reads_input(&self, _index: usize) -> bool {
+        matches!(self.0, Binary::Mul | Binary::Div | Binary::Maximum)
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         self.0.name().to_string()
     }

@@ -11,6 +11,9 @@ use crate::Tensor;
 struct MatMul;
 
 impl Op for MatMul {
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         "matmul".into()
     }

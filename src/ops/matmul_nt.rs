@@ -58,6 +58,9 @@ pub(crate) fn product(a: &Tensor, b: &Tensor, transposed: [bool; 2]) -> Tensor {
 struct MatMulNt;
 
 impl Op for MatMulNt {
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         "matmul_nt".into()
     }

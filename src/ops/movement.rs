@@ -16,6 +16,13 @@ use std::sync::Arc;
 struct Reshape;
 
 impl Op for Reshape {
+    // Only shapes: the gradient is routed, not scaled by any value.
+    fn reads_input(&self, _index: usize) -> bool {
+        false
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         "reshape".into()
     }
@@ -27,6 +34,13 @@ impl Op for Reshape {
 struct Permute(Vec<usize>);
 
 impl Op for Permute {
+    // Only shapes: the gradient is routed, not scaled by any value.
+    fn reads_input(&self, _index: usize) -> bool {
+        false
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         format!("permute({:?})", self.0)
     }
@@ -43,6 +57,13 @@ impl Op for Permute {
 struct BroadcastTo;
 
 impl Op for BroadcastTo {
+    // Only shapes: the gradient is routed, not scaled by any value.
+    fn reads_input(&self, _index: usize) -> bool {
+        false
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         "broadcast_to".into()
     }

@@ -20,6 +20,13 @@ struct ReduceOp {
 }
 
 impl Op for ReduceOp {
+    // A sum only spreads the gradient; a maximum compares the input with the output.
+    fn reads_input(&self, _index: usize) -> bool {
+        matches!(self.kind, Reduce::Max)
+    }
+    fn reads_output(&self) -> bool {
+        matches!(self.kind, Reduce::Max)
+    }
     fn name(&self) -> String {
         match self.kind {
             Reduce::Sum => format!("sum(axis={})", self.axis),

@@ -19,6 +19,13 @@ struct Narrow {
 }
 
 impl Op for Narrow {
+    // Only shapes: the gradient is routed, not scaled by any value.
+    fn reads_input(&self, _index: usize) -> bool {
+        false
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         format!("narrow(axis={}, start={})", self.axis, self.start)
     }
@@ -34,6 +41,13 @@ impl Op for Narrow {
 struct Pad(Vec<(usize, usize)>);
 
 impl Op for Pad {
+    // Only shapes: the gradient is routed, not scaled by any value.
+    fn reads_input(&self, _index: usize) -> bool {
+        false
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         format!("pad({:?})", self.0)
     }
@@ -52,6 +66,13 @@ struct Cat {
 }
 
 impl Op for Cat {
+    // Only shapes: the gradient is routed, not scaled by any value.
+    fn reads_input(&self, _index: usize) -> bool {
+        false
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         format!("cat(axis={})", self.axis)
     }

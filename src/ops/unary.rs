@@ -145,6 +145,16 @@ impl Unary {
 struct UnaryOp(Unary);
 
 impl Op for UnaryOp {
+    // Constant derivatives need no x; the others read x, never y.
+    fn reads_input(&self, _index: usize) -> bool {
+        !matches!(
+            self.0,
+            Unary::Neg | Unary::AddScalar(_) | Unary::MulScalar(_)
+        )
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         // `LeakyRelu(0.2)` -> `leaky_relu(0.2)`
         let mut name = String::new();

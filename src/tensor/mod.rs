@@ -86,6 +86,20 @@ impl Tensor {
         }))
     }
 
+    /// The same tensor for the graph (its id, shape, device, and how it was made) without its
+    /// values, so that holding it keeps no buffer alive. Recorded as an input of an op whose
+    /// backward reads only shapes (see `Op::reads_input`); reading its values is a bug, and
+    /// fails (an empty CPU buffer, a GPU buffer with none behind it).
+    pub(crate) fn shadow(&self) -> Tensor {
+        Tensor(Arc::new(Inner {
+            id: self.0.id,
+            storage: self.0.storage.released(),
+            shape: self.0.shape.clone(),
+            requires_grad: self.0.requires_grad,
+            node: self.0.node.clone(),
+        }))
+    }
+
     /// Wraps computed values as the result of an op, recording `node` when it is given.
     pub(crate) fn from_op(storage: Storage, shape: Vec<usize>, node: Option<Node>) -> Tensor {
         Tensor(Arc::new(Inner {

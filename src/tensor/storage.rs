@@ -49,6 +49,15 @@ impl Storage {
         Storage::Cpu(Arc::new(values))
     }
 
+    /// Storage on the same device holding no values (for `Tensor::shadow`).
+    pub(crate) fn released(&self) -> Storage {
+        match self {
+            Storage::Cpu(_) => Storage::Cpu(Arc::new(Vec::new())),
+            #[cfg(feature = "gpu")]
+            Storage::Gpu(_) => Storage::Gpu(Arc::new(GpuBuffer::released())),
+        }
+    }
+
     pub fn device(&self) -> Device {
         match self {
             Storage::Cpu(_) => Device::Cpu,

@@ -221,6 +221,13 @@ enum Spatial {
 /// (p, q) to (p - tx, q - ty) under the same condition, which is translation by (-tx, -ty)
 /// with zero fill. Cutout: M is diagonal (1 outside the square, 0 inside), so M^T = M.
 impl Op for Spatial {
+    // Values are only moved: the backward moves the gradient back by the same map.
+    fn reads_input(&self, _index: usize) -> bool {
+        false
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         match self {
             Spatial::Translate { tx, ty } => format!("translate(tx={tx:?}, ty={ty:?})"),

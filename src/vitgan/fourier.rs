@@ -110,6 +110,9 @@ fn forward_cpu(c: &[f32], w: &[f32], b: &[f32], dim: usize) -> Vec<f32> {
 struct SineEmbedding;
 
 impl Op for SineEmbedding {
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         "sine_embedding".into()
     }

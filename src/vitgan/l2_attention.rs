@@ -138,6 +138,9 @@ struct L2Attention {
 }
 
 impl Op for L2Attention {
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         "l2_attention".into()
     }

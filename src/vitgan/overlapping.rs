@@ -96,6 +96,13 @@ enum Direction {
 struct Windows(Layout, Direction);
 
 impl Op for Windows {
+    // Values are only moved: the backward moves the gradient back by the same map.
+    fn reads_input(&self, _index: usize) -> bool {
+        false
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         let Windows(l, d) = self;
         let name = match d {

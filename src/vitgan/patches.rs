@@ -74,6 +74,13 @@ enum Direction {
 struct Move(Layout, Direction);
 
 impl Op for Move {
+    // Values are only moved: the backward moves the gradient back by the same map.
+    fn reads_input(&self, _index: usize) -> bool {
+        false
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         let Move(l, d) = self;
         let name = if *d == Direction::Stitch {

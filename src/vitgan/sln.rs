@@ -97,6 +97,9 @@ struct Sln {
 }
 
 impl Op for Sln {
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         format!("sln(eps={})", self.eps)
     }

@@ -108,6 +108,15 @@ impl GpuBuffer {
     }
     // ANCHOR_END: alloc
 
+    /// No buffer at all: the storage of a tensor's shadow (`Tensor::shadow`), which keeps no
+    /// device memory alive. Binding it to a kernel panics.
+    pub(crate) fn released() -> GpuBuffer {
+        GpuBuffer {
+            buffer: None,
+            len: 0,
+        }
+    }
+
     /// Copies host values to a new GPU buffer.
     pub fn upload(values: &[f32]) -> GpuBuffer {
         let out = GpuBuffer::from_pool(values.len(), true);
