@@ -103,7 +103,10 @@ mod tests {
         let sum = product.add(&w.sum(0, true));
         assert_eq!(held_values(&sum, 0), 0);
         let shadow = &sum.node().unwrap().inputs[0];
-        assert_eq!((shadow.id(), shadow.shape()), (product.id(), product.shape()));
+        assert_eq!(
+            (shadow.id(), shadow.shape()),
+            (product.id(), product.shape())
+        );
         // The product's own node still holds x and w: its rule reads them.
         assert_eq!(held_values(&product, 0), 12);
         assert_eq!(held_values(&product, 1), 20);
