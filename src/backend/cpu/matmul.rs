@@ -1,0 +1,182 @@
+//! Batched matrix products through `matrixmultiply` (or the panel kernel of `panels.rs`),
+//! transposed operands read through strides.
+
+use super::panels;
+use super::PARALLEL_MIN;
+use crate::tensor::numel;
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
+
+// ANCHOR: matmul
+/// One operand of a batched matrix product: row-major values of shape [.., rows, cols], used as
+/// they are or transposed (then read through swapped strides, never copied).
+#[derive(Clone, Copy)]
+pub struct MatrixArg<'a> {
+    pub values: &'a [f32],
+    pub shape: &'a [usize],
+    pub transposed: bool,
+}
+
+impl MatrixArg<'_> {
+    /// (rows, columns) of the matrix as used.
+    fn dims(&self) -> (usize, usize) {
+        let r = self.shape.len();
+        let (rows, cols) = (self.shape[r - 2], self.shape[r - 1]);
+        if self.transposed {
+            (cols, rows)
+        } else {
+            (rows, cols)
+        }
+    }
+
+    /// (row, column) strides of the matrix as used.
+    fn strides(&self) -> (usize, usize) {
+        let cols = self.shape[self.shape.len() - 1];
+        if self.transposed {
+            (1, cols)
+        } else {
+            (cols, 1)
+        }
+    }
+
+    fn batch(&self) -> &[usize] {
+        &self.shape[..self.shape.len() - 2]
+    }
+}
+
+/// Batched matrix product `[.., m, k] x [.., k, n] -> [.., m, n]`; the batch axes broadcast
+/// (numpy's matmul). `batch` is the broadcast batch shape.
+pub fn matmul(a: MatrixArg, b: MatrixArg, batch: &[usize]) -> Vec<f32> {
+    let ((m, k), (_, n)) = (a.dims(), b.dims());
+    let batches = numel(batch);
+    let len = batches * m * n;
+    if k == 0 || len == 0 {
+        return vec![0.0; len];
+    }
+    // No zero-fill: with beta = 0, sgemm writes every element of its output block.
+    let mut out = Vec::with_capacity(len);
+    let blocks = &mut out.spare_capacity_mut()[..len];
+    if b.shape.len() == 2 && !a.transposed {
+        // A weight shared by every batch item: one GEMM over all rows of `a` at once.
+        sgemm(
+            batches * m,
+            k,
+            n,
+            a.values,
+            a.strides(),
+            b.values,
+            b.strides(),
+            blocks,
+        );
+    } else {
+        let a_offsets = batch_offsets(a.batch(), batch, m * k);
+        let b_offsets = batch_offsets(b.batch(), batch, k * n);
+        let run = |(i, c): (usize, &mut [MaybeUninit<f32>])| {
+            let (ao, bo) = (a_offsets[i], b_offsets[i]);
+            let (av, bv) = (&a.values[ao..ao + m * k], &b.values[bo..bo + k * n]);
+            sgemm(m, k, n, av, a.strides(), bv, b.strides(), c);
+        };
+        if batches > 1 && len * k >= PARALLEL_MIN {
+            blocks.par_chunks_mut(m * n).enumerate().for_each(run);
+        } else {
+            blocks.chunks_mut(m * n).enumerate().for_each(run);
+        }
+    }
+    // SAFETY: every element was written by a GEMM above.
+    unsafe { out.set_len(len) };
+    out
+}
+// ANCHOR_END: matmul
+
+/// C [m, n] = A B, with A read as [m, k] and B as [k, n] through (row, column) strides, so a
+/// transposed operand is read in place, never copied. C is row-major and only written.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_strided(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    sa: (usize, usize),
+    b: &[f32],
+    sb: (usize, usize),
+    c: &mut [f32],
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c[..m * n].fill(0.0);
+        return;
+    }
+    // SAFETY: MaybeUninit<f32> has f32's layout, and sgemm only stores initialized values.
+    let c = unsafe { &mut *(c as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    sgemm(m, k, n, a, sa, b, sb, c);
+}
+
+/// `gemm_strided` into possibly uninitialized memory (k > 0, m > 0, n > 0).
+#[allow(clippy::too_many_arguments)]
+fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    sa: (usize, usize),
+    b: &[f32],
+    sb: (usize, usize),
+    c: &mut [MaybeUninit<f32>],
+) {
+    let last =
+        |rows: usize, cols: usize, (sr, sc): (usize, usize)| (rows - 1) * sr + (cols - 1) * sc;
+    assert!(
+        a.len() > last(m, k, sa) && b.len() > last(k, n, sb) && c.len() >= m * n,
+        "gemm: operands too short for [{m}, {k}] x [{k}, {n}]"
+    );
+    // Rows of A in place (activations times a weight): no copy of A, where the CPU allows.
+    if sa.1 == 1 && panels::gemm((m, k, n), (a, sa.0), b, sb, c) {
+        return;
+    }
+    // SAFETY: every element read of A and B lies at or before the last index asserted above,
+    // and C is a row-major [m, n] block of at least m * n elements; beta = 0, so C is only
+    // written, never read.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            sa.0 as isize,
+            sa.1 as isize,
+            b.as_ptr(),
+            sb.0 as isize,
+            sb.1 as isize,
+            0.0,
+            c.as_mut_ptr().cast::<f32>(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// For each output batch index, the element offset of the matching matrix of an operand whose
+/// batch shape `own` broadcasts to `batch` (a size-1 axis repeats the same matrix).
+fn batch_offsets(own: &[usize], batch: &[usize], matrix: usize) -> Vec<usize> {
+    let total: usize = batch.iter().product();
+    let pad = batch.len() - own.len();
+    let mut own_strides = vec![0; batch.len()];
+    let mut stride = matrix;
+    for i in (0..own.len()).rev() {
+        own_strides[pad + i] = if own[i] == 1 { 0 } else { stride };
+        stride *= own[i];
+    }
+    (0..total)
+        .map(|mut flat| {
+            let mut offset = 0;
+            for axis in (0..batch.len()).rev() {
+                offset += (flat % batch[axis]) * own_strides[axis];
+                flat /= batch[axis];
+            }
+            offset
+        })
+        .collect()
+}

@@ -1,0 +1,99 @@
+//! The CPU reference backend: plain loops over row-major slices for elementwise work,
+//! reductions and copies, `matrixmultiply` for matrix products, `rayon` across rows and batch
+//! items once an op is large enough to pay for the threads.
+//!
+//! Every function reads contiguous row-major values and returns a new row-major `Vec`.
+//! Elementwise functions arrive as generic closures, so each formula is compiled into its own
+//! loop, and the loops over contiguous runs vectorize.
+
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
+
+mod broadcast;
+mod matmul;
+mod movement;
+mod panels;
+mod reduce;
+
+pub use broadcast::{zip_broadcast, zip_sum_to};
+pub use matmul::{gemm_strided, matmul, MatrixArg};
+pub use movement::{broadcast_to, cat, gather, narrow, pad, permute};
+pub use reduce::{max_axis, softmax, sum_axis};
+
+/// Below this much work (elements touched), splitting it across threads costs more than it
+/// saves.
+const PARALLEL_MIN: usize = 1 << 15;
+
+/// About this much work goes to one parallel task.
+const TASK: usize = 1 << 14;
+
+/// Calls `fill(first_row, rows)` on consecutive blocks of whole rows (`row` elements each) of
+/// `out`: in parallel, in blocks of about `TASK` work, when `work` is large enough.
+fn for_row_blocks<T: Send>(
+    out: &mut [T],
+    row: usize,
+    work: usize,
+    fill: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    if out.is_empty() {
+        return;
+    }
+    let rows = out.len() / row;
+    if work >= PARALLEL_MIN && rows > 1 {
+        let rows_per_task = (TASK * rows / work).max(1);
+        out.par_chunks_mut(rows_per_task * row)
+            .enumerate()
+            .for_each(|(i, block)| fill(i * rows_per_task, block));
+    } else {
+        fill(0, out);
+    }
+}
+
+/// A new vector of `len` values written by `fill(first_row, block)` in blocks of whole rows.
+/// There is no zero-fill first: `fill` must write every element of its block.
+fn build(
+    len: usize,
+    row: usize,
+    work: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + Send,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(len);
+    for_row_blocks(&mut out.spare_capacity_mut()[..len], row, work, fill);
+    // SAFETY: `fill` wrote every element of every block, and the blocks cover `len` elements.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// `f(x)` for every element.
+pub fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
+    build(x.len(), 1, x.len(), |start, out| {
+        for (o, &v) in out.iter_mut().zip(&x[start..]) {
+            o.write(f(v));
+        }
+    })
+}
+
+/// `f(a, b)` for every pair of elements of two equally long slices.
+pub fn zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Vec<f32> {
+    assert_eq!(a.len(), b.len(), "zip: operands of different lengths");
+    build(a.len(), 1, a.len(), |start, out| {
+        for ((o, &x), &y) in out.iter_mut().zip(&a[start..]).zip(&b[start..]) {
+            o.write(f(x, y));
+        }
+    })
+}
+
+/// `acc += x`, element by element.
+pub fn add_assign(acc: &mut [f32], x: &[f32]) {
+    assert_eq!(
+        acc.len(),
+        x.len(),
+        "add_assign: operands of different lengths"
+    );
+    let work = acc.len();
+    for_row_blocks(acc, 1, work, |start, block| {
+        for (a, &v) in block.iter_mut().zip(&x[start..]) {
+            *a += v;
+        }
+    });
+}
