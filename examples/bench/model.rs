@@ -1,0 +1,170 @@
+//! Whole-model measurements: G and D forward (and backward), the full training step, each with
+//! its dispatches, host recording time and peak memory.
+
+use super::{card, median_ms, peak_rss_mb, Args};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use vitgan::{Device, Tensor};
+
+/// `g_fwd`, `g_fwdbwd`, `d_fwd` or `d_fwdbwd` for every preset and batch. As in the PyTorch
+/// reference's bench.py, D runs in training mode (its power iterations included), and the
+/// backward is that of the output's mean.
+pub(crate) fn bench_model(args: &Args, what: &str) {
+    use vitgan::vitgan::{Config, Discriminator, Generator, Mode};
+    let backward = what.ends_with("fwdbwd");
+    for preset in &args.presets {
+        let cfg = Config::preset(preset).expect("checked by parse_args");
+        let mut rng = StdRng::seed_from_u64(0);
+        let mut g = Generator::new(&cfg, &mut rng);
+        let mut d = Discriminator::new(&cfg, &mut rng);
+        vitgan::nn::to_device(&mut g, args.device);
+        vitgan::nn::to_device(&mut d, args.device);
+        for &batch in &args.batches {
+            let mut rng = StdRng::seed_from_u64(1);
+            let z = Tensor::randn(&[batch, cfg.z_dim], 0.0, 1.0, &mut rng).to_device(args.device);
+            let shape = [batch, cfg.channels, cfg.img_size, cfg.img_size];
+            let x = Tensor::rand_uniform(&shape, -1.0, 1.0, &mut rng).to_device(args.device);
+            let mut run = || {
+                if what.starts_with('g') {
+                    g.forward(&z)
+                } else {
+                    d.forward(&x, Mode::Train)
+                }
+            };
+            let ms = median_ms_counted(args.steps, args.device, || {
+                if backward {
+                    std::hint::black_box(run().mean_all().backward());
+                } else {
+                    std::hint::black_box(vitgan::no_grad(&mut run));
+                }
+            });
+            report_model(what, preset, batch, args, ms);
+        }
+    }
+}
+
+/// Kernel dispatches so far (0 on the CPU).
+fn dispatches() -> u64 {
+    #[cfg(feature = "gpu")]
+    return vitgan::backend::gpu::dispatch_count();
+    #[cfg(not(feature = "gpu"))]
+    0
+}
+
+/// Bytes of GPU memory taken for tensors so far, its peak (0 on the CPU).
+fn gpu_bytes() -> u64 {
+    #[cfg(feature = "gpu")]
+    return vitgan::backend::gpu::bytes_allocated();
+    #[cfg(not(feature = "gpu"))]
+    0
+}
+
+/// Host seconds spent recording GPU dispatches so far (0 on the CPU).
+fn recording_seconds() -> f64 {
+    #[cfg(feature = "gpu")]
+    return vitgan::backend::gpu::recording_seconds();
+    #[cfg(not(feature = "gpu"))]
+    0.0
+}
+
+/// The most GPU memory tensors held at once so far (0 on the CPU).
+fn gpu_live_bytes() -> u64 {
+    #[cfg(feature = "gpu")]
+    return vitgan::backend::gpu::peak_live_bytes();
+    #[cfg(not(feature = "gpu"))]
+    0
+}
+
+/// What one whole-model call costs: median wall time, and per call the kernel dispatches and the
+/// host time spent recording them (means over all calls, warm-up included).
+struct Cost {
+    ms: f64,
+    dispatches: f64,
+    recording_ms: f64,
+}
+
+fn median_ms_counted(steps: usize, device: Device, f: impl FnMut()) -> Cost {
+    let (dispatches_before, recording_before) = (dispatches(), recording_seconds());
+    let ms = median_ms(steps, device, f);
+    let calls = (steps.max(1) + 2) as f64;
+    Cost {
+        ms,
+        dispatches: (dispatches() - dispatches_before) as f64 / calls,
+        recording_ms: (recording_seconds() - recording_before) * 1e3 / calls,
+    }
+}
+
+/// One JSON line for a whole-model measurement, with bench.py's keys.
+fn report_model(what: &str, preset: &str, batch: usize, args: &Args, cost: Cost) {
+    let Cost {
+        ms,
+        dispatches,
+        recording_ms,
+    } = cost;
+    println!(
+        "{{\"what\": \"{what}\", \"preset\": \"{preset}\", \"batch\": {batch}, \"device\": \"{}\", \
+         \"card\": \"{}\", \"n_steps\": {}, \"ms_median\": {ms:.3}, \"img_per_s\": {:.2}, \
+         \"dispatches_per_step\": {dispatches:.0}, \"recording_ms\": {recording_ms:.1}, \
+         \"peak_rss_mb\": {:.1}, \"peak_gpu_mb\": {:.1}, \"peak_gpu_live_mb\": {:.1}}}",
+        if args.device == Device::Cpu { "cpu" } else { "gpu" },
+        card(args.device),
+        args.steps,
+        batch as f64 / ms * 1e3,
+        peak_rss_mb(),
+        gpu_bytes() as f64 / (1 << 20) as f64,
+        gpu_live_bytes() as f64 / (1 << 20) as f64
+    );
+}
+
+/// The full training step (D step on 4B augmented images with bCR, G step, EMA), as the
+/// reference's `train` measurement.
+pub(crate) fn bench_train(args: &Args) {
+    use vitgan::vitgan::train::Trainer;
+    use vitgan::vitgan::Config;
+    for preset in &args.presets {
+        let cfg = Config::preset(preset).expect("checked by parse_args");
+        let mut trainer = Trainer::new(&cfg, 0, args.device);
+        for &batch in &args.batches {
+            let all: Vec<usize> = (0..batch).collect();
+            let real = vitgan::data::procedural(batch, cfg.img_size, 1).batch(&all);
+            let ms = median_ms_counted(args.steps, args.device, || {
+                trainer.train_step(&real).expect("finite losses");
+            });
+            report_model("train", preset, batch, args, ms);
+        }
+        #[cfg(feature = "gpu")]
+        if args.device == Device::Gpu {
+            print_kernel_table(preset, args.batches.len() * (args.steps.max(1) + 2));
+        }
+    }
+}
+
+/// Per kernel, over the training steps just run (`calls` of them): dispatches per step, and with
+/// `VITGAN_GPU_PROFILE=1` GPU milliseconds per step. Where to fuse or tune next.
+#[cfg(feature = "gpu")]
+fn print_kernel_table(preset: &str, calls: usize) {
+    use vitgan::backend::gpu::{dispatches_by_kernel, gpu_time_by_kernel};
+    let per_step = |n: f64| n / calls as f64;
+    let counts: Vec<String> = dispatches_by_kernel()
+        .iter()
+        .take(12)
+        .map(|(k, n)| format!("\"{k}\": {:.0}", per_step(*n as f64)))
+        .collect();
+    println!(
+        "{{\"what\": \"dispatches_per_step_by_kernel\", \"preset\": \"{preset}\", {}}}",
+        counts.join(", ")
+    );
+    let times = gpu_time_by_kernel();
+    if !times.is_empty() {
+        let total: f64 = times.iter().map(|t| t.1).sum();
+        let rows: Vec<String> = times
+            .iter()
+            .map(|(k, seconds, _)| format!("\"{k}\": {:.2}", per_step(seconds * 1e3)))
+            .collect();
+        println!(
+            "{{\"what\": \"gpu_ms_per_step_by_kernel\", \"preset\": \"{preset}\", \"total\": {:.2}, {}}}",
+            per_step(total * 1e3),
+            rows.join(", ")
+        );
+    }
+}
