@@ -17,7 +17,10 @@
 //!   `--batch` (default 8,32).
 //! * `train`: the full training step (D step + G step + EMA) for each preset and batch.
 
+// The measurements live beside this file, one file per kind.
+#[path = "bench/kernels.rs"]
 mod kernels;
+#[path = "bench/model.rs"]
 mod model;
 
 use std::time::Instant;
