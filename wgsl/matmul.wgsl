@@ -66,6 +66,16 @@ fn b_at(p: Product, kk: u32, col: u32) -> f32 {
     }
     return b[p.b_base + select(kk * p.n + col, col * p.k + kk, p.b_transposed)];
 }
+// The e-th value a thread stages of the tile of A at (row0, k0), and of B at (k0, col0).
+fn fetch_a(p: Product, e: u32, extent: u32, row0: u32, k0: u32) -> f32 {
+    let rk = a_coords(e, extent, p.a_transposed);
+    return a_at(p, row0 + rk.x, k0 + rk.y);
+}
+
+fn fetch_b(p: Product, e: u32, extent: u32, k0: u32, col0: u32) -> f32 {
+    let kc = b_coords(e, extent, p.b_transposed);
+    return b_at(p, k0 + kc.x, col0 + kc.y);
+}
 // ANCHOR_END: staging
 
 // ANCHOR: tiled
@@ -92,10 +102,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var next_b: array<f32, 4>;
     for (var i = 0u; i < 4u; i++) {
         let e = thread + i * 256u;
-        let ra = a_coords(e, BLOCK, p.a_transposed);
-        let kc = b_coords(e, BLOCK, p.b_transposed);
-        next_a[i] = a_at(p, row0 + ra.x, p.k_begin + ra.y);
-        next_b[i] = b_at(p, p.k_begin + kc.x, col0 + kc.y);
+        next_a[i] = fetch_a(p, e, BLOCK, row0, p.k_begin);
+        next_b[i] = fetch_b(p, e, BLOCK, p.k_begin, col0);
     }
     var acc: array<vec4<f32>, 4>;
     for (var k0 = p.k_begin; k0 < p.k_end; k0 += KSTEP) {
@@ -110,10 +118,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         if k0 + KSTEP < p.k_end {
             for (var i = 0u; i < 4u; i++) {
                 let e = thread + i * 256u;
-                let ra = a_coords(e, BLOCK, p.a_transposed);
-                let kc = b_coords(e, BLOCK, p.b_transposed);
-                next_a[i] = a_at(p, row0 + ra.x, k0 + KSTEP + ra.y);
-                next_b[i] = b_at(p, k0 + KSTEP + kc.x, col0 + kc.y);
+                next_a[i] = fetch_a(p, e, BLOCK, row0, k0 + KSTEP);
+                next_b[i] = fetch_b(p, e, BLOCK, k0 + KSTEP, col0);
             }
         }
         // Thread (x, y) owns rows 4y..4y+3 and columns 4x..4x+3 of the block: two vec4 reads
@@ -164,10 +170,8 @@ fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var next_b: array<f32, 8>;
     for (var i = 0u; i < 8u; i++) {
         let e = thread + i * 256u;
-        let ra = a_coords(e, WIDE, p.a_transposed);
-        let kc = b_coords(e, WIDE, p.b_transposed);
-        next_a[i] = a_at(p, row0 + ra.x, p.k_begin + ra.y);
-        next_b[i] = b_at(p, p.k_begin + kc.x, col0 + kc.y);
+        next_a[i] = fetch_a(p, e, WIDE, row0, p.k_begin);
+        next_b[i] = fetch_b(p, e, WIDE, p.k_begin, col0);
     }
     var acc: array<vec4<f32>, 16>;
     for (var k0 = p.k_begin; k0 < p.k_end; k0 += KSTEP) {
@@ -182,10 +186,8 @@ fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         if k0 + KSTEP < p.k_end {
             for (var i = 0u; i < 8u; i++) {
                 let e = thread + i * 256u;
-                let ra = a_coords(e, WIDE, p.a_transposed);
-                let kc = b_coords(e, WIDE, p.b_transposed);
-                next_a[i] = a_at(p, row0 + ra.x, k0 + KSTEP + ra.y);
-                next_b[i] = b_at(p, k0 + KSTEP + kc.x, col0 + kc.y);
+                next_a[i] = fetch_a(p, e, WIDE, row0, k0 + KSTEP);
+                next_b[i] = fetch_b(p, e, WIDE, k0 + KSTEP, col0);
             }
         }
         // Rows 4 lid.y + {0..3} and 64 + 4 lid.y + {0..3}; columns likewise with lid.x.

@@ -43,36 +43,32 @@ pub(crate) fn bench_model(args: &Args, what: &str) {
     }
 }
 
-/// Kernel dispatches so far (0 on the CPU).
-fn dispatches() -> u64 {
-    #[cfg(feature = "gpu")]
-    return vitgan::backend::gpu::dispatch_count();
-    #[cfg(not(feature = "gpu"))]
-    0
+/// The GPU backend's counters since the process started (all 0 on the CPU or without the
+/// `gpu` feature).
+#[derive(Clone, Copy, Default)]
+struct GpuCounters {
+    dispatches: u64,
+    /// Host seconds spent recording dispatches.
+    recording_s: f64,
+    /// Bytes the buffer pool took from the device (it never gives any back: the peak).
+    pool_bytes: u64,
+    /// The most bytes tensors held at once.
+    peak_live_bytes: u64,
 }
 
-/// Bytes of GPU memory taken for tensors so far, its peak (0 on the CPU).
-fn gpu_bytes() -> u64 {
+fn gpu_counters() -> GpuCounters {
     #[cfg(feature = "gpu")]
-    return vitgan::backend::gpu::bytes_allocated();
+    {
+        use vitgan::backend::gpu;
+        GpuCounters {
+            dispatches: gpu::dispatch_count(),
+            recording_s: gpu::recording_seconds(),
+            pool_bytes: gpu::bytes_allocated(),
+            peak_live_bytes: gpu::peak_live_bytes(),
+        }
+    }
     #[cfg(not(feature = "gpu"))]
-    0
-}
-
-/// Host seconds spent recording GPU dispatches so far (0 on the CPU).
-fn recording_seconds() -> f64 {
-    #[cfg(feature = "gpu")]
-    return vitgan::backend::gpu::recording_seconds();
-    #[cfg(not(feature = "gpu"))]
-    0.0
-}
-
-/// The most GPU memory tensors held at once so far (0 on the CPU).
-fn gpu_live_bytes() -> u64 {
-    #[cfg(feature = "gpu")]
-    return vitgan::backend::gpu::peak_live_bytes();
-    #[cfg(not(feature = "gpu"))]
-    0
+    GpuCounters::default()
 }
 
 /// What one whole-model call costs: median wall time, and per call the kernel dispatches and the
@@ -84,13 +80,14 @@ struct Cost {
 }
 
 fn median_ms_counted(steps: usize, device: Device, f: impl FnMut()) -> Cost {
-    let (dispatches_before, recording_before) = (dispatches(), recording_seconds());
+    let before = gpu_counters();
     let ms = median_ms(steps, device, f);
+    let after = gpu_counters();
     let calls = (steps.max(1) + 2) as f64;
     Cost {
         ms,
-        dispatches: (dispatches() - dispatches_before) as f64 / calls,
-        recording_ms: (recording_seconds() - recording_before) * 1e3 / calls,
+        dispatches: (after.dispatches - before.dispatches) as f64 / calls,
+        recording_ms: (after.recording_s - before.recording_s) * 1e3 / calls,
     }
 }
 
@@ -101,6 +98,8 @@ fn report_model(what: &str, preset: &str, batch: usize, args: &Args, cost: Cost)
         dispatches,
         recording_ms,
     } = cost;
+    let memory = gpu_counters();
+    let mb = |bytes: u64| bytes as f64 / (1 << 20) as f64;
     println!(
         "{{\"what\": \"{what}\", \"preset\": \"{preset}\", \"batch\": {batch}, \"device\": \"{}\", \
          \"card\": \"{}\", \"n_steps\": {}, \"ms_median\": {ms:.3}, \"img_per_s\": {:.2}, \
@@ -111,8 +110,8 @@ fn report_model(what: &str, preset: &str, batch: usize, args: &Args, cost: Cost)
         args.steps,
         batch as f64 / ms * 1e3,
         peak_rss_mb(),
-        gpu_bytes() as f64 / (1 << 20) as f64,
-        gpu_live_bytes() as f64 / (1 << 20) as f64
+        mb(memory.pool_bytes),
+        mb(memory.peak_live_bytes)
     );
 }
 

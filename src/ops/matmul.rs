@@ -1,13 +1,17 @@
-//! Batched matrix product, the one op where nearly all of a transformer's arithmetic happens.
+//! Batched matrix products, the ops where nearly all of a transformer's arithmetic happens:
+//! `A B`, and `A B^T` without making `B^T` (the product of every linear layer, whose weight is
+//! stored `[out, in]`, and of attention's queries with its keys).
 
 use crate::autograd::{record, Op};
 use crate::backend::cpu::{self, MatrixArg};
-use crate::tensor::{broadcast_shapes, numel, Device, Storage};
+use crate::tensor::{broadcast_shapes, numel, Storage};
 use crate::Tensor;
 
 // ANCHOR: matmul_rule
 /// C = A B, so dL/dA = dL/dC B^T and dL/dB = A^T dL/dC (each summed over the batch axes its
-/// operand was broadcast along).
+/// operand was broadcast along). The transposed operands are read in place (`product`), never
+/// copied. With a shared weight B [k, n], dL/dB = sum_i A_i^T dL/dC_i over the batch is one
+/// product of the batch's rows stacked, [rows, k]^T [rows, n].
 struct MatMul;
 
 impl Op for MatMul {
@@ -19,98 +23,132 @@ impl Op for MatMul {
     }
     fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
         let (a, b) = (&inputs[0], &inputs[1]);
-        if grad.device() == Device::Cpu {
-            return cpu_backward(a, b, grad);
-        }
-        #[cfg(feature = "gpu")]
-        return gpu_backward(a, b, grad);
-        #[cfg(not(feature = "gpu"))]
-        unreachable!("GPU tensors exist only with the gpu feature")
+        let ga = a
+            .is_requires_grad()
+            .then(|| product(grad, b, [false, true]).sum_to(a.shape()));
+        let gb = b.is_requires_grad().then(|| {
+            if b.rank() == 2 {
+                product(&stacked_rows(a), &stacked_rows(grad), [true, false])
+            } else {
+                product(a, grad, [true, false]).sum_to(b.shape())
+            }
+        });
+        vec![ga, gb]
     }
 }
 // ANCHOR_END: matmul_rule
 
-/// The same rule on the CPU, where sgemm reads the transposed operands in place. With a
-/// shared weight b [k, n] and a [.., m, k], dL/db sums a_i^T g_i over the batch: that is one
-/// product of the batch's rows stacked, [rows, k]^T [rows, n].
-fn cpu_backward(a: &Tensor, b: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
-    let batch = &grad.shape()[..grad.rank() - 2];
-    let tensor = |values: Vec<f32>, shape: Vec<usize>| {
-        Tensor::from_storage(Storage::cpu_from_vec(values), shape)
-    };
-    let with_last_two = |rows: usize, cols: usize| -> Vec<usize> {
-        batch.iter().copied().chain([rows, cols]).collect()
-    };
-    let (m, k) = (a.shape()[a.rank() - 2], a.shape()[a.rank() - 1]);
-    let n = b.shape()[b.rank() - 1];
-    let ga = a.is_requires_grad().then(|| {
-        let values = cpu::matmul(
-            arg(grad, grad.shape(), false),
-            arg(b, b.shape(), true),
-            batch,
-        );
-        tensor(values, with_last_two(m, k)).sum_to(a.shape())
-    });
-    let gb = b.is_requires_grad().then(|| {
-        if b.rank() == 2 {
-            let rows = numel(&a.shape()[..a.rank() - 1]);
-            let (a_rows, g_rows) = ([rows, k], [rows, n]);
-            let values = cpu::matmul(arg(a, &a_rows, true), arg(grad, &g_rows, false), &[]);
-            tensor(values, vec![k, n])
-        } else {
-            let values = cpu::matmul(
-                arg(a, a.shape(), true),
-                arg(grad, grad.shape(), false),
-                batch,
-            );
-            tensor(values, with_last_two(k, n)).sum_to(b.shape())
-        }
-    });
-    vec![ga, gb]
-}
+// ANCHOR: matmul_nt_rule
+/// C = A B^T, so dL/dA = dL/dC B and dL/dB = (dL/dC)^T A; for a shared B [n, k] the second is
+/// again one product of the batch's rows stacked, [rows, n]^T [rows, k].
+struct MatMulNt;
 
-/// A CPU tensor's values read as a matrix operand of shape `shape`.
-pub(crate) fn arg<'a>(t: &'a Tensor, shape: &'a [usize], transposed: bool) -> MatrixArg<'a> {
-    MatrixArg {
-        values: t.cpu_values(),
-        shape,
-        transposed,
+impl Op for MatMulNt {
+    fn reads_output(&self) -> bool {
+        false
     }
+    fn name(&self) -> String {
+        "matmul_nt".into()
+    }
+    fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
+        let (a, b) = (&inputs[0], &inputs[1]);
+        let ga = a
+            .is_requires_grad()
+            .then(|| product(grad, b, [false, false]).sum_to(a.shape()));
+        let gb = b.is_requires_grad().then(|| {
+            if b.rank() == 2 {
+                product(&stacked_rows(grad), &stacked_rows(a), [true, false])
+            } else {
+                product(grad, a, [true, false]).sum_to(b.shape())
+            }
+        });
+        vec![ga, gb]
+    }
+}
+// ANCHOR_END: matmul_nt_rule
+
+/// `t` [.., r, c] as one matrix of all its rows, [.. * r, c].
+fn stacked_rows(t: &Tensor) -> Tensor {
+    let shape = t.shape();
+    t.reshape(&[numel(&shape[..shape.len() - 1]), shape[shape.len() - 1]])
 }
 
 impl Tensor {
     /// `[.., m, k] x [.., k, n] -> [.., m, n]`; the batch axes (all but the last two) broadcast.
     pub fn matmul(&self, other: &Tensor) -> Tensor {
-        let (a, b) = (self.shape(), other.shape());
-        let fail = || -> ! {
-            panic!(
-                "matmul: cannot multiply shapes {a:?} and {b:?} (expected [.., m, k] x [.., k, n])"
-            )
-        };
-        if a.len() < 2 || b.len() < 2 || a[a.len() - 1] != b[b.len() - 2] {
-            fail();
+        let out = product(self, other, [false, false]);
+        let shape = out.shape().to_vec();
+        Tensor::from_op(out.storage().clone(), shape, record(MatMul, &[self, other]))
+    }
+
+    /// `[.., m, k] x [.., n, k]^T -> [.., m, n]`: `self.matmul(&other.transpose(-1, -2))`
+    /// without the transposed copy. The batch axes broadcast.
+    pub fn matmul_nt(&self, other: &Tensor) -> Tensor {
+        let out = product(self, other, [false, true]);
+        let shape = out.shape().to_vec();
+        Tensor::from_op(
+            out.storage().clone(),
+            shape,
+            record(MatMulNt, &[self, other]),
+        )
+    }
+}
+
+/// The product of `a` and `b`, either read transposed (`transposed[i]`: the last two axes of
+/// the operand swapped), batch axes broadcast, on their device; no graph is recorded. Both
+/// backends read a transposed operand in place: sgemm through swapped strides, the GPU kernel
+/// through its transposed-operand mode.
+pub(crate) fn product(a: &Tensor, b: &Tensor, transposed: [bool; 2]) -> Tensor {
+    let (sa, sb) = (a.shape(), b.shape());
+    let fail = || -> ! {
+        panic!(
+            "matmul: cannot multiply shapes {sa:?} and {sb:?} (expected [.., m, k] x [.., k, n], \
+             transposed: {transposed:?})"
+        )
+    };
+    if sa.len() < 2 || sb.len() < 2 {
+        fail();
+    }
+    let last_two = |s: &[usize], t: bool| {
+        let (r, c) = (s[s.len() - 2], s[s.len() - 1]);
+        if t {
+            (c, r)
+        } else {
+            (r, c)
         }
-        let batch =
-            broadcast_shapes(&a[..a.len() - 2], &b[..b.len() - 2]).unwrap_or_else(|| fail());
-        assert_eq!(
-            self.device(),
-            other.device(),
-            "matmul: tensors on different devices"
-        );
-        let mut shape = batch.clone();
-        shape.extend([a[a.len() - 2], b[b.len() - 1]]);
-        let storage = match (self.storage(), other.storage()) {
-            (Storage::Cpu(_), Storage::Cpu(_)) => Storage::cpu_from_vec(cpu::matmul(
-                arg(self, a, false),
-                arg(other, b, false),
-                &batch,
-            )),
-            #[cfg(feature = "gpu")]
-            (Storage::Gpu(_), Storage::Gpu(_)) => gpu_matmul(self, other, &batch, [false, false]),
-            #[cfg(feature = "gpu")]
-            _ => unreachable!("devices checked above"),
-        };
-        Tensor::from_op(storage, shape, record(MatMul, &[self, other]))
+    };
+    let ((m, k), (k2, n)) = (last_two(sa, transposed[0]), last_two(sb, transposed[1]));
+    let batch = match broadcast_shapes(&sa[..sa.len() - 2], &sb[..sb.len() - 2]) {
+        Some(batch) if k == k2 => batch,
+        _ => fail(),
+    };
+    assert_eq!(
+        a.device(),
+        b.device(),
+        "matmul: tensors on different devices"
+    );
+    let mut shape = batch.clone();
+    shape.extend([m, n]);
+    let storage = match (a.storage(), b.storage()) {
+        (Storage::Cpu(_), Storage::Cpu(_)) => Storage::cpu_from_vec(cpu::matmul(
+            arg(a, sa, transposed[0]),
+            arg(b, sb, transposed[1]),
+            &batch,
+        )),
+        #[cfg(feature = "gpu")]
+        (Storage::Gpu(_), Storage::Gpu(_)) => gpu_matmul(a, b, &batch, transposed),
+        #[cfg(feature = "gpu")]
+        _ => unreachable!("devices checked above"),
+    };
+    Tensor::from_storage(storage, shape)
+}
+
+/// A CPU tensor's values read as a matrix operand of shape `shape`.
+fn arg<'a>(t: &'a Tensor, shape: &'a [usize], transposed: bool) -> MatrixArg<'a> {
+    MatrixArg {
+        values: t.cpu_values(),
+        shape,
+        transposed,
     }
 }
 
@@ -121,12 +159,7 @@ impl Tensor {
 /// matrix size, or 0 for a matrix shared by every batch item. An operand broadcast along only
 /// some batch axes is expanded first.
 #[cfg(feature = "gpu")]
-pub(crate) fn gpu_matmul(
-    a: &Tensor,
-    b: &Tensor,
-    batch: &[usize],
-    transposed: [bool; 2],
-) -> Storage {
+fn gpu_matmul(a: &Tensor, b: &Tensor, batch: &[usize], transposed: [bool; 2]) -> Storage {
     use crate::backend::gpu;
     use crate::tensor::broadcast_strides;
     use std::sync::Arc;
@@ -176,34 +209,5 @@ pub(crate) fn gpu_matmul(
         [a_stride, b_stride],
         transposed,
     )))
-}
-
-/// The matmul rule on the GPU, with the transposed operands read in place. With a shared
-/// weight b [k, n], dL/db = sum_i a_i^T g_i over the batch is one product of the batch's rows
-/// stacked, [rows, k]^T [rows, n]: a long k, which the kernel splits across workgroups.
-#[cfg(feature = "gpu")]
-fn gpu_backward(a: &Tensor, b: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
-    let batch = &grad.shape()[..grad.rank() - 2];
-    let with_last_two = |rows: usize, cols: usize| -> Vec<usize> {
-        batch.iter().copied().chain([rows, cols]).collect()
-    };
-    let (m, k) = (a.shape()[a.rank() - 2], a.shape()[a.rank() - 1]);
-    let n = b.shape()[b.rank() - 1];
-    let ga = a.is_requires_grad().then(|| {
-        let storage = gpu_matmul(grad, b, batch, [false, true]);
-        Tensor::from_storage(storage, with_last_two(m, k)).sum_to(a.shape())
-    });
-    let gb = b.is_requires_grad().then(|| {
-        if b.rank() == 2 {
-            let rows = numel(&a.shape()[..a.rank() - 1]);
-            let (a_rows, g_rows) = (a.reshape(&[rows, k]), grad.reshape(&[rows, n]));
-            let storage = gpu_matmul(&a_rows, &g_rows, &[], [true, false]);
-            Tensor::from_storage(storage, vec![k, n])
-        } else {
-            let storage = gpu_matmul(a, grad, batch, [true, false]);
-            Tensor::from_storage(storage, with_last_two(k, n)).sum_to(b.shape())
-        }
-    });
-    vec![ga, gb]
 }
 // ANCHOR_END: gpu_matmul

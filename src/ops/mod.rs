@@ -4,7 +4,6 @@
 mod binary;
 mod composed;
 mod matmul;
-mod matmul_nt;
 mod movement;
 mod reduce;
 mod slicing;
