@@ -28,6 +28,17 @@ fn the_api_the_book_teaches() {
     assert!(grads.get(&unused).is_none());
 }
 
+/// Like PyTorch's without `retain_graph`, a backward pass frees the graph it walked: a second
+/// one through the same graph is a mistake, and says so.
+#[test]
+#[should_panic(expected = "already used by a backward pass")]
+fn a_second_backward_through_the_same_graph_says_why_it_cannot() {
+    let x = Tensor::from_vec(vec![1.0, -2.0], &[2]).requires_grad();
+    let loss = x.exp().sum_all();
+    let _ = loss.backward();
+    let _ = loss.backward();
+}
+
 #[test]
 fn fan_out_accumulates() {
     // L = x*x + 3x: dL/dx = 2x + 3, with x read by two ops (and twice by one of them).

@@ -62,7 +62,7 @@ pub(crate) fn topological_order(root: &Tensor, only_grad: bool) -> Vec<Tensor> {
         }
         stack.push((t.clone(), true));
         if let Some(node) = t.node() {
-            for input in node.inputs.iter().rev() {
+            for input in node.inputs().iter().rev() {
                 if (!only_grad || input.is_requires_grad()) && !seen.contains(&input.id()) {
                     stack.push((input.clone(), false));
                 }
@@ -103,16 +103,21 @@ impl Tensor {
             return leaves;
         }
         pending.insert(self.id(), grad.clone());
-        for t in topological_order(self, true).iter().rev() {
+        // Each tensor is dropped from `order` once its rule has run, and the rule's node lets
+        // go of its inputs: activations that only the graph held are freed as the pass goes.
+        for t in topological_order(self, true).into_iter().rev() {
+            let node = t.node();
             let Some(g) = pending.remove(&t.id()) else {
+                node.map(|n| n.take_inputs());
                 continue;
             };
-            let Some(node) = t.node() else {
+            let Some(node) = node else {
                 leaves.map.insert(t.id(), g);
                 continue;
             };
-            let input_grads = node.op.backward(&node.inputs, t, &g);
-            for (input, ig) in node.inputs.iter().zip(input_grads) {
+            let inputs = node.take_inputs();
+            let input_grads = node.op.backward(&inputs, &t, &g);
+            for (input, ig) in inputs.iter().zip(input_grads) {
                 let Some(ig) = ig else { continue };
                 if !input.is_requires_grad() {
                     continue;

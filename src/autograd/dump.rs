@@ -17,7 +17,7 @@ impl Tensor {
             let what = match t.node() {
                 Some(node) => {
                     let args: Vec<String> = node
-                        .inputs
+                        .inputs()
                         .iter()
                         .map(|x| format!("%{}", number[&x.id()]))
                         .collect();

@@ -17,7 +17,7 @@ pub use gradcheck::{
 pub use mode::{is_recording, no_grad, NoGradGuard};
 
 use crate::Tensor;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 // ANCHOR: op_trait
 /// A differentiable operation: its name (for graph dumps) and its backward rule.
@@ -41,13 +41,48 @@ pub trait Op: Send + Sync {
     }
 }
 
-/// How a tensor was made: the op and the tensors it read.
-#[derive(Clone)]
+/// How a tensor was made: the op and the tensors it read. The backward pass frees the inputs
+/// once it has applied the op's rule, as PyTorch does: what only the graph held (the saved
+/// activations) goes back to memory while the rest of the backward pass still runs.
 pub struct Node {
     pub(crate) op: Arc<dyn Op>,
-    pub(crate) inputs: Vec<Tensor>,
+    inputs: Mutex<Option<Vec<Tensor>>>,
 }
 // ANCHOR_END: op_trait
+
+impl Node {
+    fn new(op: Arc<dyn Op>, inputs: Vec<Tensor>) -> Node {
+        Node {
+            op,
+            inputs: Mutex::new(Some(inputs)),
+        }
+    }
+
+    /// The tensors the op read (handles, cheap to clone). Panics once a backward pass has
+    /// freed them.
+    pub(crate) fn inputs(&self) -> Vec<Tensor> {
+        match &*self.inputs.lock().unwrap() {
+            Some(inputs) => inputs.clone(),
+            None => panic!("{}", self.freed_message()),
+        }
+    }
+
+    /// The inputs, leaving the node without them (the backward pass, once per node).
+    pub(crate) fn take_inputs(&self) -> Vec<Tensor> {
+        match self.inputs.lock().unwrap().take() {
+            Some(inputs) => inputs,
+            None => panic!("{}", self.freed_message()),
+        }
+    }
+
+    fn freed_message(&self) -> String {
+        format!(
+            "the graph through `{}` was already used by a backward pass, which frees what it \
+             saved; compute the loss again for another backward pass",
+            self.op.name()
+        )
+    }
+}
 
 // ANCHOR: record
 /// The node to attach to an op's result: `Some` only while recording is on and some input
@@ -70,10 +105,7 @@ pub(crate) fn record(op: impl Op + 'static, inputs: &[&Tensor]) -> Option<Node> 
             }
         })
         .collect();
-    Some(Node {
-        op: Arc::new(op),
-        inputs,
-    })
+    Some(Node::new(Arc::new(op), inputs))
 }
 // ANCHOR_END: record
 
@@ -89,7 +121,7 @@ mod tests {
 
     /// The values an op's node holds for its input `i`: 0 when it holds a shadow.
     fn held_values(t: &Tensor, i: usize) -> usize {
-        t.node().expect("a recorded op").inputs[i].storage().len()
+        t.node().expect("a recorded op").inputs()[i].storage().len()
     }
 
     /// A product feeding a sum: the sum's rule reads no values and the product's rule does not
@@ -102,7 +134,7 @@ mod tests {
         let product = x.matmul(&w);
         let sum = product.add(&w.sum(0, true));
         assert_eq!(held_values(&sum, 0), 0);
-        let shadow = &sum.node().unwrap().inputs[0];
+        let shadow = &sum.node().unwrap().inputs()[0];
         assert_eq!(
             (shadow.id(), shadow.shape()),
             (product.id(), product.shape())
@@ -114,6 +146,29 @@ mod tests {
         let soft = x.softmax(1);
         let sum = soft.add(&x);
         assert_eq!(held_values(&sum, 0), 12);
+    }
+
+    /// The backward pass lets go of what the graph saved: an activation that only the graph
+    /// held is freed by `backward`, while the loss itself (held here) stays readable.
+    #[test]
+    fn backward_frees_what_the_graph_saved() {
+        let x = randn(&[3, 4], 6).requires_grad();
+        let loss = x.exp().mul(&x).sum_all();
+        let product = loss.node().unwrap().inputs()[0].clone();
+        let exp = product.node().unwrap().inputs()[0].clone();
+        let crate::tensor::Storage::Cpu(values) = exp.storage() else {
+            unreachable!("a CPU tensor")
+        };
+        let saved = std::sync::Arc::downgrade(values);
+        drop((product, exp));
+        assert!(
+            saved.upgrade().is_some(),
+            "held by the graph before backward"
+        );
+        let grads = loss.backward();
+        assert!(saved.upgrade().is_none(), "freed by backward");
+        assert_eq!(grads.get(&x).unwrap().shape(), &[3, 4]);
+        assert!(loss.item().is_finite());
     }
 
     /// Gradients through shadows are those of finite differences: sums, reshapes and

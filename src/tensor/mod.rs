@@ -62,7 +62,7 @@ pub(crate) struct Inner {
     /// with such a tensor among its inputs (while recording is on).
     pub(crate) requires_grad: bool,
     /// How this tensor was made; `None` for leaves and for results computed under `no_grad`.
-    pub(crate) node: Option<Node>,
+    pub(crate) node: Option<Arc<Node>>,
 }
 // ANCHOR_END: inner
 
@@ -107,7 +107,7 @@ impl Tensor {
             storage,
             shape,
             requires_grad: node.is_some(),
-            node,
+            node: node.map(Arc::new),
         }))
     }
     // ANCHOR_END: from_op
@@ -177,7 +177,7 @@ impl Tensor {
     // ANCHOR_END: to_device
 
     pub(crate) fn node(&self) -> Option<&Node> {
-        self.0.node.as_ref()
+        self.0.node.as_deref()
     }
 
     pub fn is_requires_grad(&self) -> bool {

@@ -102,29 +102,37 @@ impl Trainer {
         let mut rng = self.step_rng();
 
         // D step: G's images are constants here. D sees [T1(x), T1(G(z)), T2(x), T2(G(z))] in
-        // one call (one power iteration); T1 and T2 are independent augmentation draws.
-        let fake = no_grad(|| self.g.forward(&self.latents(batch, &mut rng)));
-        let both = Tensor::cat(&[&real, &fake, &real, &fake], 0);
-        let logits = self.d.forward(&self.augment(&both, &mut rng)?, Mode::Train);
-        let part = |i: usize| logits.narrow(0, i * batch, batch);
-        let (d_real, d_fake, d_real2, d_fake2) = (part(0), part(1), part(2), part(3));
-        let adversarial = discriminator_loss(&d_real, &d_fake);
-        let consistency = bcr_loss(&d_real, &d_real2)
-            .mul_scalar(cfg.bcr_real)
-            .add(&bcr_loss(&d_fake, &d_fake2).mul_scalar(cfg.bcr_fake));
-        let grads = adversarial.add(&consistency).backward();
-        self.opt_d.step(&mut self.d, &grads);
+        // one call (one power iteration); T1 and T2 are independent augmentation draws. The
+        // step keeps only detached values of its losses: a loss still attached would hold the
+        // whole graph of the D step (D's activations on 4B images) through the G step.
+        let [adversarial, consistency, d_real, d_fake] = {
+            let fake = no_grad(|| self.g.forward(&self.latents(batch, &mut rng)));
+            let both = Tensor::cat(&[&real, &fake, &real, &fake], 0);
+            let logits = self.d.forward(&self.augment(&both, &mut rng)?, Mode::Train);
+            let part = |i: usize| logits.narrow(0, i * batch, batch);
+            let (d_real, d_fake, d_real2, d_fake2) = (part(0), part(1), part(2), part(3));
+            let adversarial = discriminator_loss(&d_real, &d_fake);
+            let consistency = bcr_loss(&d_real, &d_real2)
+                .mul_scalar(cfg.bcr_real)
+                .add(&bcr_loss(&d_fake, &d_fake2).mul_scalar(cfg.bcr_fake));
+            let grads = adversarial.add(&consistency).backward();
+            self.opt_d.step(&mut self.d, &grads);
+            [adversarial, consistency, d_real, d_fake].map(|t| t.detach())
+        };
 
         // G step: a fresh draw of latents and augmentation; the gradient flows through D and
         // the augmentation into G. D is frozen meanwhile: its weights' gradients would be
         // dropped anyway, so the backward pass skips computing them.
-        let images = self.g.forward(&self.latents(batch, &mut rng));
-        let augmented = self.augment(&images, &mut rng)?;
-        let loss_g = with_frozen(&mut self.d, |d| {
-            generator_loss(&d.forward(&augmented, Mode::Train))
-        });
-        let grads = loss_g.backward();
-        self.opt_g.step(&mut self.g, &grads);
+        let loss_g = {
+            let images = self.g.forward(&self.latents(batch, &mut rng));
+            let augmented = self.augment(&images, &mut rng)?;
+            let loss_g = with_frozen(&mut self.d, |d| {
+                generator_loss(&d.forward(&augmented, Mode::Train))
+            });
+            let grads = loss_g.backward();
+            self.opt_g.step(&mut self.g, &grads);
+            loss_g.detach()
+        };
 
         // The EMA generator follows G (a plain copy until ema_start_kimg).
         self.nimg += batch as u64;
