@@ -50,8 +50,10 @@ struct GpuCounters {
     dispatches: u64,
     /// Host seconds spent recording dispatches.
     recording_s: f64,
-    /// Bytes the buffer pool took from the device (it never gives any back: the peak).
+    /// The most bytes of buffers held from the device at once (by tensors and the pool).
     pool_bytes: u64,
+    /// Buffers allocated from the device so far.
+    buffers_created: u64,
     /// The most bytes tensors held at once.
     peak_live_bytes: u64,
 }
@@ -64,6 +66,7 @@ fn gpu_counters() -> GpuCounters {
             dispatches: gpu::dispatch_count(),
             recording_s: gpu::recording_seconds(),
             pool_bytes: gpu::bytes_allocated(),
+            buffers_created: gpu::buffers_created(),
             peak_live_bytes: gpu::peak_live_bytes(),
         }
     }
@@ -72,22 +75,32 @@ fn gpu_counters() -> GpuCounters {
 }
 
 /// What one whole-model call costs: median wall time, and per call the kernel dispatches and the
-/// host time spent recording them (means over all calls, warm-up included).
+/// host time spent recording them (means over all calls, warm-up included), and the buffers
+/// one more call, after all the others, took from the device instead of the pool.
 struct Cost {
     ms: f64,
     dispatches: f64,
     recording_ms: f64,
+    new_buffers: u64,
 }
 
-fn median_ms_counted(steps: usize, device: Device, f: impl FnMut()) -> Cost {
+fn median_ms_counted(steps: usize, device: Device, mut f: impl FnMut()) -> Cost {
     let before = gpu_counters();
-    let ms = median_ms(steps, device, f);
+    let ms = median_ms(steps, device, &mut f);
     let after = gpu_counters();
     let calls = (steps.max(1) + 2) as f64;
+    let new_buffers = match device {
+        Device::Cpu => 0,
+        Device::Gpu => {
+            f();
+            gpu_counters().buffers_created - after.buffers_created
+        }
+    };
     Cost {
         ms,
         dispatches: (after.dispatches - before.dispatches) as f64 / calls,
         recording_ms: (after.recording_s - before.recording_s) * 1e3 / calls,
+        new_buffers,
     }
 }
 
@@ -97,6 +110,7 @@ fn report_model(what: &str, preset: &str, batch: usize, args: &Args, cost: Cost)
         ms,
         dispatches,
         recording_ms,
+        new_buffers,
     } = cost;
     let memory = gpu_counters();
     let mb = |bytes: u64| bytes as f64 / (1 << 20) as f64;
@@ -104,7 +118,8 @@ fn report_model(what: &str, preset: &str, batch: usize, args: &Args, cost: Cost)
         "{{\"what\": \"{what}\", \"preset\": \"{preset}\", \"batch\": {batch}, \"device\": \"{}\", \
          \"card\": \"{}\", \"n_steps\": {}, \"ms_median\": {ms:.3}, \"img_per_s\": {:.2}, \
          \"dispatches_per_step\": {dispatches:.0}, \"recording_ms\": {recording_ms:.1}, \
-         \"peak_rss_mb\": {:.1}, \"peak_gpu_mb\": {:.1}, \"peak_gpu_live_mb\": {:.1}}}",
+         \"peak_rss_mb\": {:.1}, \"peak_gpu_mb\": {:.1}, \"peak_gpu_live_mb\": {:.1}, \
+         \"new_buffers_per_step\": {new_buffers}}}",
         if args.device == Device::Cpu { "cpu" } else { "gpu" },
         card(args.device),
         args.steps,

@@ -2,6 +2,7 @@
 //! (crate::tensor::Storage) to one of these.
 
 pub mod cpu;
+pub(crate) mod pool;
 
 #[cfg(feature = "gpu")]
 pub mod gpu;

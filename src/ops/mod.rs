@@ -11,4 +11,4 @@ mod softmax;
 mod unary;
 
 pub use binary::Binary;
-pub use unary::{erf, Unary};
+pub use unary::{erf, exp, Unary};

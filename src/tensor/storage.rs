@@ -2,6 +2,7 @@
 //! The shape lives in the tensor, not here, so `reshape` shares the buffer instead of copying,
 //! and CPU and GPU storage look alike (a flat buffer).
 
+use crate::backend::cpu::CpuBuffer;
 #[cfg(feature = "gpu")]
 use crate::backend::gpu::GpuBuffer;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
@@ -19,7 +20,7 @@ pub enum Device {
 /// The values of a tensor, row-major. Shared (`Arc`), never mutated after creation.
 #[derive(Clone)]
 pub enum Storage {
-    Cpu(Arc<Vec<f32>>),
+    Cpu(Arc<CpuBuffer>),
     #[cfg(feature = "gpu")]
     Gpu(Arc<GpuBuffer>),
 }
@@ -42,17 +43,17 @@ impl Storage {
         } else {
             array.iter().copied().collect()
         };
-        Storage::Cpu(Arc::new(values))
+        Storage::Cpu(Arc::new(CpuBuffer::new(values)))
     }
 
     pub fn cpu_from_vec(values: Vec<f32>) -> Storage {
-        Storage::Cpu(Arc::new(values))
+        Storage::Cpu(Arc::new(CpuBuffer::new(values)))
     }
 
     /// Storage on the same device holding no values (for `Tensor::shadow`).
     pub(crate) fn released(&self) -> Storage {
         match self {
-            Storage::Cpu(_) => Storage::Cpu(Arc::new(Vec::new())),
+            Storage::Cpu(_) => Storage::cpu_from_vec(Vec::new()),
             #[cfg(feature = "gpu")]
             Storage::Gpu(_) => Storage::Gpu(Arc::new(GpuBuffer::released())),
         }
@@ -80,7 +81,7 @@ impl Storage {
 
     pub fn to_vec(&self) -> Vec<f32> {
         match self {
-            Storage::Cpu(v) => v.as_ref().clone(),
+            Storage::Cpu(v) => v.to_vec(),
             #[cfg(feature = "gpu")]
             Storage::Gpu(b) => b.download(),
         }
@@ -99,7 +100,7 @@ impl Storage {
     /// storage shares them.
     pub(crate) fn cpu_vec_mut(&mut self) -> Option<&mut Vec<f32>> {
         match self {
-            Storage::Cpu(v) => Arc::get_mut(v),
+            Storage::Cpu(v) => Arc::get_mut(v).map(CpuBuffer::values_mut),
             #[cfg(feature = "gpu")]
             Storage::Gpu(_) => None,
         }

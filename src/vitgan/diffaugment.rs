@@ -8,6 +8,7 @@
 //! [-1, 1]; the sub-ops run in the order brightness, saturation, contrast, translation, cutout.
 
 use crate::autograd::{record, Op};
+use crate::backend::cpu::zeros;
 use crate::tensor::Storage;
 use crate::{Device, Tensor};
 use rand::Rng;
@@ -40,7 +41,7 @@ impl AugmentParams {
     /// Every sub-op off: [`diff_augment`] returns its input unchanged.
     pub fn identity(batch: usize) -> Self {
         AugmentParams {
-            brightness: vec![0.0; batch],
+            brightness: zeros(batch),
             saturation: vec![1.0; batch],
             contrast: vec![1.0; batch],
             tx: vec![0; batch],
@@ -254,7 +255,7 @@ fn run(x: &Tensor, op: Spatial) -> Tensor {
     let (b, c, h, w) = dims("diff_augment", x);
     let storage = match x.storage() {
         Storage::Cpu(values) => {
-            let mut out = vec![0.0; b * c * h * w];
+            let mut out = zeros(b * c * h * w);
             for (plane, (dst, src)) in out.chunks_mut(h * w).zip(values.chunks(h * w)).enumerate() {
                 let s = plane / c;
                 for (p, v) in dst.iter_mut().enumerate() {

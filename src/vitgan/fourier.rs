@@ -4,6 +4,7 @@
 //! dim = D_f). Book chapter "Fourier position embedding".
 
 use crate::autograd::{record, Op};
+use crate::backend::cpu::{alloc, zeros};
 use crate::tensor::Storage;
 use crate::Tensor;
 use rand::Rng;
@@ -20,7 +21,7 @@ pub fn coord_grid(n: usize) -> Tensor {
             _ => (-1.0 + 2.0 * i as f64 / (n - 1) as f64) as f32,
         })
         .collect();
-    let mut values = Vec::with_capacity(n * n * 2);
+    let mut values = alloc(n * n * 2);
     for &y in &line {
         for &x in &line {
             values.extend([x, y]);
@@ -89,7 +90,7 @@ fn cpu_values(t: &Tensor) -> &[f32] {
 
 // ANCHOR: cpu_forward
 fn forward_cpu(c: &[f32], w: &[f32], b: &[f32], dim: usize) -> Vec<f32> {
-    let mut out = vec![0.0; c.len() / 2 * dim];
+    let mut out = zeros(c.len() / 2 * dim);
     for (row, o) in out.chunks_mut(dim).enumerate() {
         let (x, y) = (c[2 * row], c[2 * row + 1]);
         for (j, o) in o.iter_mut().enumerate() {
@@ -174,9 +175,9 @@ fn backward_cpu(
     want_coords: bool,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let dim = b.len();
-    let mut dc = vec![0.0; if want_coords { c.len() } else { 0 }];
-    let mut dw = vec![0.0; dim * 2];
-    let mut db = vec![0.0; dim];
+    let mut dc = zeros(if want_coords { c.len() } else { 0 });
+    let mut dw = zeros(dim * 2);
+    let mut db = zeros(dim);
     for (row, g) in g.chunks(dim).enumerate() {
         let (x, y) = (c[2 * row], c[2 * row + 1]);
         let (mut dx, mut dy) = (0.0, 0.0);

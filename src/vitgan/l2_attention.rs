@@ -15,6 +15,8 @@
 
 use crate::autograd::{record, Op};
 use crate::backend::cpu::gemm_strided as gemm;
+use crate::backend::cpu::zeros;
+use crate::ops::exp;
 use crate::tensor::Storage;
 use crate::Tensor;
 use rayon::prelude::*;
@@ -189,8 +191,8 @@ impl Op for L2Attention {
 /// the largest of each row is S[i, i] = 0 exactly: exp never overflows and the row sum is at
 /// least 1, without the usual pass that subtracts the row maximum.
 fn forward_cpu(q: &[f32], v: &[f32], [b, h, l, dh]: [usize; 4]) -> (Vec<f32>, Vec<f32>) {
-    let mut a = vec![0.0; b * h * l * l];
-    let mut out = vec![0.0; q.len()];
+    let mut a = zeros(b * h * l * l);
+    let mut out = zeros(q.len());
     if a.is_empty() {
         return (a, out);
     }
@@ -202,7 +204,7 @@ fn forward_cpu(q: &[f32], v: &[f32], [b, h, l, dh]: [usize; 4]) -> (Vec<f32>, Ve
             let q = &q[head * l * dh..][..l * dh];
             for (qi, row) in q.chunks(dh).zip(a.chunks_mut(l)) {
                 for (qj, s) in q.chunks(dh).zip(row.iter_mut()) {
-                    *s = (-c * squared_distance(qi, qj)).exp();
+                    *s = exp(-c * squared_distance(qi, qj));
                 }
                 let total: f32 = row.iter().sum();
                 row.iter_mut().for_each(|s| *s /= total);
@@ -236,8 +238,8 @@ fn backward_cpu(
     g: &[f32],
     [_, _, l, dh]: [usize; 4],
 ) -> (Vec<f32>, Vec<f32>) {
-    let mut dq = vec![0.0; q.len()];
-    let mut dv = vec![0.0; q.len()];
+    let mut dq = zeros(q.len());
+    let mut dv = zeros(q.len());
     if dq.is_empty() {
         return (dq, dv);
     }
@@ -250,13 +252,13 @@ fn backward_cpu(
             let (q, v) = (&q[head * per_head..][..per_head], &v[head * per_head..]);
             let (a, g) = (&a[head * l * l..][..l * l], &g[head * per_head..]);
             gemm(l, l, dh, a, (1, l), g, (dh, 1), dv); // A^T G
-            let mut ds = vec![0.0; l * l];
+            let mut ds = zeros(l * l);
             gemm(l, dh, l, g, (dh, 1), v, (1, dh), &mut ds); // dA = G V^T
             for (ds, a) in ds.chunks_mut(l).zip(a.chunks(l)) {
                 let dot: f32 = ds.iter().zip(a).map(|(x, y)| x * y).sum();
                 ds.iter_mut().zip(a).for_each(|(x, y)| *x = y * (*x - dot));
             }
-            let mut p = vec![0.0; l * l]; // P = dS + dS^T
+            let mut p = zeros(l * l); // P = dS + dS^T
             for i in 0..l {
                 for j in 0..l {
                     p[i * l + j] = ds[i * l + j] + ds[j * l + i];

@@ -6,6 +6,7 @@ use super::layers::lrelu2;
 use super::modulated::{demod, dims, modulated_linear, Dims};
 use crate::autograd::{no_grad, record, Op};
 use crate::backend::cpu::gemm_strided;
+use crate::backend::cpu::{alloc, zeros};
 use crate::tensor::Storage;
 use crate::{Device, Tensor};
 use rayon::prelude::*;
@@ -158,7 +159,7 @@ impl FusedLayer {
     fn forward(&self, args: &Args) -> Vec<f32> {
         let Dims { n, t, ins, outs } = args.dims;
         let samples = samples_per_block(args.dims);
-        let mut out = vec![0.0; n * t * outs];
+        let mut out = zeros(n * t * outs);
         out.par_chunks_mut(samples * t * outs)
             .enumerate()
             .for_each(|(block, out)| {
@@ -198,7 +199,7 @@ fn split_blocks(v: &mut [f32], size: usize, blocks: usize) -> Vec<&mut [f32]> {
 /// u = x * a for samples `first .. first + count`, [count * T, in].
 fn modulated_inputs(args: &Args, first: usize, count: usize) -> Vec<f32> {
     let Dims { t, ins, .. } = args.dims;
-    let mut u = Vec::with_capacity(count * t * ins);
+    let mut u = alloc(count * t * ins);
     for n in first..first + count {
         let x = if args.shared {
             args.x
@@ -232,15 +233,15 @@ impl Op for FusedLayer {
         let samples = samples_per_block(dims);
         // Written block by block: dL/da, sum_t dL/dy * y (y = d * y0, the modulated map's
         // output: demodulation's share of the gradient) and, unless x is shared, dL/dx.
-        let mut g_a = vec![0.0; n * ins];
-        let mut g_y_y = vec![0.0; n * outs];
-        let mut g_x = vec![0.0; if args.shared { 0 } else { n * t * ins }];
+        let mut g_a = zeros(n * ins);
+        let mut g_y_y = zeros(n * outs);
+        let mut g_x = zeros(if args.shared { 0 } else { n * t * ins });
         let blocks = n.div_ceil(samples);
         let (out, g) = (out.cpu_values(), g.cpu_values());
         let zeros = || Sums {
-            g_w: vec![0.0; outs * ins],
-            g_bias: vec![0.0; outs],
-            g_x: vec![0.0; if args.shared { t * ins } else { 0 }],
+            g_w: zeros(outs * ins),
+            g_bias: zeros(outs),
+            g_x: zeros(if args.shared { t * ins } else { 0 }),
         };
         let sums = split_blocks(&mut g_a, samples * ins, blocks)
             .into_par_iter()
@@ -294,7 +295,7 @@ impl FusedLayer {
         let count = g_a.len() / ins;
         let rows = count * t;
         // Through the activation and the bias, then dL/dy0 = dL/dy * d.
-        let mut g_y0 = vec![0.0; rows * outs];
+        let mut g_y0 = zeros(rows * outs);
         for i in 0..count {
             let d = args.d.map(|d| &d[(first + i) * outs..][..outs]);
             let g_y_y = &mut g_y_y[i * outs..][..outs];
@@ -321,7 +322,7 @@ impl FusedLayer {
         }
         // dL/du = dL/dy0 W and dL/dW = sum over rows of dL/dy0^T u.
         let u = modulated_inputs(args, first, count);
-        let mut g_u = vec![0.0; rows * ins];
+        let mut g_u = zeros(rows * ins);
         gemm_strided(
             rows,
             outs,
@@ -332,7 +333,7 @@ impl FusedLayer {
             (ins, 1),
             &mut g_u,
         );
-        let mut g_w = vec![0.0; outs * ins];
+        let mut g_w = zeros(outs * ins);
         gemm_strided(outs, rows, ins, &g_y0, (1, outs), &u, (ins, 1), &mut g_w);
         sums.g_w.iter_mut().zip(&g_w).for_each(|(s, v)| *s += v);
         // dL/da = sum_t dL/du * x and dL/dx = dL/du * a.

@@ -9,6 +9,7 @@
 //! (ky, kx) reads pixel (r * P + ky - P/2, s * P + kx - P/2), or zero outside the image.
 
 use crate::autograd::{record, Op};
+use crate::backend::cpu::zeros;
 use crate::tensor::Storage;
 use crate::Tensor;
 
@@ -135,7 +136,7 @@ fn run(x: &Tensor, l: Layout, d: Direction) -> Tensor {
     debug_assert_eq!(x.shape(), shape.as_slice());
     let storage = match x.storage() {
         Storage::Cpu(values) => {
-            let mut out = vec![0.0; out_shape.iter().product()];
+            let mut out = zeros(out_shape.iter().product());
             match d {
                 Direction::Unfold => for_each_window_value(l, |col, pixel| {
                     if let Some(pixel) = pixel {

@@ -6,6 +6,7 @@
 //! belongs to token (Y / P, X / P), at in-patch index (Y % P) * P + X % P.
 
 use crate::autograd::{record, Op};
+use crate::backend::cpu::zeros;
 use crate::tensor::Storage;
 use crate::Tensor;
 
@@ -114,7 +115,7 @@ fn run(x: &Tensor, l: Layout, d: Direction) -> Tensor {
     debug_assert_eq!(x.shape(), shape.as_slice());
     let storage = match x.storage() {
         Storage::Cpu(values) => {
-            let mut out = vec![0.0; values.len()];
+            let mut out = zeros(values.len());
             match d {
                 Direction::Stitch => for_each_pixel(l, |image, patch| out[image] = values[patch]),
                 Direction::Unstitch => for_each_pixel(l, |image, patch| out[patch] = values[image]),

@@ -12,6 +12,7 @@
 //! [`sln_composed`] is the same function built from primitive ops, the oracle it is tested against.
 
 use crate::autograd::{record, Op};
+use crate::backend::cpu::zeros;
 use crate::tensor::Storage;
 use crate::Tensor;
 use rayon::prelude::*;
@@ -172,7 +173,7 @@ fn forward_cpu(
     [_, l, d]: [usize; 3],
     eps: f32,
 ) -> Vec<f32> {
-    let mut out = vec![0.0; h.len()];
+    let mut out = zeros(h.len());
     out.par_chunks_mut(d)
         .zip(h.par_chunks(d))
         .enumerate()
@@ -195,9 +196,9 @@ fn backward_cpu(
     [b, l, d]: [usize; 3],
     eps: f32,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let mut dh = vec![0.0; h.len()];
-    let mut dgamma = vec![0.0; b * d];
-    let mut dbeta = vec![0.0; b * d];
+    let mut dh = zeros(h.len());
+    let mut dgamma = zeros(b * d);
+    let mut dbeta = zeros(b * d);
     if h.is_empty() {
         // No rows (B or L is 0): nothing flows back, and chunks of size 0 are not allowed.
         return (dh, dgamma, dbeta);
@@ -208,7 +209,7 @@ fn backward_cpu(
         .enumerate()
         .for_each(|(s, (dh, (dgamma, dbeta)))| {
             let scale = &gamma[s * d..][..d];
-            let mut u = vec![0.0; d];
+            let mut u = zeros(d);
             for row in 0..l {
                 let at = s * per_sample + row * d;
                 let (x, g) = (&h[at..][..d], &g[at..][..d]);

@@ -2,6 +2,7 @@
 //! reads each operand through its own strides, one contiguous run at a time.
 
 use super::reduce::sum_slice;
+use super::zeros;
 use super::{build, zip};
 use crate::tensor::{broadcast_strides, numel};
 use std::mem::MaybeUninit;
@@ -156,7 +157,7 @@ pub fn zip_sum_to(
     target: &[usize],
     f: impl Fn(f32, f32) -> f32,
 ) -> Vec<f32> {
-    let mut out = vec![0.0; numel(target)];
+    let mut out = zeros(numel(target));
     if numel(shape) == 0 {
         return out;
     }

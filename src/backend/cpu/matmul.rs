@@ -3,6 +3,7 @@
 
 use super::panels;
 use super::PARALLEL_MIN;
+use super::{alloc, zeros};
 use crate::tensor::numel;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -51,10 +52,10 @@ pub fn matmul(a: MatrixArg, b: MatrixArg, batch: &[usize]) -> Vec<f32> {
     let batches = numel(batch);
     let len = batches * m * n;
     if k == 0 || len == 0 {
-        return vec![0.0; len];
+        return zeros(len);
     }
     // No zero-fill: with beta = 0, sgemm writes every element of its output block.
-    let mut out = Vec::with_capacity(len);
+    let mut out = alloc(len);
     let blocks = &mut out.spare_capacity_mut()[..len];
     if b.shape.len() == 2 && !a.transposed {
         // A weight shared by every batch item: one GEMM over all rows of `a` at once.

@@ -10,12 +10,14 @@ use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 mod broadcast;
+mod buffer;
 mod matmul;
 mod movement;
 mod panels;
 mod reduce;
 
 pub use broadcast::{zip_broadcast, zip_sum_to};
+pub use buffer::{alloc, bytes_held, peak_live_bytes, zeros, CpuBuffer};
 pub use matmul::{gemm_strided, matmul, MatrixArg};
 pub use movement::{broadcast_to, cat, gather, narrow, pad, permute};
 pub use reduce::{max_axis, softmax, sum_axis};
@@ -57,7 +59,7 @@ fn build(
     work: usize,
     fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + Send,
 ) -> Vec<f32> {
-    let mut out = Vec::with_capacity(len);
+    let mut out = alloc(len);
     for_row_blocks(&mut out.spare_capacity_mut()[..len], row, work, fill);
     // SAFETY: `fill` wrote every element of every block, and the blocks cover `len` elements.
     unsafe { out.set_len(len) };

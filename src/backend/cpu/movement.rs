@@ -3,6 +3,7 @@
 
 use super::broadcast::Walk;
 use super::build;
+use super::{alloc, zeros};
 use crate::tensor::{broadcast_strides, numel, strides_of};
 
 /// out[i] = src[offset + sum_axis i_axis * strides[axis]] over `shape`: any permutation,
@@ -69,7 +70,7 @@ pub fn pad(x: &[f32], shape: &[usize], pads: &[(usize, usize)]) -> Vec<f32> {
         .zip(pads)
         .map(|(&n, &(lo, hi))| lo + n + hi)
         .collect();
-    let mut out = vec![0.0; numel(&out_shape)];
+    let mut out = zeros(numel(&out_shape));
     if x.is_empty() {
         return out;
     }
@@ -99,7 +100,7 @@ pub fn cat(parts: &[&[f32]], shapes: &[&[usize]], axis: usize) -> Vec<f32> {
     // Seen as [outer, len_i * inner], the parts' rows take turns in the output.
     let outer = numel(&shapes[0][..axis]);
     let rows: Vec<usize> = shapes.iter().map(|s| numel(&s[axis..])).collect();
-    let mut out = Vec::with_capacity(outer * rows.iter().sum::<usize>());
+    let mut out = alloc(outer * rows.iter().sum::<usize>());
     for o in 0..outer {
         for (part, &row) in parts.iter().zip(&rows) {
             out.extend_from_slice(&part[o * row..(o + 1) * row]);

@@ -2,6 +2,7 @@
 
 use super::movement::permute;
 use super::{build, for_row_blocks};
+use crate::ops::exp;
 use crate::tensor::around_axis;
 
 /// ndarray's summation of a contiguous slice (eight running partial sums, then the rest), so
@@ -84,13 +85,13 @@ pub fn softmax(x: &[f32], shape: &[usize], axis: usize, log: bool) -> Vec<f32> {
         for row in block.chunks_mut(len) {
             let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
             if log {
-                let sum: f32 = row.iter().map(|&v| (v - max).exp()).sum();
+                let sum: f32 = row.iter().map(|&v| exp(v - max)).sum();
                 let log_sum = sum.ln();
                 row.iter_mut().for_each(|v| *v = *v - max - log_sum);
             } else {
                 let mut sum = 0.0;
                 for v in row.iter_mut() {
-                    *v = (*v - max).exp();
+                    *v = exp(*v - max);
                     sum += *v;
                 }
                 row.iter_mut().for_each(|v| *v /= sum);

@@ -2,63 +2,36 @@
 
 use super::context::context;
 use super::launch::flush;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::backend::pool::{Budget, Pool};
 
-static CREATED: AtomicU64 = AtomicU64::new(0);
-static CREATED_BYTES: AtomicU64 = AtomicU64::new(0);
-static LIVE_BYTES: AtomicU64 = AtomicU64::new(0);
-static PEAK_LIVE_BYTES: AtomicU64 = AtomicU64::new(0);
+/// What the GPU's tensors and pool hold.
+static BUDGET: Budget = Budget::new();
 
-/// The most bytes tensors held at once so far: what the pool could at best shrink to (the
-/// difference from [`bytes_allocated`] is buffers waiting in the pool for a tensor of their
-/// size).
+/// The most bytes tensors held at once so far (the sizes of their buffers): what the pool could
+/// at best shrink to (the difference from [`bytes_allocated`] is buffers waiting in the pool).
 pub fn peak_live_bytes() -> u64 {
-    PEAK_LIVE_BYTES.load(Ordering::Relaxed)
+    BUDGET.peak_live()
 }
 
 /// Tensor buffers allocated from the device so far (not counting reuses from the pool).
 pub fn buffers_created() -> u64 {
-    CREATED.load(Ordering::Relaxed)
+    BUDGET.buffers_created()
 }
 
-/// Bytes of tensor buffers allocated from the device so far. The pool never frees a buffer, so
-/// this is also the peak of tensor memory on the device (for benchmarks).
+/// The most bytes of tensor buffers held from the device at once so far, by tensors and by the
+/// pool together: the peak of tensor memory on the device (for benchmarks).
 pub fn bytes_allocated() -> u64 {
-    CREATED_BYTES.load(Ordering::Relaxed)
+    BUDGET.peak_held()
 }
 
 // ANCHOR: pool
-/// Buffers no tensor uses any more, by size class in bytes. Commands run in the order they are
-/// recorded, so a buffer dropped while commands that read it are still being recorded may at
-/// once become the output of a later kernel: that kernel runs after the readers. Not so for an
-/// upload: the queue writes uploads before the commands of the next submission, so an upload
-/// into such a buffer could overtake the readers. Those buffers are "retired" until the
-/// submission, and uploads take only from `free`.
-#[derive(Default)]
-pub(crate) struct Pool {
-    /// Every command that used these has been submitted.
-    free: HashMap<u64, Vec<wgpu::Buffer>>,
-    /// Dropped since the last submission.
-    retired: HashMap<u64, Vec<wgpu::Buffer>>,
-}
-
-impl Pool {
-    /// Called after each submission: retired buffers may be reused for anything from now on.
-    pub(crate) fn recycle_retired(&mut self) {
-        for (size, buffers) in self.retired.iter_mut() {
-            self.free.entry(*size).or_default().append(buffers);
-        }
-    }
-
-    fn take(&mut self, size: u64, for_upload: bool) -> Option<wgpu::Buffer> {
-        let retired = match for_upload {
-            true => None,
-            false => self.retired.get_mut(&size).and_then(Vec::pop),
-        };
-        retired.or_else(|| self.free.get_mut(&size).and_then(Vec::pop))
-    }
-}
+/// The GPU's pool (src/backend/pool.rs): commands run in the order they are recorded, so a
+/// buffer dropped while commands that read it are still being recorded may at once become the
+/// output of a later kernel: that kernel runs after the readers. Not so for an upload: the
+/// queue writes uploads before the commands of the next submission, so an upload into such a
+/// buffer could overtake the readers. Those buffers are "retired" until the submission, and
+/// uploads take only free ones.
+pub(crate) type GpuPool = Pool<wgpu::Buffer>;
 
 /// The bytes a buffer of `bytes` is rounded up to: eight classes per power of two (at most 1/8
 /// wasted), so that tensors of nearby sizes share buffers.
@@ -86,12 +59,12 @@ impl GpuBuffer {
         let ctx = context().expect("GPU tensors exist only once a context is open");
         // wgpu rejects empty bindings; an empty tensor still gets a buffer.
         let size = size_class((len.max(1) * 4) as u64);
-        let live = LIVE_BYTES.fetch_add(size, Ordering::Relaxed) + size;
-        PEAK_LIVE_BYTES.fetch_max(live, Ordering::Relaxed);
-        let reused = ctx.pool.lock().unwrap().take(size, for_upload);
-        let buffer = reused.unwrap_or_else(|| {
-            CREATED.fetch_add(1, Ordering::Relaxed);
-            CREATED_BYTES.fetch_add(size, Ordering::Relaxed);
+        let mut pool = ctx.pool.lock().unwrap();
+        let buffer = pool.take(size, for_upload).unwrap_or_else(|| {
+            // Before taking more from the device, give back what exceeds the bound. The device
+            // frees their memory once the commands that use them have run.
+            let dropped = pool.evict(BUDGET.excess_before(size));
+            BUDGET.created(size, dropped);
             ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("tensor"),
                 size,
@@ -101,6 +74,8 @@ impl GpuBuffer {
                 mapped_at_creation: false,
             })
         });
+        drop(pool);
+        BUDGET.acquired(buffer.size());
         GpuBuffer {
             buffer: Some(buffer),
             len,
@@ -189,11 +164,11 @@ impl GpuBuffer {
 impl Drop for GpuBuffer {
     fn drop(&mut self) {
         if let Some(buffer) = &self.buffer {
-            LIVE_BYTES.fetch_sub(buffer.size(), Ordering::Relaxed);
+            BUDGET.released(buffer.size());
         }
         if let (Some(buffer), Ok(ctx)) = (self.buffer.take(), context()) {
             let mut pool = ctx.pool.lock().unwrap();
-            pool.retired.entry(buffer.size()).or_default().push(buffer);
+            pool.retire(buffer.size(), buffer);
         }
     }
 }

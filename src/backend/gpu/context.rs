@@ -1,6 +1,6 @@
 //! The wgpu instance, adapter, device and queue: made once per process, on first use.
 
-use super::buffers::Pool;
+use super::buffers::GpuPool;
 use super::launch::{CachedPipeline, Recorder};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -44,7 +44,7 @@ pub struct GpuContext {
     pub(crate) max_groups_per_dim: u32,
     /// Compiled pipelines by (kernel file, entry point).
     pub(crate) pipelines: Mutex<HashMap<(&'static str, &'static str), CachedPipeline>>,
-    pub(crate) pool: Mutex<Pool>,
+    pub(crate) pool: Mutex<GpuPool>,
     pub(crate) recorder: Mutex<Recorder>,
     /// Whether each dispatch is timed (`VITGAN_GPU_PROFILE=1`).
     pub(crate) profiling: bool,
@@ -83,7 +83,7 @@ fn open() -> Result<GpuContext, GpuError> {
         info,
         max_groups_per_dim: limits.max_compute_workgroups_per_dimension,
         pipelines: Mutex::new(HashMap::new()),
-        pool: Mutex::new(Pool::default()),
+        pool: Mutex::new(GpuPool::default()),
         recorder: Mutex::new(Recorder::default()),
         profiling,
     })

@@ -1,0 +1,241 @@
+//! Reusing buffers: the policy both backends share. A training step makes hundreds of
+//! intermediate tensors, of the same few sizes, step after step. Taking each from the system
+//! anew costs a driver call on the GPU, and on the CPU fresh pages that the kernel must fault in
+//! and zero (a fifth of the tiny preset's step, before the CPU pooled its vectors). So a buffer
+//! whose tensor is gone waits in a pool for the next tensor that fits it.
+//!
+//! Two rules keep the pool close to what the tensors need:
+//! * a request takes the smallest pooled buffer of at least its size and at most
+//!   [`LARGEST_FIT`] times it;
+//! * before a new buffer is taken from the system, pooled ones are given back, largest first,
+//!   until all buffers held (tensors' and pooled) stay within [`SLACK`] above the most that
+//!   tensors have held at once.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+// ANCHOR: policy
+/// A request may take a pooled buffer up to this many times its size (a tensor uses the front
+/// of a larger buffer).
+const LARGEST_FIT: u64 = 2;
+
+/// How far above the tensors' peak the buffers held may go before pooled ones are given back.
+/// Without a bound a pool keeps every buffer that the D step used while the G step, which
+/// needs other sizes, takes its own: on the GPU it held 1.6 times the tensors' peak. Near 0
+/// it would free and take hundreds of buffers a step.
+const SLACK: f64 = 0.15;
+// ANCHOR_END: policy
+
+/// Buffers no tensor uses any more, by size in bytes. On the GPU a dropped buffer is
+/// "retired" until the commands recorded so far are submitted (chapter "GPU model"); on the
+/// CPU it is free at once.
+pub(crate) struct Pool<B> {
+    free: BTreeMap<u64, Vec<B>>,
+    retired: BTreeMap<u64, Vec<B>>,
+}
+
+impl<B> Default for Pool<B> {
+    fn default() -> Self {
+        Pool::new()
+    }
+}
+
+impl<B> Pool<B> {
+    pub(crate) const fn new() -> Pool<B> {
+        Pool {
+            free: BTreeMap::new(),
+            retired: BTreeMap::new(),
+        }
+    }
+
+    /// A buffer of `size` bytes that no tensor uses any more, not yet free for every use.
+    pub(crate) fn retire(&mut self, size: u64, buffer: B) {
+        self.retired.entry(size).or_default().push(buffer);
+    }
+
+    /// A buffer of `size` bytes that no tensor uses any more.
+    pub(crate) fn give(&mut self, size: u64, buffer: B) {
+        self.free.entry(size).or_default().push(buffer);
+    }
+
+    /// Retired buffers become free for every use.
+    pub(crate) fn recycle_retired(&mut self) {
+        for (size, buffers) in std::mem::take(&mut self.retired) {
+            self.free.entry(size).or_default().extend(buffers);
+        }
+    }
+
+    /// The smallest pooled buffer of at least `size` bytes and at most `LARGEST_FIT` times it,
+    /// a retired one where the sizes tie; `free_only` leaves retired ones out.
+    pub(crate) fn take(&mut self, size: u64, free_only: bool) -> Option<B> {
+        let smallest = |lists: &BTreeMap<u64, Vec<B>>| {
+            let mut fits = lists.range(size..=size * LARGEST_FIT);
+            fits.find(|(_, list)| !list.is_empty())
+                .map(|(size, _)| *size)
+        };
+        let retired = (!free_only).then(|| smallest(&self.retired)).flatten();
+        let lists = match (retired, smallest(&self.free)) {
+            (Some(r), Some(f)) if f < r => &mut self.free,
+            (Some(_), _) => &mut self.retired,
+            (None, Some(_)) => &mut self.free,
+            (None, None) => return None,
+        };
+        let size = smallest(lists)?;
+        lists.get_mut(&size)?.pop()
+    }
+
+    /// Drops pooled buffers, largest first (free ones before retired ones), until at least
+    /// `excess` bytes are gone or the pool is empty; returns the bytes dropped.
+    pub(crate) fn evict(&mut self, excess: u64) -> u64 {
+        let mut dropped = 0;
+        for lists in [&mut self.free, &mut self.retired] {
+            while dropped < excess {
+                let Some(mut largest) = lists.last_entry() else {
+                    break;
+                };
+                // `take` leaves emptied lists behind.
+                if largest.get_mut().pop().is_none() {
+                    largest.remove();
+                    continue;
+                }
+                dropped += *largest.key();
+            }
+        }
+        dropped
+    }
+}
+
+/// What a pool and its tensors hold, in bytes, and the peaks: for the eviction rule and for
+/// the benchmarks.
+pub(crate) struct Budget {
+    /// Buffers taken from the system and not given back (tensors' and pooled).
+    held: AtomicU64,
+    peak_held: AtomicU64,
+    /// Buffers tensors hold.
+    live: AtomicU64,
+    peak_live: AtomicU64,
+    /// Buffers taken from the system so far.
+    created: AtomicU64,
+}
+
+impl Budget {
+    pub(crate) const fn new() -> Budget {
+        Budget {
+            held: AtomicU64::new(0),
+            peak_held: AtomicU64::new(0),
+            live: AtomicU64::new(0),
+            peak_live: AtomicU64::new(0),
+            created: AtomicU64::new(0),
+        }
+    }
+
+    /// The bytes to give back before a new buffer of `bytes` is taken from the system.
+    pub(crate) fn excess_before(&self, bytes: u64) -> u64 {
+        let live = self.live.load(Ordering::Relaxed);
+        let peak = self.peak_live.load(Ordering::Relaxed) as f64;
+        let bound = ((peak * (1.0 + SLACK)) as u64).max(live + bytes);
+        (self.held.load(Ordering::Relaxed) + bytes).saturating_sub(bound)
+    }
+
+    /// A new buffer of `bytes` was taken from the system, after `dropped` bytes were given back.
+    pub(crate) fn created(&self, bytes: u64, dropped: u64) {
+        self.created.fetch_add(1, Ordering::Relaxed);
+        self.held.fetch_sub(dropped, Ordering::Relaxed);
+        let held = self.held.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak_held.fetch_max(held, Ordering::Relaxed);
+    }
+
+    /// A tensor took a buffer of `bytes` (new or pooled).
+    pub(crate) fn acquired(&self, bytes: u64) {
+        let live = self.live.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak_live.fetch_max(live, Ordering::Relaxed);
+    }
+
+    /// A tensor's buffer of `bytes` went back to the pool.
+    pub(crate) fn released(&self, bytes: u64) {
+        self.live.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// The most bytes held at once, tensors' buffers and pooled ones together.
+    pub(crate) fn peak_held(&self) -> u64 {
+        self.peak_held.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes tensors held at once.
+    pub(crate) fn peak_live(&self) -> u64 {
+        self.peak_live.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn buffers_created(&self) -> u64 {
+        self.created.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pool;
+
+    /// The pool's policy, with a buffer's size standing in for the buffer.
+    fn pool_of(free: &[u64], retired: &[u64]) -> Pool<u64> {
+        let mut pool = Pool::default();
+        for &size in free {
+            pool.give(size, size);
+        }
+        for &size in retired {
+            pool.retire(size, size);
+        }
+        pool
+    }
+
+    #[test]
+    fn a_request_takes_the_smallest_buffer_that_fits_up_to_twice_its_size() {
+        let mut pool = pool_of(&[1024, 3072, 4096], &[]);
+        assert_eq!(pool.take(1536, false), Some(3072));
+        assert_eq!(pool.take(1536, false), None, "4096 is over twice 1536");
+        assert_eq!(pool.take(1024, true), Some(1024));
+        assert_eq!(pool.take(4096, false), Some(4096));
+    }
+
+    #[test]
+    fn retired_buffers_serve_only_those_who_may_take_them() {
+        let mut pool = pool_of(&[2048], &[1024]);
+        assert_eq!(pool.take(1024, true), Some(2048), "free_only skips retired");
+        let mut pool = pool_of(&[2048], &[1024]);
+        assert_eq!(pool.take(1024, false), Some(1024));
+        // Of two that fit, the smaller wins even when it is free and the other retired.
+        let mut pool = pool_of(&[1024], &[2048]);
+        assert_eq!(pool.take(1024, false), Some(1024));
+        // Once recycled, retired buffers serve everyone.
+        let mut pool = pool_of(&[], &[1024]);
+        pool.recycle_retired();
+        assert_eq!(pool.take(1024, true), Some(1024));
+    }
+
+    #[test]
+    fn eviction_drops_the_largest_free_buffers_first() {
+        let mut pool = pool_of(&[1024, 4096, 8192], &[16384]);
+        assert_eq!(pool.evict(5000), 8192);
+        assert_eq!(pool.take(4096, false), Some(4096));
+        assert_eq!(
+            pool.evict(5000),
+            1024 + 16384,
+            "free ones, then retired ones"
+        );
+        assert_eq!(pool.evict(1), 0, "an empty pool drops nothing");
+        assert_eq!(pool.take(1024, false), None);
+    }
+
+    #[test]
+    fn the_budget_gives_back_what_exceeds_the_peak_by_more_than_the_slack() {
+        let budget = super::Budget::new();
+        budget.created(1000, 0);
+        budget.acquired(1000);
+        assert_eq!(budget.excess_before(100), 0, "live + new is the bound");
+        budget.released(1000); // pooled: held 1000, live 0, peak live 1000
+                               // Bound max(1150, 0 + 500): 1000 + 500 held would exceed it by 350.
+        assert_eq!(budget.excess_before(500), 350);
+        assert_eq!(budget.excess_before(100), 0);
+        budget.created(500, 350);
+        assert_eq!((budget.peak_held(), budget.buffers_created()), (1150, 2));
+    }
+}
