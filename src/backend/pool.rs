@@ -49,6 +49,7 @@ impl<B> Pool<B> {
     }
 
     /// A buffer of `size` bytes that no tensor uses any more, not yet free for every use.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub(crate) fn retire(&mut self, size: u64, buffer: B) {
         self.retired.entry(size).or_default().push(buffer);
     }
@@ -59,6 +60,7 @@ impl<B> Pool<B> {
     }
 
     /// Retired buffers become free for every use.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub(crate) fn recycle_retired(&mut self) {
         for (size, buffers) in std::mem::take(&mut self.retired) {
             self.free.entry(size).or_default().extend(buffers);
@@ -106,14 +108,17 @@ impl<B> Pool<B> {
 }
 
 /// What a pool and its tensors hold, in bytes, and the peaks: for the eviction rule and for
-/// the benchmarks.
+/// the benchmarks. Tensors' buffers and pooled ones are counted apart, each where it changes
+/// hands, so that a buffer that leaves the pool for something else (a CPU vector used as
+/// scratch space, say) simply stops being counted.
 pub(crate) struct Budget {
-    /// Buffers taken from the system and not given back (tensors' and pooled).
-    held: AtomicU64,
-    peak_held: AtomicU64,
-    /// Buffers tensors hold.
+    /// Bytes of the buffers tensors hold.
     live: AtomicU64,
     peak_live: AtomicU64,
+    /// Bytes of the buffers waiting in the pool.
+    pooled: AtomicU64,
+    /// The most that `live + pooled` reached.
+    peak_held: AtomicU64,
     /// Buffers taken from the system so far.
     created: AtomicU64,
 }
@@ -121,10 +126,10 @@ pub(crate) struct Budget {
 impl Budget {
     pub(crate) const fn new() -> Budget {
         Budget {
-            held: AtomicU64::new(0),
-            peak_held: AtomicU64::new(0),
             live: AtomicU64::new(0),
             peak_live: AtomicU64::new(0),
+            pooled: AtomicU64::new(0),
+            peak_held: AtomicU64::new(0),
             created: AtomicU64::new(0),
         }
     }
@@ -134,24 +139,33 @@ impl Budget {
         let live = self.live.load(Ordering::Relaxed);
         let peak = self.peak_live.load(Ordering::Relaxed) as f64;
         let bound = ((peak * (1.0 + SLACK)) as u64).max(live + bytes);
-        (self.held.load(Ordering::Relaxed) + bytes).saturating_sub(bound)
+        (live + self.pooled.load(Ordering::Relaxed) + bytes).saturating_sub(bound)
     }
 
-    /// A new buffer of `bytes` was taken from the system, after `dropped` bytes were given back.
-    pub(crate) fn created(&self, bytes: u64, dropped: u64) {
+    /// A new buffer was taken from the system.
+    pub(crate) fn created(&self) {
         self.created.fetch_add(1, Ordering::Relaxed);
-        self.held.fetch_sub(dropped, Ordering::Relaxed);
-        let held = self.held.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        self.peak_held.fetch_max(held, Ordering::Relaxed);
+    }
+
+    /// Buffers of `bytes` left the pool (taken, or given back to the system).
+    pub(crate) fn left_pool(&self, bytes: u64) {
+        self.pooled.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// A buffer of `bytes` went into the pool.
+    pub(crate) fn entered_pool(&self, bytes: u64) {
+        self.pooled.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// A tensor took a buffer of `bytes` (new or pooled).
     pub(crate) fn acquired(&self, bytes: u64) {
         let live = self.live.fetch_add(bytes, Ordering::Relaxed) + bytes;
         self.peak_live.fetch_max(live, Ordering::Relaxed);
+        let held = live + self.pooled.load(Ordering::Relaxed);
+        self.peak_held.fetch_max(held, Ordering::Relaxed);
     }
 
-    /// A tensor's buffer of `bytes` went back to the pool.
+    /// A tensor let go of its buffer of `bytes`.
     pub(crate) fn released(&self, bytes: u64) {
         self.live.fetch_sub(bytes, Ordering::Relaxed);
     }
@@ -166,6 +180,7 @@ impl Budget {
         self.peak_live.load(Ordering::Relaxed)
     }
 
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub(crate) fn buffers_created(&self) -> u64 {
         self.created.load(Ordering::Relaxed)
     }
@@ -228,14 +243,21 @@ mod tests {
     #[test]
     fn the_budget_gives_back_what_exceeds_the_peak_by_more_than_the_slack() {
         let budget = super::Budget::new();
-        budget.created(1000, 0);
+        budget.created();
         budget.acquired(1000);
         assert_eq!(budget.excess_before(100), 0, "live + new is the bound");
-        budget.released(1000); // pooled: held 1000, live 0, peak live 1000
-                               // Bound max(1150, 0 + 500): 1000 + 500 held would exceed it by 350.
+        budget.released(1000);
+        budget.entered_pool(1000); // live 0, pooled 1000, peak live 1000
+                                   // Bound max(1150, 0 + 500): 1000 + 500 held would exceed it by 350.
         assert_eq!(budget.excess_before(500), 350);
         assert_eq!(budget.excess_before(100), 0);
-        budget.created(500, 350);
-        assert_eq!((budget.peak_held(), budget.buffers_created()), (1150, 2));
+        // A pooled buffer taken as scratch space and never returned stops counting.
+        budget.left_pool(1000);
+        assert_eq!(budget.excess_before(1100), 0);
+        budget.acquired(600);
+        assert_eq!((budget.peak_held(), budget.peak_live()), (1000, 1000));
+        budget.entered_pool(900);
+        budget.acquired(100);
+        assert_eq!(budget.peak_held(), 1600);
     }
 }

@@ -72,6 +72,7 @@ pub fn exp(x: f32) -> f32 {
 /// where erf is close to 1 (constants as published, written in their shortest f32 form).
 /// All in f32: GELU calls this on every activation of every MLP, and the f64 `exp` of the
 /// Abramowitz-Stegun formula used before cost more than the rest of GELU.
+#[inline]
 pub fn erf(x: f32) -> f32 {
     let (t, s) = (x.abs(), x * x);
     if t > 0.927_734_4 {

@@ -29,12 +29,13 @@ pub fn alloc(len: usize) -> Vec<f32> {
     let mut pool = POOL.lock().unwrap();
     match pool.take(bytes, false) {
         Some(mut values) => {
+            BUDGET.left_pool((values.capacity() * 4) as u64);
             values.clear();
             values
         }
         None => {
-            let dropped = pool.evict(BUDGET.excess_before(bytes));
-            BUDGET.created(bytes, dropped);
+            BUDGET.left_pool(pool.evict(BUDGET.excess_before(bytes)));
+            BUDGET.created();
             Vec::with_capacity(len)
         }
     }
@@ -83,6 +84,7 @@ impl Drop for CpuBuffer {
             BUDGET.released(bytes);
             let values = std::mem::take(&mut self.values);
             POOL.lock().unwrap().give(bytes, values);
+            BUDGET.entered_pool(bytes);
         }
     }
 }

@@ -89,11 +89,10 @@ pub fn softmax(x: &[f32], shape: &[usize], axis: usize, log: bool) -> Vec<f32> {
                 let log_sum = sum.ln();
                 row.iter_mut().for_each(|v| *v = *v - max - log_sum);
             } else {
-                let mut sum = 0.0;
-                for v in row.iter_mut() {
-                    *v = exp(*v - max);
-                    sum += *v;
-                }
+                // Exponentials first, in a loop of their own that vectorizes, then their sum
+                // in independent partial sums.
+                row.iter_mut().for_each(|v| *v = exp(*v - max));
+                let sum = sum_slice(row);
                 row.iter_mut().for_each(|v| *v /= sum);
             }
         }

@@ -60,20 +60,26 @@ impl GpuBuffer {
         // wgpu rejects empty bindings; an empty tensor still gets a buffer.
         let size = size_class((len.max(1) * 4) as u64);
         let mut pool = ctx.pool.lock().unwrap();
-        let buffer = pool.take(size, for_upload).unwrap_or_else(|| {
-            // Before taking more from the device, give back what exceeds the bound. The device
-            // frees their memory once the commands that use them have run.
-            let dropped = pool.evict(BUDGET.excess_before(size));
-            BUDGET.created(size, dropped);
-            ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("tensor"),
-                size,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        });
+        let buffer = match pool.take(size, for_upload) {
+            Some(buffer) => {
+                BUDGET.left_pool(buffer.size());
+                buffer
+            }
+            None => {
+                // Before taking more from the device, give back what exceeds the bound. The
+                // device frees their memory once the commands that use them have run.
+                BUDGET.left_pool(pool.evict(BUDGET.excess_before(size)));
+                BUDGET.created();
+                ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("tensor"),
+                    size,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            }
+        };
         drop(pool);
         BUDGET.acquired(buffer.size());
         GpuBuffer {
@@ -167,8 +173,9 @@ impl Drop for GpuBuffer {
             BUDGET.released(buffer.size());
         }
         if let (Some(buffer), Ok(ctx)) = (self.buffer.take(), context()) {
-            let mut pool = ctx.pool.lock().unwrap();
-            pool.retire(buffer.size(), buffer);
+            let size = buffer.size();
+            ctx.pool.lock().unwrap().retire(size, buffer);
+            BUDGET.entered_pool(size);
         }
     }
 }
