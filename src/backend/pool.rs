@@ -1,8 +1,7 @@
 //! Reusing buffers: the policy both backends share. A training step makes hundreds of
 //! intermediate tensors, of the same few sizes, step after step. Taking each from the system
 //! anew costs a driver call on the GPU, and on the CPU fresh pages that the kernel must fault in
-//! and zero (a fifth of the tiny preset's step, before the CPU pooled its vectors). So a buffer
-//! whose tensor is gone waits in a pool for the next tensor that fits it.
+//! and zero. So a buffer whose tensor is gone waits in a pool for the next tensor that fits it.
 //!
 //! Two rules keep the pool close to what the tensors need:
 //! * a request takes the smallest pooled buffer of at least its size and at most
@@ -171,11 +170,13 @@ impl Budget {
     }
 
     /// The most bytes held at once, tensors' buffers and pooled ones together.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub(crate) fn peak_held(&self) -> u64 {
         self.peak_held.load(Ordering::Relaxed)
     }
 
     /// The most bytes tensors held at once.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub(crate) fn peak_live(&self) -> u64 {
         self.peak_live.load(Ordering::Relaxed)
     }

@@ -17,7 +17,7 @@ mod panels;
 mod reduce;
 
 pub use broadcast::{zip_broadcast, zip_sum_to};
-pub use buffer::{alloc, bytes_held, peak_live_bytes, zeros, CpuBuffer};
+pub use buffer::{alloc, zeros, CpuBuffer};
 pub use matmul::{gemm_strided, matmul, MatrixArg};
 pub use movement::{broadcast_to, cat, gather, narrow, pad, permute};
 pub use reduce::{max_axis, softmax, sum_axis};
