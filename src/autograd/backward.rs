@@ -108,7 +108,10 @@ impl Tensor {
         for t in topological_order(self, true).into_iter().rev() {
             let node = t.node();
             let Some(g) = pending.remove(&t.id()) else {
-                node.map(|n| n.take_inputs());
+                // No gradient reached it: nothing to do but let go of its inputs.
+                if let Some(node) = node {
+                    node.take_inputs();
+                }
                 continue;
             };
             let Some(node) = node else {
