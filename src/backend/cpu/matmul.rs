@@ -132,8 +132,12 @@ fn sgemm(
         a.len() > last(m, k, sa) && b.len() > last(k, n, sb) && c.len() >= m * n,
         "gemm: operands too short for [{m}, {k}] x [{k}, {n}]"
     );
-    // Rows of A in place (activations times a weight): no copy of A, where the CPU allows.
-    if sa.1 == 1 && panels::gemm((m, k, n), (a, sa.0), b, sb, c) {
+    // A read in place (activations times a weight, or a gradient's transpose times
+    // activations): no copy of A, where the CPU allows. A transposed A goes there only while
+    // a panel of B (k rows of 32 columns) stays within L2 cache, since every block of rows
+    // reads all of it again; `matrixmultiply` packs in blocks of k instead.
+    let fits = sa.1 == 1 || k <= panels::TRANSPOSED_K_MAX;
+    if fits && panels::gemm((m, k, n), (a, sa), b, sb, c) {
         return;
     }
     // SAFETY: every element read of A and B lies at or before the last index asserted above,

@@ -1,11 +1,13 @@
-//! A matrix product for the shapes this model is made of: A with contiguous rows (activations,
-//! [rows, k]) times a B of at most a few thousand columns (a weight).
+//! A matrix product for the shapes this model is made of: A (activations, [rows, k], or the
+//! transpose of a gradient, for a weight's gradient) times a B of at most a few thousand
+//! columns (a weight, or activations).
 //!
 //! `matrixmultiply` copies ("packs") A into column panels before every product, reading it
 //! with a stride of k: for a tall, narrow product (32768 x 64 times 64 x 64 in the patch
 //! decoder) that copy costs as much as the arithmetic. Here only B is packed, into panels of
 //! `W` columns, zero-padded (B is small and read once per block of rows); A is read in place,
-//! a few rows at a time, one value broadcast against a whole row of a panel. Each output value
+//! a few rows at a time, one value broadcast against a whole row of a panel: along its rows, or,
+//! for a transposed A, a few neighbouring values of each of its stored rows. Each output value
 //! is one fused multiply-add chain over k, in order, like the GEMM it replaces.
 //!
 //! The loops are plain Rust, compiled for AVX-512 (found at run time), where they vectorize
@@ -16,14 +18,20 @@
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
+/// The longest k for which a transposed A is read in place: a panel of B is then at most
+/// 512 KB. (Measured in alternated runs: with transposed A in panels the cifar training step,
+/// whose weight gradients have k = 2080, took 794 to 811 ms against 875 to 883; the tiny
+/// step, with k up to 8320, was no faster with or without this bound.)
+pub const TRANSPOSED_K_MAX: usize = 4096;
+
 /// Below this many multiply-adds a product runs on one thread.
 const PARALLEL_MIN: usize = 1 << 22;
 
-/// C [m, n] = A B for A with contiguous rows (row stride `lda`) and B read as [k, n] through
-/// (row, column) strides, on CPUs with AVX-512; false (nothing written) on others.
+/// C [m, n] = A B for A read as [m, k] and B as [k, n] through (row, column) strides, on CPUs
+/// with AVX-512; false (nothing written) on others.
 pub fn gemm(
     (m, k, n): (usize, usize, usize),
-    (a, lda): (&[f32], usize),
+    (a, sa): (&[f32], (usize, usize)),
     b: &[f32],
     sb: (usize, usize),
     c: &mut [MaybeUninit<f32>],
@@ -34,9 +42,9 @@ pub fn gemm(
         // Narrow products (the RGB layer's 3 columns) waste less padding in narrower panels,
         // which leave registers for more rows.
         if n <= 16 {
-            product::<12, 16>((m, k, n), (a, lda), &pack::<16>(k, n, b, sb), c);
+            product::<12, 16>((m, k, n), (a, sa), &pack::<16>(k, n, b, sb), c);
         } else {
-            product::<8, 32>((m, k, n), (a, lda), &pack::<32>(k, n, b, sb), c);
+            product::<8, 32>((m, k, n), (a, sa), &pack::<32>(k, n, b, sb), c);
         }
         return true;
     }
@@ -60,7 +68,7 @@ fn pack<const W: usize>(k: usize, n: usize, b: &[f32], (sr, sc): (usize, usize))
 /// All of C, in blocks of `R` rows, split across threads when the product is large.
 fn product<const R: usize, const W: usize>(
     (m, k, n): (usize, usize, usize),
-    (a, lda): (&[f32], usize),
+    (a, sa): (&[f32], (usize, usize)),
     panels: &[f32],
     c: &mut [MaybeUninit<f32>],
 ) {
@@ -69,7 +77,7 @@ fn product<const R: usize, const W: usize>(
         // SAFETY: `gemm` runs this only where AVX-512 was detected.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            rows_avx512::<R, W>(k, n, &a[first * lda..], lda, panels, c_rows)
+            rows_avx512::<R, W>(k, n, (&a[first * sa.0..], sa), panels, c_rows)
         }
     };
     if m * k * n >= PARALLEL_MIN {
@@ -89,28 +97,26 @@ fn product<const R: usize, const W: usize>(
 unsafe fn rows_avx512<const R: usize, const W: usize>(
     k: usize,
     n: usize,
-    a: &[f32],
-    lda: usize,
+    a: (&[f32], (usize, usize)),
     panels: &[f32],
     c: &mut [MaybeUninit<f32>],
 ) {
-    rows::<R, W>(k, n, a, lda, panels, c)
+    rows::<R, W>(k, n, a, panels, c)
 }
 
-/// The rows of C in `c` ([rows, n], rows from the first row of `a`): full tiles of `R` rows,
-/// then single rows.
+/// The rows of C in `c` ([rows, n], rows from the first row of `a`, read through the
+/// (row, column) strides `sa`): full tiles of `R` rows, then single rows.
 #[inline(always)]
 fn rows<const R: usize, const W: usize>(
     k: usize,
     n: usize,
-    a: &[f32],
-    lda: usize,
+    (a, sa): (&[f32], (usize, usize)),
     panels: &[f32],
     c: &mut [MaybeUninit<f32>],
 ) {
     let m = c.len() / n;
     assert!(
-        m == 0 || a.len() >= (m - 1) * lda + k,
+        m == 0 || a.len() > (m - 1) * sa.0 + (k - 1) * sa.1,
         "gemm: A too short for {m} rows"
     );
     assert_eq!(panels.len(), n.div_ceil(W) * k * W, "gemm: B's panels");
@@ -123,11 +129,11 @@ fn rows<const R: usize, const W: usize>(
             // `c.len() == m * n`), the panel holds k * W values, and columns q * W ..
             // q * W + cols lie inside a row of C.
             unsafe {
-                let (a, c) = (a.add(i * lda), c.add(i * n + q * W));
+                let (a, c) = (a.add(i * sa.0), c.add(i * n + q * W));
                 if i + R <= m {
-                    tile::<R, W>(k, (a, lda), panel.as_ptr(), (c, n), cols);
+                    tile::<R, W>(k, (a, sa), panel.as_ptr(), (c, n), cols);
                 } else {
-                    tile::<1, W>(k, (a, lda), panel.as_ptr(), (c, n), cols);
+                    tile::<1, W>(k, (a, sa), panel.as_ptr(), (c, n), cols);
                 }
             }
         }
@@ -139,12 +145,12 @@ fn rows<const R: usize, const W: usize>(
 /// (`cols` < W only in the last, padded panel). The R x W accumulators stay in registers, so
 /// the loads are unchecked raw reads: bounds checks in the loop spill them.
 ///
-/// SAFETY: `a` points at R rows of k values (row stride `lda`), `panel` at k * W values, `c`
-/// at R rows of at least `cols` values (row stride `ldc`).
+/// SAFETY: `a` points at R rows of k values (through the strides `sa`), `panel` at k * W
+/// values, `c` at R rows of at least `cols` values (row stride `ldc`).
 #[inline(always)]
 unsafe fn tile<const R: usize, const W: usize>(
     k: usize,
-    (a, lda): (*const f32, usize),
+    (a, sa): (*const f32, (usize, usize)),
     panel: *const f32,
     (c, ldc): (*mut f32, usize),
     cols: usize,
@@ -153,7 +159,7 @@ unsafe fn tile<const R: usize, const W: usize>(
     for p in 0..k {
         let b = &*panel.add(p * W).cast::<[f32; W]>();
         for (r, acc) in acc.iter_mut().enumerate() {
-            let x = *a.add(r * lda + p);
+            let x = *a.add(r * sa.0 + p * sa.1);
             for (s, &b) in acc.iter_mut().zip(b) {
                 *s = x.mul_add(b, *s);
             }
