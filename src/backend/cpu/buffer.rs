@@ -15,6 +15,7 @@ const POOLED_FROM: usize = 64 << 10;
 static POOL: Mutex<Pool<Vec<f32>>> = Mutex::new(Pool::new());
 static BUDGET: Budget = Budget::new();
 
+/// The bytes of a vector's allocation, when it is large enough to be pooled.
 fn pooled_bytes(capacity: usize) -> Option<u64> {
     let bytes = capacity * std::mem::size_of::<f32>();
     (bytes >= POOLED_FROM).then_some(bytes as u64)
@@ -30,7 +31,7 @@ pub fn alloc(len: usize) -> Vec<f32> {
     let mut pool = POOL.lock().unwrap();
     match pool.take(bytes, false) {
         Some(mut values) => {
-            BUDGET.left_pool((values.capacity() * 4) as u64);
+            BUDGET.left_pool(pooled_bytes(values.capacity()).expect("pooled vectors are large"));
             values.clear();
             values
         }
