@@ -84,7 +84,9 @@ fn gemm_naive(
 fn strided_gemm_agrees_with_the_definition() {
     let mut rng = StdRng::seed_from_u64(7);
     // Narrow and wide, tall and short, rows and columns that fill no tile or panel exactly,
-    // a few products large enough to be split across threads.
+    // a few products large enough to be split across threads, and long k: a weight's
+    // gradient (transposed A) goes in blocks of k, added up, and 8320 = 128 images x 65
+    // tokens splits into blocks that are not all equal.
     let shapes = [
         (1, 1, 1),
         (1, 5, 3),
@@ -97,6 +99,8 @@ fn strided_gemm_agrees_with_the_definition() {
         (3000, 64, 3),
         (2048, 64, 64),
         (1500, 40, 200),
+        (5, 2049, 40),
+        (64, 8320, 64),
     ];
     for (m, k, n) in shapes {
         for (a_transposed, b_transposed) in [(false, false), (false, true), (true, false)] {

@@ -187,9 +187,18 @@ impl Op for L2Attention {
 // ANCHOR_END: backward_rule
 
 // ANCHOR: cpu
-/// (A, A V) for every head, one head per task. The logits are the distances themselves, so
-/// the largest of each row is S[i, i] = 0 exactly: exp never overflows and the row sum is at
-/// least 1, without the usual pass that subtracts the row maximum.
+/// (A, A V) for every head, one head per task.
+///
+/// The distances come from one small product: |q_i - q_j|^2 = |q_i|^2 + |q_j|^2 - 2 q_i.q_j,
+/// with Q Q^T a GEMM (a distance per pair, summed over dh on its own, spends most of its time
+/// adding up vector lanes). The queries are centred first, their mean over the head's tokens
+/// subtracted: distances do not change, and the expansion, which squares before it subtracts,
+/// no longer loses digits when every query sits far from the origin (a rounding error of the
+/// mean is itself a common shift, which distances do not see either).
+///
+/// Each logit is clamped to at most 0, so the largest of each row is S[i, i] = 0 up to
+/// rounding: exp never overflows and the row sum is at least about 1, without the usual pass
+/// that subtracts the row maximum.
 fn forward_cpu(q: &[f32], v: &[f32], [b, h, l, dh]: [usize; 4]) -> (Vec<f32>, Vec<f32>) {
     let mut a = zeros(b * h * l * l);
     let mut out = zeros(q.len());
@@ -201,10 +210,15 @@ fn forward_cpu(q: &[f32], v: &[f32], [b, h, l, dh]: [usize; 4]) -> (Vec<f32>, Ve
         .zip(out.par_chunks_mut(l * dh))
         .enumerate()
         .for_each(|(head, (a, out))| {
-            let q = &q[head * l * dh..][..l * dh];
-            for (qi, row) in q.chunks(dh).zip(a.chunks_mut(l)) {
-                for (qj, s) in q.chunks(dh).zip(row.iter_mut()) {
-                    *s = -c * squared_distance(qi, qj);
+            let centred = centred_rows(&q[head * l * dh..][..l * dh], dh);
+            let norms: Vec<f32> = centred
+                .chunks(dh)
+                .map(|x| x.iter().map(|v| v * v).sum())
+                .collect();
+            gemm(l, dh, l, &centred, (dh, 1), &centred, (1, dh), a); // Q Q^T
+            for (row, &ni) in a.chunks_mut(l).zip(&norms) {
+                for (s, &nj) in row.iter_mut().zip(&norms) {
+                    *s = (c * (2.0 * *s - ni - nj)).min(0.0);
                 }
                 // The exponentials in a loop of their own, which vectorizes.
                 row.iter_mut().for_each(|s| *s = exp(*s));
@@ -216,20 +230,17 @@ fn forward_cpu(q: &[f32], v: &[f32], [b, h, l, dh]: [usize; 4]) -> (Vec<f32>, Ve
     (a, out)
 }
 
-/// |x - y|^2 in eight running partial sums: one chain of dependent additions would leave the
-/// vector units idle (and the compiler may not reorder float additions itself).
-fn squared_distance(x: &[f32], y: &[f32]) -> f32 {
-    let mut partial = [0.0f32; 8];
-    let (xs, ys) = (x.chunks_exact(8), y.chunks_exact(8));
-    let rest: f32 = (xs.remainder().iter().zip(ys.remainder()))
-        .map(|(a, b)| (a - b) * (a - b))
-        .sum();
-    for (xs, ys) in xs.zip(ys) {
-        for k in 0..8 {
-            partial[k] += (xs[k] - ys[k]) * (xs[k] - ys[k]);
-        }
+/// The rows of `x` ([rows, width]) less their mean row.
+fn centred_rows(x: &[f32], width: usize) -> Vec<f32> {
+    let rows = x.len() / width;
+    let mut mean = vec![0.0f32; width];
+    for row in x.chunks(width) {
+        mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
     }
-    partial.iter().sum::<f32>() + rest
+    mean.iter_mut().for_each(|m| *m /= rows as f32);
+    x.chunks(width)
+        .flat_map(|row| row.iter().zip(&mean).map(|(v, m)| v - m))
+        .collect()
 }
 
 /// (dq, dv) by the rule above, one head per task.

@@ -160,10 +160,31 @@ impl Op for Sln {
 /// passes), so rows with a large mean keep it; both sums run in f64, so the CPU result is the
 /// accurate one that the GPU's is compared with.
 fn mean_rstd(row: &[f32], eps: f32) -> (f32, f32) {
-    let n = row.len() as f64;
-    let mu = row.iter().map(|&x| x as f64).sum::<f64>() / n;
-    let var = row.iter().map(|&x| (x as f64 - mu).powi(2)).sum::<f64>() / n;
+    // Multiplying by 1 / n, not dividing by n: a division per row waits out its latency.
+    let inv_n = 1.0 / row.len() as f64;
+    let mu = sum_f64(row, |x| x as f64) * inv_n;
+    let var = sum_f64(row, |x| (x as f64 - mu).powi(2)) * inv_n;
     (mu as f32, (1.0 / (var + eps as f64).sqrt()) as f32)
+}
+
+/// The sum of `term(x)` over `values` in f64, in eight running partial sums: a single chain
+/// of dependent additions waits on each one in turn (the compiler may not reorder float
+/// additions itself), eight chains fill the vector units.
+fn sum_f64(values: &[f32], term: impl Fn(f32) -> f64) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let chunks = values.chunks_exact(8);
+    let rest: f64 = chunks.remainder().iter().map(|&x| term(x)).sum();
+    for chunk in chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane += term(x);
+        }
+    }
+    lanes.iter().sum::<f64>() + rest
+}
+
+/// Rows per parallel task: about 16K values, whatever the width.
+fn rows_per_task(d: usize) -> usize {
+    (16384 / d).max(1)
 }
 
 fn forward_cpu(
@@ -174,21 +195,27 @@ fn forward_cpu(
     eps: f32,
 ) -> Vec<f32> {
     let mut out = zeros(h.len());
-    out.par_chunks_mut(d)
-        .zip(h.par_chunks(d))
+    let rows = rows_per_task(d);
+    out.par_chunks_mut(rows * d)
+        .zip(h.par_chunks(rows * d))
         .enumerate()
-        .for_each(|(row, (out, x))| {
-            let b = row / l;
-            let (gamma, beta) = (&gamma[b * d..][..d], &beta[b * d..][..d]);
-            let (mu, rstd) = mean_rstd(x, eps);
-            for k in 0..d {
-                out[k] = (1.0 + gamma[k]) * (x[k] - mu) * rstd + beta[k];
+        .for_each(|(task, (out, h))| {
+            for (i, (out, x)) in out.chunks_mut(d).zip(h.chunks(d)).enumerate() {
+                let b = (task * rows + i) / l;
+                let (gamma, beta) = (&gamma[b * d..][..d], &beta[b * d..][..d]);
+                let (mu, rstd) = mean_rstd(x, eps);
+                for k in 0..d {
+                    out[k] = (1.0 + gamma[k]) * (x[k] - mu) * rstd + beta[k];
+                }
             }
         });
     out
 }
 
-/// (d_h, d_gamma, d_beta); one sample (its L rows and its gamma, beta) per task.
+/// (d_h, d_gamma, d_beta). The rows of each sample go in blocks, one block per task, each
+/// with its own partial sums of d_gamma and d_beta, added up in order afterwards: one task
+/// per sample would leave plain LayerNorm (B = 1, every token sharing gamma and beta) on a
+/// single thread.
 fn backward_cpu(
     h: &[f32],
     gamma: &[f32],
@@ -203,35 +230,55 @@ fn backward_cpu(
         // No rows (B or L is 0): nothing flows back, and chunks of size 0 are not allowed.
         return (dh, dgamma, dbeta);
     }
-    let per_sample = l * d;
-    dh.par_chunks_mut(per_sample)
-        .zip(dgamma.par_chunks_mut(d).zip(dbeta.par_chunks_mut(d)))
+    let rows = rows_per_task(d);
+    // (sample, first row of the block within the whole tensor, the block's rows of dh).
+    let blocks: Vec<(usize, usize, &mut [f32])> = dh
+        .chunks_mut(l * d)
         .enumerate()
-        .for_each(|(s, (dh, (dgamma, dbeta)))| {
+        .flat_map(|(s, sample)| {
+            sample
+                .chunks_mut(rows * d)
+                .enumerate()
+                .map(move |(j, block)| (s, s * l + j * rows, block))
+        })
+        .collect();
+    let partials: Vec<(usize, Vec<f32>, Vec<f32>)> = blocks
+        .into_par_iter()
+        .map(|(s, first, dh)| {
             let scale = &gamma[s * d..][..d];
-            let mut u = zeros(d);
-            for row in 0..l {
-                let at = s * per_sample + row * d;
+            let (mut dgamma, mut dbeta) = (vec![0.0f32; d], vec![0.0f32; d]);
+            let (mut u, mut xhat, mut u_xhat) = (vec![0.0f32; d], vec![0.0f32; d], vec![0.0f32; d]);
+            for (i, dh) in dh.chunks_mut(d).enumerate() {
+                let at = (first + i) * d;
                 let (x, g) = (&h[at..][..d], &g[at..][..d]);
                 let (mu, rstd) = mean_rstd(x, eps);
-                let (mut sum_u, mut sum_uxhat) = (0.0f64, 0.0f64);
                 for k in 0..d {
-                    let xhat = (x[k] - mu) * rstd;
+                    xhat[k] = (x[k] - mu) * rstd;
                     u[k] = g[k] * (1.0 + scale[k]);
-                    sum_u += u[k] as f64;
-                    sum_uxhat += (u[k] * xhat) as f64;
-                    dgamma[k] += g[k] * xhat;
+                    u_xhat[k] = u[k] * xhat[k];
+                    dgamma[k] += g[k] * xhat[k];
                     dbeta[k] += g[k];
                 }
-                let mean_u = (sum_u / d as f64) as f32;
-                let mean_uxhat = (sum_uxhat / d as f64) as f32;
-                let dh = &mut dh[row * d..][..d];
+                let mean_u = (sum_f64(&u, f64::from) / d as f64) as f32;
+                let mean_uxhat = (sum_f64(&u_xhat, f64::from) / d as f64) as f32;
                 for k in 0..d {
-                    let xhat = (x[k] - mu) * rstd;
-                    dh[k] = rstd * (u[k] - mean_u - xhat * mean_uxhat);
+                    dh[k] = rstd * (u[k] - mean_u - xhat[k] * mean_uxhat);
                 }
             }
-        });
+            (s, dgamma, dbeta)
+        })
+        .collect();
+    for (s, partial_gamma, partial_beta) in partials {
+        let (total_gamma, total_beta) = (&mut dgamma[s * d..][..d], &mut dbeta[s * d..][..d]);
+        total_gamma
+            .iter_mut()
+            .zip(&partial_gamma)
+            .for_each(|(t, p)| *t += p);
+        total_beta
+            .iter_mut()
+            .zip(&partial_beta)
+            .for_each(|(t, p)| *t += p);
+    }
     (dh, dgamma, dbeta)
 }
 // ANCHOR_END: cpu

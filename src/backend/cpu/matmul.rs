@@ -133,11 +133,8 @@ fn sgemm(
         "gemm: operands too short for [{m}, {k}] x [{k}, {n}]"
     );
     // A read in place (activations times a weight, or a gradient's transpose times
-    // activations): no copy of A, where the CPU allows. A transposed A goes there only while
-    // a panel of B (k rows of 32 columns) stays within L2 cache, since every block of rows
-    // reads all of it again; `matrixmultiply` packs in blocks of k instead.
-    let fits = sa.1 == 1 || k <= panels::TRANSPOSED_K_MAX;
-    if fits && panels::gemm((m, k, n), (a, sa), b, sb, c) {
+    // activations): no copy of A, where the CPU allows.
+    if panels::gemm((m, k, n), (a, sa), b, sb, c) {
         return;
     }
     // SAFETY: every element read of A and B lies at or before the last index asserted above,
