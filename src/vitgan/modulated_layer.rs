@@ -5,12 +5,12 @@
 use super::layers::lrelu2;
 use super::modulated::{demod, dims, modulated_linear, Dims};
 use crate::autograd::{no_grad, record, Op};
-use crate::backend::cpu::gemm_strided;
-use crate::backend::cpu::{alloc, zeros};
+use crate::backend::cpu::{alloc, gemm_into, zeros};
 use crate::tensor::Storage;
 use crate::{Device, Tensor};
 use rayon::prelude::*;
 use std::f32::consts::SQRT_2;
+use std::mem::MaybeUninit;
 
 // ANCHOR: modulated_layer_composed
 /// The layer from the modulated linear map: bias, then (optionally) the scaled leaky ReLU.
@@ -159,13 +159,18 @@ impl FusedLayer {
     fn forward(&self, args: &Args) -> Vec<f32> {
         let Dims { n, t, ins, outs } = args.dims;
         let samples = samples_per_block(args.dims);
-        let mut out = zeros(n * t * outs);
-        out.par_chunks_mut(samples * t * outs)
+        let len = n * t * outs;
+        // Not zeroed first (8 MB at the tiny preset's batch 32): each block's product writes
+        // every value of the block.
+        let mut out = alloc(len);
+        out.spare_capacity_mut()[..len]
+            .par_chunks_mut(samples * t * outs)
             .enumerate()
             .for_each(|(block, out)| {
                 let (first, count) = (block * samples, out.len() / (t * outs));
                 let u = modulated_inputs(args, first, count);
-                gemm_strided(count * t, ins, outs, &u, (ins, 1), args.w, (1, ins), out);
+                gemm_into(count * t, ins, outs, &u, (ins, 1), args.w, (1, ins), out);
+                let out = assume_written(out);
                 for (i, rows) in out.chunks_mut(t * outs).enumerate() {
                     let d = args.d.map(|d| &d[(first + i) * outs..][..outs]);
                     for row in rows.chunks_mut(outs) {
@@ -178,8 +183,28 @@ impl FusedLayer {
                     }
                 }
             });
+        // SAFETY: the blocks cover all `len` values, and each block's product wrote its own.
+        unsafe { out.set_len(len) };
         out
     }
+}
+
+/// A new vector of `len` values, written by `fill` into uninitialized memory.
+///
+/// SAFETY: `fill` must write every one of the `len` values.
+unsafe fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut values = alloc(len);
+    fill(&mut values.spare_capacity_mut()[..len]);
+    // SAFETY: the caller promises that `fill` wrote all `len` values.
+    unsafe { values.set_len(len) };
+    values
+}
+
+/// A block of values that a product has just written, as plain floats.
+fn assume_written(block: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: callers pass only blocks whose every value was written (`gemm_into` writes all
+    // of its output); MaybeUninit<f32> has f32's layout.
+    unsafe { &mut *(block as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 /// Samples per block: about 16K values of the wider side, so a block's temporaries stay in
@@ -189,7 +214,7 @@ fn samples_per_block(Dims { t, ins, outs, .. }: Dims) -> usize {
 }
 
 /// `v` in `blocks` chunks of `size`, or `blocks` empty slices if `v` is empty.
-fn split_blocks(v: &mut [f32], size: usize, blocks: usize) -> Vec<&mut [f32]> {
+fn split_blocks<T>(v: &mut [T], size: usize, blocks: usize) -> Vec<&mut [T]> {
     match v.is_empty() {
         true => (0..blocks).map(|_| Default::default()).collect(),
         false => v.chunks_mut(size).collect(),
@@ -235,7 +260,9 @@ impl Op for FusedLayer {
         // output: demodulation's share of the gradient) and, unless x is shared, dL/dx.
         let mut g_a = zeros(n * ins);
         let mut g_y_y = zeros(n * outs);
-        let mut g_x = zeros(if args.shared { 0 } else { n * t * ins });
+        // dL/dx is not zeroed first: each block writes all of its rows.
+        let g_x_len = if args.shared { 0 } else { n * t * ins };
+        let mut g_x = alloc(g_x_len);
         let blocks = n.div_ceil(samples);
         let (out, g) = (out.cpu_values(), g.cpu_values());
         let zeros = || Sums {
@@ -246,7 +273,11 @@ impl Op for FusedLayer {
         let sums = split_blocks(&mut g_a, samples * ins, blocks)
             .into_par_iter()
             .zip(split_blocks(&mut g_y_y, samples * outs, blocks))
-            .zip(split_blocks(&mut g_x, samples * t * ins, blocks))
+            .zip(split_blocks(
+                &mut g_x.spare_capacity_mut()[..g_x_len],
+                samples * t * ins,
+                blocks,
+            ))
             .enumerate()
             .fold(zeros, |sums, (block, ((g_a, g_y_y), g_x))| {
                 let first = block * samples;
@@ -255,6 +286,8 @@ impl Op for FusedLayer {
                 self.backward_block(&args, first, values, (g_a, g_y_y, g_x), sums)
             })
             .reduce(zeros, Sums::add);
+        // SAFETY: the blocks cover all of dL/dx, and `backward_block` wrote every value of each.
+        unsafe { g_x.set_len(g_x_len) };
 
         let tensor = |values: Vec<f32>, shape: &[usize]| {
             Tensor::from_storage(Storage::cpu_from_vec(values), shape.to_vec())
@@ -288,7 +321,7 @@ impl FusedLayer {
         args: &Args,
         first: usize,
         (out, g): (&[f32], &[f32]),
-        (g_a, g_y_y, g_x): (&mut [f32], &mut [f32], &mut [f32]),
+        (g_a, g_y_y, g_x): (&mut [f32], &mut [f32], &mut [MaybeUninit<f32>]),
         mut sums: Sums,
     ) -> Sums {
         let Dims { t, ins, outs, .. } = args.dims;
@@ -322,19 +355,18 @@ impl FusedLayer {
         }
         // dL/du = dL/dy0 W and dL/dW = sum over rows of dL/dy0^T u.
         let u = modulated_inputs(args, first, count);
-        let mut g_u = zeros(rows * ins);
-        gemm_strided(
-            rows,
-            outs,
-            ins,
-            &g_y0,
-            (outs, 1),
-            args.w,
-            (ins, 1),
-            &mut g_u,
-        );
-        let mut g_w = zeros(outs * ins);
-        gemm_strided(outs, rows, ins, &g_y0, (1, outs), &u, (ins, 1), &mut g_w);
+        // SAFETY: a product writes all of its output.
+        let g_u = unsafe {
+            written(rows * ins, |c| {
+                gemm_into(rows, outs, ins, &g_y0, (outs, 1), args.w, (ins, 1), c)
+            })
+        };
+        // SAFETY: as above.
+        let g_w = unsafe {
+            written(outs * ins, |c| {
+                gemm_into(outs, rows, ins, &g_y0, (1, outs), &u, (ins, 1), c)
+            })
+        };
         sums.g_w.iter_mut().zip(&g_w).for_each(|(s, v)| *s += v);
         // dL/da = sum_t dL/du * x and dL/dx = dL/du * a.
         for i in 0..count {
@@ -357,7 +389,9 @@ impl FusedLayer {
                     g_x.iter_mut().zip(products).for_each(|(s, p)| *s += p);
                 } else {
                     let g_x = &mut g_x[(i * t + row) * ins..][..ins];
-                    g_x.iter_mut().zip(products).for_each(|(s, p)| *s = p);
+                    g_x.iter_mut().zip(products).for_each(|(s, p)| {
+                        s.write(p);
+                    });
                 }
             }
         }

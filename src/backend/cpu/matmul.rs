@@ -102,15 +102,33 @@ pub fn gemm_strided(
     sb: (usize, usize),
     c: &mut [f32],
 ) {
+    // SAFETY: MaybeUninit<f32> has f32's layout, and gemm_into only stores initialized values.
+    let c = unsafe { &mut *(c as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    gemm_into(m, k, n, a, sa, b, sb, c);
+}
+
+/// `gemm_strided` into memory that need not be initialized (a vector's spare capacity): every
+/// one of the m * n values is written, so the caller need not zero it first.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_into(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    sa: (usize, usize),
+    b: &[f32],
+    sb: (usize, usize),
+    c: &mut [MaybeUninit<f32>],
+) {
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
-        c[..m * n].fill(0.0);
+        c[..m * n].iter_mut().for_each(|v| {
+            v.write(0.0);
+        });
         return;
     }
-    // SAFETY: MaybeUninit<f32> has f32's layout, and sgemm only stores initialized values.
-    let c = unsafe { &mut *(c as *mut [f32] as *mut [MaybeUninit<f32>]) };
     sgemm(m, k, n, a, sa, b, sb, c);
 }
 
