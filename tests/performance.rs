@@ -1,10 +1,13 @@
-//! Checks of the shortcuts taken for speed on the CPU (book chapter "Performance"): each one
+//! Checks of the shortcuts taken for speed and memory (book chapter "Performance"): each one
 //! must compute what it replaces.
 
+mod common;
+use common::{assert_close, randn};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use vitgan::backend::cpu::gemm_strided;
 use vitgan::ops::{erf, exp};
+use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 /// erf in f64, to about 1e-15 relative: erf(x) = 2/sqrt(pi) e^(-x^2) sum_n (2x^2)^n x /
 /// (1 * 3 * ... * (2n + 1)). Every term is positive, so nothing cancels.
@@ -142,4 +145,109 @@ fn exp_is_within_two_tenths_of_a_millionth_relative() {
     assert_eq!(exp(f32::NEG_INFINITY), 0.0);
     assert_eq!(exp(89.0), f32::INFINITY);
     assert!(exp(f32::NAN).is_nan());
+}
+
+/// The output and the gradients of sum(seed * out) for the inputs flagged in `trained` (a
+/// gradient of `None` for the others).
+fn forward_backward(
+    f: impl Fn(&[Tensor]) -> Tensor,
+    inputs: &[Tensor],
+    trained: &[bool],
+) -> (Vec<f32>, Vec<Option<Vec<f32>>>) {
+    let leaves: Vec<Tensor> = inputs
+        .iter()
+        .zip(trained)
+        .map(|(t, &trained)| match trained {
+            true => t.clone().requires_grad(),
+            false => t.clone(),
+        })
+        .collect();
+    let out = f(&leaves);
+    let grads = out.backward_with(&randn(out.shape(), 99));
+    let gradients = leaves
+        .iter()
+        .map(|x| grads.get(x).map(|g| g.to_vec()))
+        .collect();
+    (out.to_vec(), gradients)
+}
+
+// ANCHOR: gelu_matmul_twin
+/// `gelu_matmul_nt` keeps only x and computes GELU again in its backward pass: values and
+/// gradients must be those of GELU followed by `matmul_nt`, whichever inputs need gradients
+/// (the G step's frozen discriminator asks for x's alone).
+#[test]
+fn gelu_then_product_equals_its_composed_twin() {
+    let x = randn(&[2, 5, 37], 1).mul_scalar(2.0);
+    let w = randn(&[11, 37], 2).mul_scalar(0.3);
+    for trained in [[true, true], [true, false], [false, true]] {
+        let fused = forward_backward(
+            |t| t[0].gelu_matmul_nt(&t[1]),
+            &[x.clone(), w.clone()],
+            &trained,
+        );
+        let composed = forward_backward(
+            |t| t[0].gelu().matmul_nt(&t[1]),
+            &[x.clone(), w.clone()],
+            &trained,
+        );
+        assert_close(
+            &format!("{trained:?} value"),
+            &composed.0,
+            &fused.0,
+            1e-5,
+            0.01,
+        );
+        for (i, name) in ["x", "w"].iter().enumerate() {
+            match (&composed.1[i], &fused.1[i]) {
+                (Some(c), Some(f)) => {
+                    assert_close(&format!("{trained:?} d{name}"), c, f, 1e-5, 0.01)
+                }
+                (None, None) => {}
+                (c, f) => panic!(
+                    "{trained:?} d{name}: composed gives {}, fused {}",
+                    c.is_some(),
+                    f.is_some()
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn gradcheck_gelu_then_product() {
+    let x = randn(&[3, 6], 3).mul_scalar(1.5);
+    let w = randn(&[4, 6], 4).mul_scalar(0.5);
+    let report = gradcheck(
+        |t| t[0].gelu_matmul_nt(&t[1]),
+        &[x, w],
+        &GradcheckOptions::default(),
+    );
+    assert!(
+        report.all_pass(),
+        "gelu_matmul_nt: gradient check failed\n{report}"
+    );
+}
+// ANCHOR_END: gelu_matmul_twin
+
+#[test]
+#[should_panic(
+    expected = "gelu_matmul_nt: expected x [.., in] and a weight [out, in], found [2, 5] and [3, 4]"
+)]
+fn gelu_then_product_names_mismatched_widths() {
+    randn(&[2, 5], 5).gelu_matmul_nt(&randn(&[3, 4], 6));
+}
+
+#[cfg(feature = "gpu")]
+mod gpu {
+    use crate::common::{gpu_available, parity, randn};
+
+    #[test]
+    fn gelu_then_product_on_both_devices() {
+        if !gpu_available() {
+            return;
+        }
+        let x = randn(&[3, 7, 40], 7).mul_scalar(2.0);
+        let w = randn(&[33, 40], 8).mul_scalar(0.3);
+        parity("gelu_matmul_nt", &[x, w], |t| t[0].gelu_matmul_nt(&t[1]));
+    }
 }

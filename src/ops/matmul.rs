@@ -68,7 +68,7 @@ impl Op for MatMulNt {
 // ANCHOR_END: matmul_nt_rule
 
 /// `t` [.., r, c] as one matrix of all its rows, [.. * r, c].
-fn stacked_rows(t: &Tensor) -> Tensor {
+pub(super) fn stacked_rows(t: &Tensor) -> Tensor {
     let shape = t.shape();
     t.reshape(&[numel(&shape[..shape.len() - 1]), shape[shape.len() - 1]])
 }

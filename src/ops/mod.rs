@@ -3,6 +3,7 @@
 
 mod binary;
 mod composed;
+mod gelu_matmul;
 mod matmul;
 mod movement;
 mod reduce;

@@ -299,7 +299,7 @@ fn run(x: &Tensor, kind: Unary, derivative: bool) -> Storage {
 
 /// grad * f'(x), recorded nowhere (backward rules are not differentiated again). On the CPU
 /// in one pass; on the GPU as f'(x), then a product.
-fn grad_times_derivative(grad: &Tensor, x: &Tensor, kind: Unary) -> Tensor {
+pub(super) fn grad_times_derivative(grad: &Tensor, x: &Tensor, kind: Unary) -> Tensor {
     let storage = match (grad.storage(), x.storage()) {
         (Storage::Cpu(g), Storage::Cpu(xv)) => Storage::cpu_from_vec(specialize!(
             kind,

@@ -69,7 +69,7 @@ impl Mlp {
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        self.fc2.forward(&self.fc1.forward(x).gelu())
+        self.fc2.forward_gelu(&self.fc1.forward(x))
     }
 }
 

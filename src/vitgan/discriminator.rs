@@ -87,8 +87,9 @@ impl DBlock {
     pub fn forward(&mut self, h: &Tensor, mode: Mode) -> Tensor {
         let train = mode == Mode::Train;
         let h = h.add(&self.attn.forward(&self.ln1.forward(h), mode));
-        let hidden = self.mlp.fc1.forward(&self.ln2.forward(&h), train).gelu();
-        h.add(&self.mlp.fc2.forward(&hidden, train))
+        // fc2(gelu(hidden)), keeping only `hidden` for the backward pass.
+        let hidden = self.mlp.fc1.forward(&self.ln2.forward(&h), train);
+        h.add(&self.mlp.fc2.forward_gelu(&hidden, train))
     }
     // ANCHOR_END: dblock
 }

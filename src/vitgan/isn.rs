@@ -148,10 +148,21 @@ impl IsnLinear {
     /// x [.., in] -> [.., out]: x W_isn^T + bias. In training, one power iteration first, so
     /// sigma follows W as it trains; in evaluation the stored u, v are used as they are.
     pub fn forward(&mut self, x: &Tensor, train: bool) -> Tensor {
+        self.forward_product(train, |w| x.matmul_nt(w))
+    }
+
+    /// `forward(gelu(x))`, keeping only x for the backward pass (`Tensor::gelu_matmul_nt`):
+    /// an MLP's second layer.
+    pub fn forward_gelu(&mut self, x: &Tensor, train: bool) -> Tensor {
+        self.forward_product(train, |w| x.gelu_matmul_nt(w))
+    }
+
+    /// `product(W_isn) + bias`, after the power iteration in training.
+    fn forward_product(&mut self, train: bool, product: impl FnOnce(&Tensor) -> Tensor) -> Tensor {
         if train {
             self.power_iteration();
         }
-        let y = x.matmul_nt(&self.effective_weight());
+        let y = product(&self.effective_weight());
         match &self.bias {
             Some(b) => y.add(b),
             None => y,

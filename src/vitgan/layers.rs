@@ -37,9 +37,20 @@ impl EqLinear {
 
     /// x [.., in] -> [.., out]: x (weight * lr_mul / sqrt(in))^T + bias * lr_mul.
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.forward_product(|w| x.matmul_nt(w))
+    }
+
+    /// `forward(gelu(x))`, keeping only x for the backward pass (`Tensor::gelu_matmul_nt`):
+    /// an MLP's second layer.
+    pub fn forward_gelu(&self, x: &Tensor) -> Tensor {
+        self.forward_product(|w| x.gelu_matmul_nt(w))
+    }
+
+    /// `product(scaled weight) + scaled bias`.
+    fn forward_product(&self, product: impl FnOnce(&Tensor) -> Tensor) -> Tensor {
         let fan_in = self.weight.shape()[1] as f32;
         let w = self.weight.mul_scalar(self.lr_mul / fan_in.sqrt());
-        let y = x.matmul_nt(&w);
+        let y = product(&w);
         match &self.bias {
             Some(b) => y.add(&b.mul_scalar(self.lr_mul)),
             None => y,

@@ -1,0 +1,114 @@
+//! GELU, then a product with a weight's transpose: the hidden half of every Transformer MLP,
+//! `gelu(x) W^T`, as one op that keeps less for its backward pass.
+//!
+//! Composed, the two ops keep both of their inputs: the GELU keeps x (its derivative needs it),
+//! the product keeps h = gelu(x) (the weight's gradient is g^T h). Both are the MLP's widest
+//! activations, four times the model's width. This op keeps only x and computes h again in the
+//! backward pass, one elementwise pass that shares its `erf` with the derivative's: the
+//! discriminator's D step then holds one such tensor per block instead of two.
+//! (PyTorch's autograd, and the reference, keep both.)
+
+use super::matmul::{product, stacked_rows};
+use super::unary::grad_times_derivative;
+use super::{erf, exp, Unary};
+use crate::autograd::{no_grad, record, Op};
+use crate::backend::cpu::alloc;
+use crate::tensor::Storage;
+use crate::Tensor;
+use rayon::prelude::*;
+use std::f32::consts::{FRAC_1_SQRT_2, PI};
+
+// ANCHOR: gelu_matmul_nt
+impl Tensor {
+    /// `self.gelu().matmul_nt(w)` for a weight `w` [out, in] and `self` [.., in], keeping only
+    /// `self` and `w` for the backward pass.
+    pub fn gelu_matmul_nt(&self, w: &Tensor) -> Tensor {
+        assert!(
+            w.rank() == 2 && self.rank() >= 1 && self.shape()[self.rank() - 1] == w.shape()[1],
+            "gelu_matmul_nt: expected x [.., in] and a weight [out, in], found {:?} and {:?}",
+            self.shape(),
+            w.shape()
+        );
+        let out = no_grad(|| product(&self.gelu(), w, [false, true]));
+        let shape = out.shape().to_vec();
+        Tensor::from_op(
+            out.storage().clone(),
+            shape,
+            record(GeluMatMulNt, &[self, w]),
+        )
+    }
+}
+
+/// The recorded op: out = h W^T with h = gelu(x), so dh = g W, dx = dh * gelu'(x) and
+/// dW = g^T h, with h computed again from x.
+struct GeluMatMulNt;
+
+impl Op for GeluMatMulNt {
+    fn reads_output(&self) -> bool {
+        false
+    }
+    fn name(&self) -> String {
+        "gelu_matmul_nt".into()
+    }
+
+    fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
+        let [x, w] = inputs else {
+            unreachable!("gelu_matmul_nt records two inputs")
+        };
+        let (need_x, need_w) = (x.is_requires_grad(), w.is_requires_grad());
+        let dh = need_x.then(|| product(grad, w, [false, false]));
+        let (h, dx) = match dh {
+            Some(dh) if need_w => {
+                let (h, dx) = gelu_and_input_grad(x, &dh);
+                (Some(h), Some(dx))
+            }
+            Some(dh) => (None, Some(grad_times_derivative(&dh, x, Unary::Gelu))),
+            None => (need_w.then(|| no_grad(|| x.gelu())), None),
+        };
+        let dw = h.map(|h| product(&stacked_rows(grad), &stacked_rows(&h), [true, false]));
+        vec![dx, dw]
+    }
+}
+// ANCHOR_END: gelu_matmul_nt
+
+/// (gelu(x), dh * gelu'(x)): on the CPU in one pass, which computes the normal CDF once for
+/// both; on the GPU with the unary kernels.
+fn gelu_and_input_grad(x: &Tensor, dh: &Tensor) -> (Tensor, Tensor) {
+    match (x.storage(), dh.storage()) {
+        (Storage::Cpu(xv), Storage::Cpu(dv)) => {
+            let (h, dx) = gelu_and_input_grad_cpu(xv, dv);
+            let wrap = |v| Tensor::from_storage(Storage::cpu_from_vec(v), x.shape().to_vec());
+            (wrap(h), wrap(dx))
+        }
+        #[cfg(feature = "gpu")]
+        _ => (
+            no_grad(|| x.gelu()),
+            grad_times_derivative(dh, x, Unary::Gelu),
+        ),
+    }
+}
+
+fn gelu_and_input_grad_cpu(x: &[f32], dh: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    const TASK: usize = 1 << 14;
+    let n = x.len();
+    let (mut h, mut dx) = (alloc(n), alloc(n));
+    h.spare_capacity_mut()[..n]
+        .par_chunks_mut(TASK)
+        .zip(dx.spare_capacity_mut()[..n].par_chunks_mut(TASK))
+        .zip(x.par_chunks(TASK).zip(dh.par_chunks(TASK)))
+        .for_each(|((h, dx), (x, dh))| {
+            for (((h, dx), &x), &d) in h.iter_mut().zip(dx).zip(x).zip(dh) {
+                // As Unary::Gelu's value and derivative compute them, to the bit.
+                let cdf = 0.5 * (1.0 + erf(x * FRAC_1_SQRT_2));
+                let pdf = exp(-0.5 * x * x) / (2.0 * PI).sqrt();
+                h.write(x * cdf);
+                dx.write(d * (cdf + x * pdf));
+            }
+        });
+    // SAFETY: the loop wrote all n values of both.
+    unsafe {
+        h.set_len(n);
+        dx.set_len(n);
+    }
+    (h, dx)
+}
