@@ -251,3 +251,29 @@ mod gpu {
         parity("gelu_matmul_nt", &[x, w], |t| t[0].gelu_matmul_nt(&t[1]));
     }
 }
+
+/// The op profile (`VITGAN_OP_PROFILE=1`) charges a forward op and a backward rule to the op's
+/// name and input shapes. (Other tests may run meanwhile and add ops of their own; the shapes
+/// here are unlike theirs.)
+#[test]
+fn the_op_profile_names_each_op_and_direction() {
+    vitgan::autograd::enable_op_profile();
+    let x = randn(&[3, 17], 40).requires_grad();
+    let w = randn(&[5, 17], 41).requires_grad();
+    // The first op recorded has no previous one to be timed from: run twice.
+    for _ in 0..2 {
+        x.matmul_nt(&w).sum_all().backward();
+    }
+    let times = vitgan::autograd::op_time_by_name();
+    for key in [
+        "fwd matmul_nt [[3, 17], [5, 17]]",
+        "bwd matmul_nt [[3, 17], [5, 17]]",
+    ] {
+        let found = times.iter().find(|(op, _, _)| op == key);
+        let (_, seconds, calls) = found.unwrap_or_else(|| panic!("{key} missing from {times:?}"));
+        assert!(
+            *calls >= 1 && *seconds >= 0.0,
+            "{key}: {calls} calls, {seconds} s"
+        );
+    }
+}

@@ -141,16 +141,45 @@ pub(crate) fn bench_train(args: &Args) {
         for &batch in &args.batches {
             let all: Vec<usize> = (0..batch).collect();
             let real = vitgan::data::procedural(batch, cfg.img_size, 1).batch(&all);
+            // The op profile (VITGAN_OP_PROFILE=1) leaves out the two warm-up steps.
+            let mut calls = 0;
             let ms = median_ms_counted(args.steps, args.device, || {
+                calls += 1;
+                if calls == 3 {
+                    vitgan::autograd::reset_op_profile();
+                }
                 trainer.train_step(&real).expect("finite losses");
             });
             report_model("train", preset, batch, args, ms);
+            print_op_table(preset, batch, args.steps.max(1));
         }
         #[cfg(feature = "gpu")]
         if args.device == Device::Gpu {
             print_kernel_table(preset, args.batches.len() * (args.steps.max(1) + 2));
         }
     }
+}
+
+/// With `VITGAN_OP_PROFILE=1`, host milliseconds per step for the ops that took the most, over
+/// the `steps` timed training steps just run: where a CPU step goes.
+fn print_op_table(preset: &str, batch: usize, steps: usize) {
+    let times = vitgan::autograd::op_time_by_name();
+    if times.is_empty() {
+        return;
+    }
+    let total: f64 = times.iter().map(|t| t.1).sum();
+    let rows: Vec<String> = (times.iter().take(20))
+        .map(|(op, seconds, calls)| {
+            let per_step = seconds * 1e3 / steps as f64;
+            format!("\"{op} x{}\": {per_step:.2}", calls / steps as u64)
+        })
+        .collect();
+    println!(
+        "{{\"what\": \"op_ms_per_step\", \"preset\": \"{preset}\", \"batch\": {batch}, \"total\": {:.2}, {}}}",
+        total * 1e3 / steps as f64,
+        rows.join(", ")
+    );
+    vitgan::autograd::reset_op_profile();
 }
 
 /// Per kernel, over the training steps just run (`calls` of them): dispatches per step, and with

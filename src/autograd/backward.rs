@@ -119,7 +119,11 @@ impl Tensor {
                 continue;
             };
             let inputs = node.take_inputs();
+            let profiled = super::profile::requested().then(super::profile::rule_starts);
             let input_grads = node.op.backward(&inputs, &t, &g);
+            if let Some(start) = profiled {
+                super::profile::rule_ended(&*node.op, &inputs, start);
+            }
             for (input, ig) in inputs.iter().zip(input_grads) {
                 let Some(ig) = ig else { continue };
                 if !input.is_requires_grad() {

@@ -8,6 +8,7 @@ mod backward;
 mod dump;
 mod gradcheck;
 mod mode;
+mod profile;
 
 pub use backward::Grads;
 pub use gradcheck::{
@@ -15,6 +16,7 @@ pub use gradcheck::{
     InputReport,
 };
 pub use mode::{is_recording, no_grad, NoGradGuard};
+pub use profile::{enable_op_profile, op_time_by_name, reset_op_profile};
 
 use crate::Tensor;
 use std::sync::{Arc, Mutex};
@@ -88,6 +90,9 @@ impl Node {
 /// The node to attach to an op's result: `Some` only while recording is on and some input
 /// needs a gradient. Otherwise the result is a plain value and the graph stays small.
 pub(crate) fn record(op: impl Op + 'static, inputs: &[&Tensor]) -> Option<Node> {
+    if profile::requested() {
+        profile::forward(&op, inputs);
+    }
     if !is_recording() || !inputs.iter().any(|t| t.is_requires_grad()) {
         return None;
     }
