@@ -170,7 +170,8 @@ impl FusedLayer {
                 let (first, count) = (block * samples, out.len() / (t * outs));
                 let u = modulated_inputs(args, first, count);
                 gemm_into(count * t, ins, outs, &u, (ins, 1), args.w, (1, ins), out);
-                let out = assume_written(out);
+                // SAFETY: `gemm_into` writes all of its output.
+                let out = unsafe { assume_written(out) };
                 for (i, rows) in out.chunks_mut(t * outs).enumerate() {
                     let d = args.d.map(|d| &d[(first + i) * outs..][..outs]);
                     for row in rows.chunks_mut(outs) {
@@ -201,9 +202,10 @@ unsafe fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec
 }
 
 /// A block of values that a product has just written, as plain floats.
-fn assume_written(block: &mut [MaybeUninit<f32>]) -> &mut [f32] {
-    // SAFETY: callers pass only blocks whose every value was written (`gemm_into` writes all
-    // of its output); MaybeUninit<f32> has f32's layout.
+///
+/// SAFETY: every value of `block` must have been written.
+unsafe fn assume_written(block: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: the caller promises the values are written; MaybeUninit<f32> has f32's layout.
     unsafe { &mut *(block as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
