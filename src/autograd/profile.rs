@@ -9,6 +9,7 @@
 
 use super::Op;
 use crate::Tensor;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -32,15 +33,17 @@ pub fn enable_op_profile() {
 struct Profile {
     /// When the last op was recorded or the last backward rule ended.
     last: Option<Instant>,
-    /// Whether a backward rule is running: the ops it calls are part of its time.
-    in_rule: bool,
     /// Seconds and calls per "fwd|bwd name [input shapes]".
     totals: BTreeMap<String, (f64, u64)>,
 }
 
+thread_local! {
+    /// Whether this thread is running a backward rule: the ops it calls are part of its time.
+    static IN_RULE: Cell<bool> = const { Cell::new(false) };
+}
+
 static PROFILE: Mutex<Profile> = Mutex::new(Profile {
     last: None,
-    in_rule: false,
     totals: BTreeMap::new(),
 });
 
@@ -57,10 +60,10 @@ fn charge(profile: &mut Profile, key: String, seconds: f64) {
 /// An op about to record its node (called whether or not it records one).
 pub(crate) fn forward(op: &dyn Op, inputs: &[&Tensor]) {
     let now = Instant::now();
-    let mut profile = PROFILE.lock().unwrap();
-    if profile.in_rule {
+    if IN_RULE.get() {
         return;
     }
+    let mut profile = PROFILE.lock().unwrap();
     if let Some(last) = profile.last {
         let key = key("fwd", op, inputs.iter().map(|t| t.shape().to_vec()));
         charge(&mut profile, key, (now - last).as_secs_f64());
@@ -70,15 +73,15 @@ pub(crate) fn forward(op: &dyn Op, inputs: &[&Tensor]) {
 
 /// A backward rule about to run: the time it starts at.
 pub(crate) fn rule_starts() -> Instant {
-    PROFILE.lock().unwrap().in_rule = true;
+    IN_RULE.set(true);
     Instant::now()
 }
 
 /// A backward rule that started at `start` and has just ended.
 pub(crate) fn rule_ended(op: &dyn Op, inputs: &[Tensor], start: Instant) {
     let now = Instant::now();
+    IN_RULE.set(false);
     let mut profile = PROFILE.lock().unwrap();
-    profile.in_rule = false;
     let key = key("bwd", op, inputs.iter().map(|t| t.shape().to_vec()));
     charge(&mut profile, key, (now - start).as_secs_f64());
     profile.last = Some(now);
