@@ -12,6 +12,7 @@
 //! `modulated_linear_naive` builds the N per-sample weights from primitive ops: the oracle.
 
 use crate::autograd::{no_grad, record, Op};
+use crate::backend::cpu::gemm_vec;
 use crate::tensor::Storage;
 use crate::Tensor;
 use rayon::prelude::*;
@@ -239,7 +240,7 @@ pub(crate) fn demod(w: &Tensor, a: &Tensor) -> Tensor {
         Storage::Cpu(_) => {
             let a2: Vec<f32> = host(a).iter().map(|v| v * v).collect();
             let w2: Vec<f32> = host(w).iter().map(|v| v * v).collect();
-            let mut d = sgemm(n, ins, outs, &a2, (ins, 1), &w2, (1, ins));
+            let mut d = gemm_vec(n, ins, outs, &a2, (ins, 1), &w2, (1, ins));
             d.iter_mut()
                 .for_each(|s| *s = 1.0 / (*s + DEMOD_EPS).sqrt());
             cpu_tensor(d, &[n, outs])
@@ -256,7 +257,7 @@ pub(crate) fn demod(w: &Tensor, a: &Tensor) -> Tensor {
 
 // ANCHOR: gemm
 /// op(A) op(B) for 2-D tensors, op = transpose where asked. On the CPU a transposed operand is
-/// only a swapped pair of strides for sgemm; on the GPU it is copied transposed, then the
+/// only a swapped pair of strides for the GEMM; on the GPU it is copied transposed, then the
 /// tiled matmul runs.
 fn gemm(a: &Tensor, transpose_a: bool, b: &Tensor, transpose_b: bool) -> Tensor {
     // Rows, columns and (row, column) strides of op(X) for a row-major [r, c] matrix X.
@@ -272,7 +273,7 @@ fn gemm(a: &Tensor, transpose_a: bool, b: &Tensor, transpose_b: bool) -> Tensor 
     let (k2, n, sb) = view(b, transpose_b);
     assert_eq!(k, k2, "modulated_linear: inner sizes of a product differ");
     match a.storage() {
-        Storage::Cpu(_) => cpu_tensor(sgemm(m, k, n, host(a), sa, host(b), sb), &[m, n]),
+        Storage::Cpu(_) => cpu_tensor(gemm_vec(m, k, n, host(a), sa, host(b), sb), &[m, n]),
         #[cfg(feature = "gpu")]
         Storage::Gpu(_) => no_grad(|| {
             let op = |x: &Tensor, transposed: bool| {
@@ -287,18 +288,4 @@ fn gemm(a: &Tensor, transpose_a: bool, b: &Tensor, transpose_b: bool) -> Tensor 
     }
 }
 
-/// C [m, n] = A B with A read as [m, k] and B as [k, n] through (row, column) strides.
-fn sgemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    sa: (usize, usize),
-    b: &[f32],
-    sb: (usize, usize),
-) -> Vec<f32> {
-    let mut c = vec![0.0f32; m * n];
-    crate::backend::cpu::gemm_strided(m, k, n, a, sa, b, sb, &mut c);
-    c
-}
 // ANCHOR_END: gemm

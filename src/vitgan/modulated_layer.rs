@@ -5,7 +5,7 @@
 use super::layers::lrelu2;
 use super::modulated::{demod, dims, modulated_linear, Dims};
 use crate::autograd::{no_grad, record, Op};
-use crate::backend::cpu::{alloc, gemm_into, zeros};
+use crate::backend::cpu::{alloc, gemm_into, gemm_vec, zeros};
 use crate::tensor::Storage;
 use crate::{Device, Tensor};
 use rayon::prelude::*;
@@ -190,17 +190,6 @@ impl FusedLayer {
     }
 }
 
-/// A new vector of `len` values, written by `fill` into uninitialized memory.
-///
-/// SAFETY: `fill` must write every one of the `len` values.
-unsafe fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
-    let mut values = alloc(len);
-    fill(&mut values.spare_capacity_mut()[..len]);
-    // SAFETY: the caller promises that `fill` wrote all `len` values.
-    unsafe { values.set_len(len) };
-    values
-}
-
 /// A block of values that a product has just written, as plain floats.
 ///
 /// SAFETY: every value of `block` must have been written.
@@ -357,18 +346,8 @@ impl FusedLayer {
         }
         // dL/du = dL/dy0 W and dL/dW = sum over rows of dL/dy0^T u.
         let u = modulated_inputs(args, first, count);
-        // SAFETY: a product writes all of its output.
-        let g_u = unsafe {
-            written(rows * ins, |c| {
-                gemm_into(rows, outs, ins, &g_y0, (outs, 1), args.w, (ins, 1), c)
-            })
-        };
-        // SAFETY: as above.
-        let g_w = unsafe {
-            written(outs * ins, |c| {
-                gemm_into(outs, rows, ins, &g_y0, (1, outs), &u, (ins, 1), c)
-            })
-        };
+        let g_u = gemm_vec(rows, outs, ins, &g_y0, (outs, 1), args.w, (ins, 1));
+        let g_w = gemm_vec(outs, rows, ins, &g_y0, (1, outs), &u, (ins, 1));
         sums.g_w.iter_mut().zip(&g_w).for_each(|(s, v)| *s += v);
         // dL/da = sum_t dL/du * x and dL/dx = dL/du * a.
         for i in 0..count {

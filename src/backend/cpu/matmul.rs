@@ -54,12 +54,12 @@ pub fn matmul(a: MatrixArg, b: MatrixArg, batch: &[usize]) -> Vec<f32> {
     if k == 0 || len == 0 {
         return zeros(len);
     }
-    // No zero-fill: with beta = 0, sgemm writes every element of its output block.
+    // No zero-fill: gemm_into writes every element of its output block.
     let mut out = alloc(len);
     let blocks = &mut out.spare_capacity_mut()[..len];
     if b.shape.len() == 2 && !a.transposed {
         // A weight shared by every batch item: one GEMM over all rows of `a` at once.
-        sgemm(
+        gemm_into(
             batches * m,
             k,
             n,
@@ -75,7 +75,7 @@ pub fn matmul(a: MatrixArg, b: MatrixArg, batch: &[usize]) -> Vec<f32> {
         let run = |(i, c): (usize, &mut [MaybeUninit<f32>])| {
             let (ao, bo) = (a_offsets[i], b_offsets[i]);
             let (av, bv) = (&a.values[ao..ao + m * k], &b.values[bo..bo + k * n]);
-            sgemm(m, k, n, av, a.strides(), bv, b.strides(), c);
+            gemm_into(m, k, n, av, a.strides(), bv, b.strides(), c);
         };
         if batches > 1 && len * k >= PARALLEL_MIN {
             blocks.par_chunks_mut(m * n).enumerate().for_each(run);
@@ -107,6 +107,24 @@ pub fn gemm_strided(
     gemm_into(m, k, n, a, sa, b, sb, c);
 }
 
+/// A new row-major [m, n] vector holding A B (operands as for `gemm_strided`).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_vec(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    sa: (usize, usize),
+    b: &[f32],
+    sb: (usize, usize),
+) -> Vec<f32> {
+    let mut c = alloc(m * n);
+    gemm_into(m, k, n, a, sa, b, sb, &mut c.spare_capacity_mut()[..m * n]);
+    // SAFETY: gemm_into wrote all m * n values.
+    unsafe { c.set_len(m * n) };
+    c
+}
+
 /// `gemm_strided` into memory that need not be initialized (a vector's spare capacity): every
 /// one of the m * n values is written, so the caller need not zero it first.
 #[allow(clippy::too_many_arguments)]
@@ -129,21 +147,6 @@ pub fn gemm_into(
         });
         return;
     }
-    sgemm(m, k, n, a, sa, b, sb, c);
-}
-
-/// `gemm_strided` into possibly uninitialized memory (k > 0, m > 0, n > 0).
-#[allow(clippy::too_many_arguments)]
-fn sgemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    sa: (usize, usize),
-    b: &[f32],
-    sb: (usize, usize),
-    c: &mut [MaybeUninit<f32>],
-) {
     let last =
         |rows: usize, cols: usize, (sr, sc): (usize, usize)| (rows - 1) * sr + (cols - 1) * sc;
     assert!(

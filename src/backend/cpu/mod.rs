@@ -18,7 +18,7 @@ mod reduce;
 
 pub use broadcast::{zip_broadcast, zip_sum_to};
 pub use buffer::{alloc, zeros, CpuBuffer};
-pub use matmul::{gemm_into, gemm_strided, matmul, MatrixArg};
+pub use matmul::{gemm_into, gemm_strided, gemm_vec, matmul, MatrixArg};
 pub use movement::{broadcast_to, cat, gather, narrow, pad, permute};
 pub use reduce::{max_axis, softmax, sum_axis};
 
