@@ -1,9 +1,12 @@
-// Elementwise functions of one tensor: y[i] = f(x[i]), or f'(x[i]) for backward rules.
+// Elementwise functions of one tensor: y[i] = f(x[i]) (entry point `main`), and for backward
+// rules g[i] * f'(x[i]) (`grad_times_derivative`, `value_and_grad_times_derivative`).
 // Opcodes follow `Unary` in src/ops/unary.rs.
-// info: 0 = element count, 1 = opcode, 2 = parameter (f32 bits), 3 = 1 for the derivative.
+// info: 0 = element count, 1 = opcode, 2 = parameter (f32 bits).
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read> g: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
 
 // ANCHOR: stable
 // Abramowitz & Stegun 7.1.26, as on the CPU.
@@ -91,10 +94,35 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     if i >= slot(0u) {
         return;
     }
-    if slot(3u) == 0u {
-        y[i] = apply(slot(1u), x[i], slot_f32(2u));
-    } else {
-        y[i] = derivative(slot(1u), x[i], slot_f32(2u));
-    }
+    y[i] = apply(slot(1u), x[i], slot_f32(2u));
 }
 // ANCHOR_END: unary_main
+
+// ANCHOR: grad_times_derivative
+// A backward rule's dx = g * f'(x) in one pass: read x and g, write one tensor. As f'(x) and
+// then a product, it took two dispatches and two more passes over memory.
+@compute @workgroup_size(256)
+fn grad_times_derivative(@builtin(workgroup_id) wg: vec3<u32>,
+        @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let i = flat_workgroup(wg, groups) * 256u + lane;
+    if i >= slot(0u) {
+        return;
+    }
+    y[i] = g[i] * derivative(slot(1u), x[i], slot_f32(2u));
+}
+
+// y = f(x) and dx = g * f'(x) together, for `gelu_matmul_nt`, whose backward pass needs GELU's
+// value again (for the weight's gradient) beside its input's gradient.
+@compute @workgroup_size(256)
+fn value_and_grad_times_derivative(@builtin(workgroup_id) wg: vec3<u32>,
+        @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let i = flat_workgroup(wg, groups) * 256u + lane;
+    if i >= slot(0u) {
+        return;
+    }
+    let v = x[i];
+    let p = slot_f32(2u);
+    y[i] = apply(slot(1u), v, p);
+    dx[i] = g[i] * derivative(slot(1u), v, p);
+}
+// ANCHOR_END: grad_times_derivative

@@ -71,20 +71,28 @@ impl Op for GeluMatMulNt {
 }
 // ANCHOR_END: gelu_matmul_nt
 
-/// (gelu(x), dh * gelu'(x)): on the CPU in one pass, which computes the normal CDF once for
-/// both; on the GPU with the unary kernels.
+/// (gelu(x), dh * gelu'(x)) in one pass, which on the CPU computes the normal CDF once for
+/// both.
 fn gelu_and_input_grad(x: &Tensor, dh: &Tensor) -> (Tensor, Tensor) {
+    let wrap = |storage| Tensor::from_storage(storage, x.shape().to_vec());
     match (x.storage(), dh.storage()) {
         (Storage::Cpu(xv), Storage::Cpu(dv)) => {
             let (h, dx) = gelu_and_input_grad_cpu(xv, dv);
-            let wrap = |v| Tensor::from_storage(Storage::cpu_from_vec(v), x.shape().to_vec());
-            (wrap(h), wrap(dx))
+            (
+                wrap(Storage::cpu_from_vec(h)),
+                wrap(Storage::cpu_from_vec(dx)),
+            )
         }
         #[cfg(feature = "gpu")]
-        _ => (
-            no_grad(|| x.gelu()),
-            grad_times_derivative(dh, x, Unary::Gelu),
-        ),
+        (Storage::Gpu(xv), Storage::Gpu(dv)) => {
+            let (opcode, param) = Unary::Gelu.opcode();
+            let (h, dx) =
+                crate::backend::gpu::value_and_grad_times_derivative(dv, xv, opcode, param);
+            let wrap_gpu = |b| wrap(Storage::Gpu(std::sync::Arc::new(b)));
+            (wrap_gpu(h), wrap_gpu(dx))
+        }
+        #[cfg(feature = "gpu")]
+        _ => panic!("gelu_matmul_nt: the input and its gradient are on different devices"),
     }
 }
 

@@ -230,7 +230,7 @@ impl Op for UnaryOp {
 impl Unary {
     /// The kernel's opcode and parameter (wgsl/unary.wgsl switches on the same numbers).
     #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
-    fn opcode(self) -> (u32, f32) {
+    pub(super) fn opcode(self) -> (u32, f32) {
         match self {
             Unary::Neg => (0, 0.0),
             Unary::Exp => (1, 0.0),
@@ -277,28 +277,22 @@ macro_rules! specialize {
 }
 
 // ANCHOR: unary_run
-/// f(x), or f'(x) when `derivative`, on the tensor's device.
-fn run(x: &Tensor, kind: Unary, derivative: bool) -> Storage {
+/// f(x) on the tensor's device.
+fn run(x: &Tensor, kind: Unary) -> Storage {
     match x.storage() {
-        Storage::Cpu(values) if derivative => {
-            Storage::cpu_from_vec(specialize!(kind, derivative, |f| cpu::map(values, f)))
-        }
         Storage::Cpu(values) => {
             Storage::cpu_from_vec(specialize!(kind, apply, |f| cpu::map(values, f)))
         }
         #[cfg(feature = "gpu")]
         Storage::Gpu(buffer) => {
             let (opcode, param) = kind.opcode();
-            Storage::Gpu(std::sync::Arc::new(gpu::unary(
-                buffer, opcode, param, derivative,
-            )))
+            Storage::Gpu(std::sync::Arc::new(gpu::unary(buffer, opcode, param)))
         }
     }
 }
 // ANCHOR_END: unary_run
 
-/// grad * f'(x), recorded nowhere (backward rules are not differentiated again). On the CPU
-/// in one pass; on the GPU as f'(x), then a product.
+/// grad * f'(x) in one pass, recorded nowhere (backward rules are not differentiated again).
 pub(super) fn grad_times_derivative(grad: &Tensor, x: &Tensor, kind: Unary) -> Tensor {
     let storage = match (grad.storage(), x.storage()) {
         (Storage::Cpu(g), Storage::Cpu(xv)) => Storage::cpu_from_vec(specialize!(
@@ -307,10 +301,14 @@ pub(super) fn grad_times_derivative(grad: &Tensor, x: &Tensor, kind: Unary) -> T
             |f| cpu::zip(g, xv, move |g, v| g * f(v))
         )),
         #[cfg(feature = "gpu")]
-        _ => {
-            let derivative = Tensor::from_op(run(x, kind, true), x.shape().to_vec(), None);
-            return grad.mul(&derivative);
+        (Storage::Gpu(g), Storage::Gpu(xv)) => {
+            let (opcode, param) = kind.opcode();
+            Storage::Gpu(std::sync::Arc::new(gpu::grad_times_derivative(
+                g, xv, opcode, param,
+            )))
         }
+        #[cfg(feature = "gpu")]
+        _ => panic!("grad_times_derivative: the gradient and the input are on different devices"),
     };
     Tensor::from_op(storage, x.shape().to_vec(), None)
 }
@@ -319,7 +317,7 @@ impl Tensor {
     /// Applies an elementwise function.
     pub fn unary(&self, kind: Unary) -> Tensor {
         let node = record(UnaryOp(kind), &[self]);
-        Tensor::from_op(run(self, kind, false), self.shape().to_vec(), node)
+        Tensor::from_op(run(self, kind), self.shape().to_vec(), node)
     }
 
     pub fn neg(&self) -> Tensor {

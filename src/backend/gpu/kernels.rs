@@ -69,15 +69,10 @@ fn put(slots: &mut [u32], at: usize, values: &[usize], what: &str) {
 }
 
 // ANCHOR: unary_launcher
-/// y = f(x) (or f'(x) when `derivative`), `opcode` as in wgsl/unary.wgsl.
-pub fn unary(x: &GpuBuffer, opcode: u32, param: f32, derivative: bool) -> GpuBuffer {
+/// y = f(x), `opcode` as in wgsl/unary.wgsl.
+pub fn unary(x: &GpuBuffer, opcode: u32, param: f32) -> GpuBuffer {
     let out = GpuBuffer::uninit(x.len());
-    let info = [
-        u32_of(x.len(), "size"),
-        opcode,
-        param.to_bits(),
-        derivative as u32,
-    ];
+    let info = [u32_of(x.len(), "size"), opcode, param.to_bits()];
     launch(
         UNARY,
         "main",
@@ -88,6 +83,41 @@ pub fn unary(x: &GpuBuffer, opcode: u32, param: f32, derivative: bool) -> GpuBuf
     out
 }
 // ANCHOR_END: unary_launcher
+
+/// g * f'(x), elementwise: a backward rule's product in the same pass as the derivative.
+pub fn grad_times_derivative(g: &GpuBuffer, x: &GpuBuffer, opcode: u32, param: f32) -> GpuBuffer {
+    assert_eq!(g.len(), x.len(), "gpu: gradient and input differ in size");
+    let out = GpuBuffer::uninit(x.len());
+    let info = [u32_of(x.len(), "size"), opcode, param.to_bits()];
+    launch(
+        UNARY,
+        "grad_times_derivative",
+        &info,
+        &[x.raw(), out.raw(), g.raw()],
+        groups_for(x.len()),
+    );
+    out
+}
+
+/// (f(x), g * f'(x)) in one pass.
+pub fn value_and_grad_times_derivative(
+    g: &GpuBuffer,
+    x: &GpuBuffer,
+    opcode: u32,
+    param: f32,
+) -> (GpuBuffer, GpuBuffer) {
+    assert_eq!(g.len(), x.len(), "gpu: gradient and input differ in size");
+    let (value, dx) = (GpuBuffer::uninit(x.len()), GpuBuffer::uninit(x.len()));
+    let info = [u32_of(x.len(), "size"), opcode, param.to_bits()];
+    launch(
+        UNARY,
+        "value_and_grad_times_derivative",
+        &info,
+        &[x.raw(), value.raw(), g.raw(), dx.raw()],
+        groups_for(x.len()),
+    );
+    (value, dx)
+}
 
 /// out = a (op) b over `shape`, each input read through its (broadcast) strides.
 pub fn binary(
