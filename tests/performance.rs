@@ -171,25 +171,18 @@ fn forward_backward(
     (out.to_vec(), gradients)
 }
 
-// ANCHOR: gelu_matmul_twin
-/// `gelu_matmul_nt` keeps only x and computes GELU again in its backward pass: values and
-/// gradients must be those of GELU followed by `matmul_nt`, whichever inputs need gradients
-/// (the G step's frozen discriminator asks for x's alone).
-#[test]
-fn gelu_then_product_equals_its_composed_twin() {
-    let x = randn(&[2, 5, 37], 1).mul_scalar(2.0);
-    let w = randn(&[11, 37], 2).mul_scalar(0.3);
-    for trained in [[true, true], [true, false], [false, true]] {
-        let fused = forward_backward(
-            |t| t[0].gelu_matmul_nt(&t[1]),
-            &[x.clone(), w.clone()],
-            &trained,
-        );
-        let composed = forward_backward(
-            |t| t[0].gelu().matmul_nt(&t[1]),
-            &[x.clone(), w.clone()],
-            &trained,
-        );
+/// Values and gradients of `fused` must be those of `composed`, for each set of inputs that
+/// need gradients (`trained`, one flag per input, named by `names`).
+fn assert_twins(
+    fused: impl Fn(&[Tensor]) -> Tensor,
+    composed: impl Fn(&[Tensor]) -> Tensor,
+    inputs: &[Tensor],
+    names: &[&str],
+    trained: &[&[bool]],
+) {
+    for &trained in trained {
+        let fused = forward_backward(&fused, inputs, trained);
+        let composed = forward_backward(&composed, inputs, trained);
         assert_close(
             &format!("{trained:?} value"),
             &composed.0,
@@ -197,7 +190,7 @@ fn gelu_then_product_equals_its_composed_twin() {
             1e-5,
             0.01,
         );
-        for (i, name) in ["x", "w"].iter().enumerate() {
+        for (i, name) in names.iter().enumerate() {
             match (&composed.1[i], &fused.1[i]) {
                 (Some(c), Some(f)) => {
                     assert_close(&format!("{trained:?} d{name}"), c, f, 1e-5, 0.01)
@@ -211,6 +204,23 @@ fn gelu_then_product_equals_its_composed_twin() {
             }
         }
     }
+}
+
+// ANCHOR: gelu_matmul_twin
+/// `gelu_matmul_nt` keeps only x and computes GELU again in its backward pass: values and
+/// gradients must be those of GELU followed by `matmul_nt`, whichever inputs need gradients
+/// (the G step's frozen discriminator asks for x's alone).
+#[test]
+fn gelu_then_product_equals_its_composed_twin() {
+    let x = randn(&[2, 5, 37], 1).mul_scalar(2.0);
+    let w = randn(&[11, 37], 2).mul_scalar(0.3);
+    assert_twins(
+        |t| t[0].gelu_matmul_nt(&t[1]),
+        |t| t[0].gelu().matmul_nt(&t[1]),
+        &[x, w],
+        &["x", "w"],
+        &[&[true, true], &[true, false], &[false, true]],
+    );
 }
 
 #[test]
@@ -237,6 +247,51 @@ fn gelu_then_product_names_mismatched_widths() {
     randn(&[2, 5], 5).gelu_matmul_nt(&randn(&[3, 4], 6));
 }
 
+// ANCHOR: linear_twin
+/// `linear` adds the bias as the product is written: values and gradients must be those of
+/// `matmul_nt` followed by `add`, whichever inputs need gradients.
+#[test]
+fn linear_equals_product_then_bias() {
+    let x = randn(&[2, 5, 37], 11);
+    let w = randn(&[11, 37], 12).mul_scalar(0.3);
+    let b = randn(&[11], 13);
+    assert_twins(
+        |t| t[0].linear(&t[1], Some(&t[2])),
+        |t| t[0].matmul_nt(&t[1]).add(&t[2]),
+        &[x, w, b],
+        &["x", "w", "b"],
+        &[
+            &[true, true, true],
+            &[true, false, false],
+            &[false, true, true],
+            &[false, false, true],
+        ],
+    );
+}
+
+#[test]
+fn gradcheck_linear() {
+    let x = randn(&[2, 3, 6], 14);
+    let w = randn(&[4, 6], 15).mul_scalar(0.5);
+    let b = randn(&[4], 16);
+    let report = gradcheck(
+        |t| t[0].linear(&t[1], Some(&t[2])),
+        &[x, w, b],
+        &GradcheckOptions::default(),
+    );
+    assert!(report.all_pass(), "linear: gradient check failed\n{report}");
+}
+// ANCHOR_END: linear_twin
+
+#[test]
+#[should_panic(
+    expected = "linear: expected x [.., in], a weight [out, in] and a bias [out], found [2, 5], \
+                [3, 5] and Some([4])"
+)]
+fn linear_names_a_mismatched_bias() {
+    randn(&[2, 5], 17).linear(&randn(&[3, 5], 18), Some(&randn(&[4], 19)));
+}
+
 #[cfg(feature = "gpu")]
 mod gpu {
     use crate::common::{gpu_available, parity, randn};
@@ -249,6 +304,22 @@ mod gpu {
         let x = randn(&[3, 7, 40], 7).mul_scalar(2.0);
         let w = randn(&[33, 40], 8).mul_scalar(0.3);
         parity("gelu_matmul_nt", &[x, w], |t| t[0].gelu_matmul_nt(&t[1]));
+    }
+
+    /// The bias in the matmul kernel's epilogue, in both kernels: the 64 x 64 one for a small
+    /// product, the 128 x 128 one from 256 blocks on (33 x 9 here), each with partly filled
+    /// edge blocks.
+    #[test]
+    fn linear_on_both_devices() {
+        if !gpu_available() {
+            return;
+        }
+        for (rows, n, seed) in [(7, 33, 20), (4100, 1030, 30)] {
+            let x = randn(&[rows, 40], seed);
+            let w = randn(&[n, 40], seed + 1).mul_scalar(0.3);
+            let b = randn(&[n], seed + 2);
+            parity("linear", &[x, w, b], |t| t[0].linear(&t[1], Some(&t[2])));
+        }
     }
 }
 

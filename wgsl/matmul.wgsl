@@ -6,11 +6,14 @@
 //       5 = the k-chunk per split, 6 = splits. With splits > 1 (split-K), grid z runs over
 //       (batch item, split) pairs and each writes its partial product to its own [M, N] slab,
 //       to be summed by the launcher. 7 = 1 when A is stored transposed ([K, M]), 8 = 1 when
-//       B is ([N, K]): a product with a transposed operand reads it in place.
+//       B is ([N, K]): a product with a transposed operand reads it in place. 9 = 1 to add
+//       bias[column] to every row of C (a linear layer's bias; never with split-K); without
+//       one, B is bound in its place and not read.
 
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
 
 const KSTEP: u32 = 16u;
 
@@ -50,6 +53,18 @@ fn product(z: u32) -> Product {
     return Product(m, k, n, (z / splits) * slot(3u), (z / splits) * slot(4u), z * m * n,
                    k_begin, min(k, k_begin + slot(5u)), slot(7u) == 1u, slot(8u) == 1u);
 }
+
+// ANCHOR: epilogue
+// C[row, col] = the accumulated sum, plus the bias of its column where there is one. All threads
+// take the same branch: the flag comes from the info slots.
+fn store(p: Product, row: u32, col: u32, sum: f32) {
+    var value = sum;
+    if slot(9u) == 1u {
+        value += bias[col];
+    }
+    c[p.c_base + row * p.n + col] = value;
+}
+// ANCHOR_END: epilogue
 
 // A[row, kk] and B[kk, col], 0 outside the matrices or the slice of k, so that edge blocks need
 // no special case in the products.
@@ -139,7 +154,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         if r < p.m {
             for (var j = 0u; j < 4u; j++) {
                 if col + j < p.n {
-                    c[p.c_base + r * p.n + col + j] = acc[i][j];
+                    store(p, r, col + j, acc[i][j]);
                 }
             }
         }
@@ -213,7 +228,7 @@ fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             if r < p.m {
                 for (var j = 0u; j < 4u; j++) {
                     if col + j < p.n {
-                        c[p.c_base + r * p.n + col + j] = acc[4u * h + i][j];
+                        store(p, r, col + j, acc[4u * h + i][j]);
                     }
                 }
             }

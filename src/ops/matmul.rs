@@ -99,6 +99,17 @@ impl Tensor {
 /// backends read a transposed operand in place: sgemm through swapped strides, the GPU kernel
 /// through its transposed-operand mode.
 pub(crate) fn product(a: &Tensor, b: &Tensor, transposed: [bool; 2]) -> Tensor {
+    product_plus_bias(a, b, transposed, None)
+}
+
+/// [`product`], with `bias` (n values, checked by the caller) added to every row of the result
+/// as it is written (`Tensor::linear`).
+pub(crate) fn product_plus_bias(
+    a: &Tensor,
+    b: &Tensor,
+    transposed: [bool; 2],
+    bias: Option<&Tensor>,
+) -> Tensor {
     let (sa, sb) = (a.shape(), b.shape());
     let fail = || -> ! {
         panic!(
@@ -130,13 +141,16 @@ pub(crate) fn product(a: &Tensor, b: &Tensor, transposed: [bool; 2]) -> Tensor {
     let mut shape = batch.clone();
     shape.extend([m, n]);
     let storage = match (a.storage(), b.storage()) {
-        (Storage::Cpu(_), Storage::Cpu(_)) => Storage::cpu_from_vec(cpu::matmul(
-            arg(a, sa, transposed[0]),
-            arg(b, sb, transposed[1]),
-            &batch,
-        )),
+        (Storage::Cpu(_), Storage::Cpu(_)) => {
+            let mut values =
+                cpu::matmul(arg(a, sa, transposed[0]), arg(b, sb, transposed[1]), &batch);
+            if let Some(bias) = bias {
+                cpu::add_to_rows(&mut values, bias.cpu_values());
+            }
+            Storage::cpu_from_vec(values)
+        }
         #[cfg(feature = "gpu")]
-        (Storage::Gpu(_), Storage::Gpu(_)) => gpu_matmul(a, b, &batch, transposed),
+        (Storage::Gpu(_), Storage::Gpu(_)) => gpu_matmul(a, b, bias, &batch, transposed),
         #[cfg(feature = "gpu")]
         _ => unreachable!("devices checked above"),
     };
@@ -159,7 +173,13 @@ fn arg<'a>(t: &'a Tensor, shape: &'a [usize], transposed: bool) -> MatrixArg<'a>
 /// matrix size, or 0 for a matrix shared by every batch item. An operand broadcast along only
 /// some batch axes is expanded first.
 #[cfg(feature = "gpu")]
-fn gpu_matmul(a: &Tensor, b: &Tensor, batch: &[usize], transposed: [bool; 2]) -> Storage {
+fn gpu_matmul(
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    batch: &[usize],
+    transposed: [bool; 2],
+) -> Storage {
     use crate::backend::gpu;
     use crate::tensor::broadcast_strides;
     use std::sync::Arc;
@@ -202,9 +222,14 @@ fn gpu_matmul(a: &Tensor, b: &Tensor, batch: &[usize], transposed: [bool; 2]) ->
     } else {
         (batches, m, a_stride)
     };
+    let bias = bias.map(|bias| match bias.storage() {
+        Storage::Gpu(buffer) => buffer.clone(),
+        Storage::Cpu(_) => panic!("matmul: the bias is on the CPU, the operands on the GPU"),
+    });
     Storage::Gpu(Arc::new(gpu::matmul_transposed(
         &ab,
         &bb,
+        bias.as_deref(),
         [batches, m, k, n],
         [a_stride, b_stride],
         transposed,

@@ -4,6 +4,7 @@
 mod binary;
 mod composed;
 mod gelu_matmul;
+mod linear;
 mod matmul;
 mod movement;
 mod reduce;

@@ -148,25 +148,26 @@ impl IsnLinear {
     /// x [.., in] -> [.., out]: x W_isn^T + bias. In training, one power iteration first, so
     /// sigma follows W as it trains; in evaluation the stored u, v are used as they are.
     pub fn forward(&mut self, x: &Tensor, train: bool) -> Tensor {
-        self.forward_product(train, |w| x.matmul_nt(w))
+        let w = self.weight_for(train);
+        x.linear(&w, self.bias.as_ref())
     }
 
     /// `forward(gelu(x))`, keeping only x for the backward pass (`Tensor::gelu_matmul_nt`):
     /// an MLP's second layer.
     pub fn forward_gelu(&mut self, x: &Tensor, train: bool) -> Tensor {
-        self.forward_product(train, |w| x.gelu_matmul_nt(w))
-    }
-
-    /// `product(W_isn) + bias`, after the power iteration in training.
-    fn forward_product(&mut self, train: bool, product: impl FnOnce(&Tensor) -> Tensor) -> Tensor {
-        if train {
-            self.power_iteration();
-        }
-        let y = product(&self.effective_weight());
+        let y = x.gelu_matmul_nt(&self.weight_for(train));
         match &self.bias {
             Some(b) => y.add(b),
             None => y,
         }
+    }
+
+    /// W_isn, after the power iteration in training.
+    fn weight_for(&mut self, train: bool) -> Tensor {
+        if train {
+            self.power_iteration();
+        }
+        self.effective_weight()
     }
     // ANCHOR_END: forward
 }

@@ -37,24 +37,26 @@ impl EqLinear {
 
     /// x [.., in] -> [.., out]: x (weight * lr_mul / sqrt(in))^T + bias * lr_mul.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        self.forward_product(|w| x.matmul_nt(w))
+        let (w, b) = self.scaled();
+        x.linear(&w, b.as_ref())
     }
 
     /// `forward(gelu(x))`, keeping only x for the backward pass (`Tensor::gelu_matmul_nt`):
     /// an MLP's second layer.
     pub fn forward_gelu(&self, x: &Tensor) -> Tensor {
-        self.forward_product(|w| x.gelu_matmul_nt(w))
-    }
-
-    /// `product(scaled weight) + scaled bias`.
-    fn forward_product(&self, product: impl FnOnce(&Tensor) -> Tensor) -> Tensor {
-        let fan_in = self.weight.shape()[1] as f32;
-        let w = self.weight.mul_scalar(self.lr_mul / fan_in.sqrt());
-        let y = product(&w);
-        match &self.bias {
-            Some(b) => y.add(&b.mul_scalar(self.lr_mul)),
+        let (w, b) = self.scaled();
+        let y = x.gelu_matmul_nt(&w);
+        match b {
+            Some(b) => y.add(&b),
             None => y,
         }
+    }
+
+    /// The weight and bias as the layer uses them: scaled at run time.
+    fn scaled(&self) -> (Tensor, Option<Tensor>) {
+        let fan_in = self.weight.shape()[1] as f32;
+        let w = self.weight.mul_scalar(self.lr_mul / fan_in.sqrt());
+        (w, self.bias.as_ref().map(|b| b.mul_scalar(self.lr_mul)))
     }
 }
 // ANCHOR_END: eq_linear

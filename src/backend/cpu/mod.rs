@@ -85,6 +85,25 @@ pub fn zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) -> V
     })
 }
 
+/// `values += row` for every row of `values` (rows of `row.len()` elements): a bias added in
+/// place.
+pub fn add_to_rows(values: &mut [f32], row: &[f32]) {
+    assert!(
+        values.len().is_multiple_of(row.len()),
+        "add_to_rows: {} values are not rows of {}",
+        values.len(),
+        row.len()
+    );
+    let work = values.len();
+    for_row_blocks(values, row.len(), work, |_, block| {
+        for r in block.chunks_exact_mut(row.len()) {
+            for (a, &b) in r.iter_mut().zip(row) {
+                *a += b;
+            }
+        }
+    });
+}
+
 /// `acc += x`, element by element.
 pub fn add_assign(acc: &mut [f32], x: &[f32]) {
     assert_eq!(

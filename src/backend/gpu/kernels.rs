@@ -296,15 +296,25 @@ pub fn matmul(
     b_batch_stride: usize,
 ) -> GpuBuffer {
     let dims = [batches, m, k, n];
-    matmul_transposed(a, b, dims, [a_batch_stride, b_batch_stride], [false, false])
+    matmul_transposed(
+        a,
+        b,
+        None,
+        dims,
+        [a_batch_stride, b_batch_stride],
+        [false, false],
+    )
 }
 
 /// [`matmul`] where A may be stored transposed (`[k, m]`, `transposed[0]`) and B too (`[n, k]`,
 /// `transposed[1]`): the kernel reads them in place, so a backward pass needs no transposed
-/// copies. `dims` = [batches, m, k, n]. The kernel is chosen from the sizes.
+/// copies. With a `bias` of n values, adds it to every row of the product as it is written
+/// (a linear layer's `x W^T + b` in one dispatch). `dims` = [batches, m, k, n]. The kernel is
+/// chosen from the sizes.
 pub fn matmul_transposed(
     a: &GpuBuffer,
     b: &GpuBuffer,
+    bias: Option<&GpuBuffer>,
     dims: [usize; 4],
     batch_strides: [usize; 2],
     transposed: [bool; 2],
@@ -313,10 +323,15 @@ pub fn matmul_transposed(
     let variant = MatmulVariant {
         wide: batches * m.div_ceil(128) * n.div_ceil(128) >= WIDE_MIN_BLOCKS,
         bounds_checked: false,
-        splits: split_k(batches * m.div_ceil(64) * n.div_ceil(64), k),
+        // Partial products must not each add the bias. A product with a bias is a layer's
+        // forward pass: many rows, a short k, rarely split anyway.
+        splits: match bias {
+            Some(_) => 1,
+            None => split_k(batches * m.div_ceil(64) * n.div_ceil(64), k),
+        },
         transposed,
     };
-    matmul_variant(a, b, dims, batch_strides, variant)
+    launch_matmul(a, b, bias, dims, batch_strides, variant)
 }
 
 /// Blocks of 128 x 128 below which the 64 x 64 kernel is used: too few wide blocks would leave
@@ -359,7 +374,26 @@ pub fn matmul_variant(
     batch_strides: [usize; 2],
     variant: MatmulVariant,
 ) -> GpuBuffer {
+    launch_matmul(a, b, None, dims, batch_strides, variant)
+}
+
+fn launch_matmul(
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    bias: Option<&GpuBuffer>,
+    dims: [usize; 4],
+    batch_strides: [usize; 2],
+    variant: MatmulVariant,
+) -> GpuBuffer {
     let [batches, m, k, n] = dims;
+    if let Some(bias) = bias {
+        assert!(
+            bias.len() == n && variant.splits <= 1,
+            "gpu: a matmul's bias needs {n} values and no split of k, found {} values and {} splits",
+            bias.len(),
+            variant.splits
+        );
+    }
     // Slices of k rounded up to the kernels' step of 16.
     let chunk = k
         .div_ceil(variant.splits.max(1))
@@ -377,6 +411,7 @@ pub fn matmul_variant(
         u32_of(splits, "split count"),
         variant.transposed[0] as u32,
         variant.transposed[1] as u32,
+        bias.is_some() as u32,
     ];
     let (block, entry) = if variant.wide {
         (128, "wide")
@@ -394,7 +429,15 @@ pub fn matmul_variant(
         u32_of(m.div_ceil(block), "size"),
         u32_of(batches * splits, "batch count"),
     );
-    launch(kernel, entry, &info, &[a.raw(), b.raw(), out.raw()], groups);
+    // Without a bias the kernel reads none, but the binding must be filled: B stands in.
+    let bias = bias.unwrap_or(b);
+    launch(
+        kernel,
+        entry,
+        &info,
+        &[a.raw(), b.raw(), out.raw(), bias.raw()],
+        groups,
+    );
     if splits == 1 {
         return out;
     }

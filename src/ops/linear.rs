@@ -1,0 +1,73 @@
+//! A linear layer's product and bias as one op: `x W^T + b`.
+//!
+//! Composed, `x.matmul_nt(w).add(b)` writes the product, then reads it again to write the sum:
+//! one more pass over the layer's whole output, and on the GPU one more dispatch. Here the
+//! bias is added as each output element is written (the matmul kernel's epilogue; on the CPU
+//! in place, right after the product). The gradients are the composed ones: the product's, and
+//! for the bias the output's gradient summed over every row.
+
+use super::matmul::{product, product_plus_bias, stacked_rows};
+use crate::autograd::{no_grad, record, Op};
+use crate::Tensor;
+
+// ANCHOR: linear
+impl Tensor {
+    /// `self.matmul_nt(w).add(bias)` for `self` [.., in], a weight `w` [out, in] and a bias
+    /// [out]; `self.matmul_nt(w)` when there is no bias.
+    pub fn linear(&self, w: &Tensor, bias: Option<&Tensor>) -> Tensor {
+        let in_features = self.shape().last().copied();
+        let fits = w.rank() == 2
+            && in_features == Some(w.shape()[1])
+            && bias.is_none_or(|b| b.shape() == [w.shape()[0]]);
+        assert!(
+            fits,
+            "linear: expected x [.., in], a weight [out, in] and a bias [out], found {:?}, {:?} \
+             and {:?}",
+            self.shape(),
+            w.shape(),
+            bias.map(|b| b.shape())
+        );
+        let Some(bias) = bias else {
+            return self.matmul_nt(w);
+        };
+        let out = no_grad(|| product_plus_bias(self, w, [false, true], Some(bias)));
+        let shape = out.shape().to_vec();
+        Tensor::from_op(
+            out.storage().clone(),
+            shape,
+            record(Linear, &[self, w, bias]),
+        )
+    }
+}
+
+/// The recorded op: y = x W^T + b, so dx = g W, dW = g^T x over all rows, db = g summed over
+/// all rows.
+struct Linear;
+
+impl Op for Linear {
+    fn reads_input(&self, index: usize) -> bool {
+        // The bias's gradient needs only g.
+        index < 2
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
+    fn name(&self) -> String {
+        "linear".into()
+    }
+
+    fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
+        let [x, w, b] = inputs else {
+            unreachable!("linear records three inputs")
+        };
+        let dx = x
+            .is_requires_grad()
+            .then(|| product(grad, w, [false, false]));
+        let dw = w
+            .is_requires_grad()
+            .then(|| product(&stacked_rows(grad), &stacked_rows(x), [true, false]));
+        let db = b.is_requires_grad().then(|| grad.sum_to(b.shape()));
+        vec![dx, dw, db]
+    }
+}
+// ANCHOR_END: linear
