@@ -206,16 +206,29 @@ fn assert_twins(
     }
 }
 
-// ANCHOR: gelu_matmul_twin
-/// `gelu_matmul_nt` keeps only x and computes GELU again in its backward pass: values and
-/// gradients must be those of GELU followed by `matmul_nt`, whichever inputs need gradients
-/// (the G step's frozen discriminator asks for x's alone).
+// ANCHOR: gelu_linear_twin
+/// `gelu_linear` keeps only x and computes GELU again in its backward pass: values and
+/// gradients must be those of GELU, `matmul_nt` and the bias's `add`, whichever inputs need
+/// gradients (the G step's frozen discriminator asks for x's alone), with a bias or without.
 #[test]
-fn gelu_then_product_equals_its_composed_twin() {
+fn gelu_linear_equals_its_composed_twin() {
     let x = randn(&[2, 5, 37], 1).mul_scalar(2.0);
     let w = randn(&[11, 37], 2).mul_scalar(0.3);
+    let b = randn(&[11], 3);
     assert_twins(
-        |t| t[0].gelu_matmul_nt(&t[1]),
+        |t| t[0].gelu_linear(&t[1], Some(&t[2])),
+        |t| t[0].gelu().matmul_nt(&t[1]).add(&t[2]),
+        &[x.clone(), w.clone(), b],
+        &["x", "w", "b"],
+        &[
+            &[true, true, true],
+            &[true, false, false],
+            &[false, true, false],
+            &[false, false, true],
+        ],
+    );
+    assert_twins(
+        |t| t[0].gelu_linear(&t[1], None),
         |t| t[0].gelu().matmul_nt(&t[1]),
         &[x, w],
         &["x", "w"],
@@ -224,27 +237,29 @@ fn gelu_then_product_equals_its_composed_twin() {
 }
 
 #[test]
-fn gradcheck_gelu_then_product() {
+fn gradcheck_gelu_linear() {
     let x = randn(&[3, 6], 3).mul_scalar(1.5);
     let w = randn(&[4, 6], 4).mul_scalar(0.5);
+    let b = randn(&[4], 5);
     let report = gradcheck(
-        |t| t[0].gelu_matmul_nt(&t[1]),
-        &[x, w],
+        |t| t[0].gelu_linear(&t[1], Some(&t[2])),
+        &[x, w, b],
         &GradcheckOptions::default(),
     );
     assert!(
         report.all_pass(),
-        "gelu_matmul_nt: gradient check failed\n{report}"
+        "gelu_linear: gradient check failed\n{report}"
     );
 }
-// ANCHOR_END: gelu_matmul_twin
+// ANCHOR_END: gelu_linear_twin
 
 #[test]
 #[should_panic(
-    expected = "gelu_matmul_nt: expected x [.., in] and a weight [out, in], found [2, 5] and [3, 4]"
+    expected = "gelu_linear: expected x [.., in], a weight [out, in] and a bias [out], found \
+                [2, 5], [3, 4] and None"
 )]
-fn gelu_then_product_names_mismatched_widths() {
-    randn(&[2, 5], 5).gelu_matmul_nt(&randn(&[3, 4], 6));
+fn gelu_linear_names_mismatched_widths() {
+    randn(&[2, 5], 5).gelu_linear(&randn(&[3, 4], 6), None);
 }
 
 // ANCHOR: linear_twin
@@ -297,13 +312,16 @@ mod gpu {
     use crate::common::{gpu_available, parity, randn};
 
     #[test]
-    fn gelu_then_product_on_both_devices() {
+    fn gelu_linear_on_both_devices() {
         if !gpu_available() {
             return;
         }
         let x = randn(&[3, 7, 40], 7).mul_scalar(2.0);
         let w = randn(&[33, 40], 8).mul_scalar(0.3);
-        parity("gelu_matmul_nt", &[x, w], |t| t[0].gelu_matmul_nt(&t[1]));
+        let b = randn(&[33], 9);
+        parity("gelu_linear", &[x, w, b], |t| {
+            t[0].gelu_linear(&t[1], Some(&t[2]))
+        });
     }
 
     /// The bias in the matmul kernel's epilogue, in both kernels: the 64 x 64 one for a small

@@ -3,7 +3,7 @@
 
 mod binary;
 mod composed;
-mod gelu_matmul;
+mod gelu_linear;
 mod linear;
 mod matmul;
 mod movement;

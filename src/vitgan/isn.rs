@@ -152,14 +152,11 @@ impl IsnLinear {
         x.linear(&w, self.bias.as_ref())
     }
 
-    /// `forward(gelu(x))`, keeping only x for the backward pass (`Tensor::gelu_matmul_nt`):
+    /// `forward(gelu(x))`, keeping only x for the backward pass (`Tensor::gelu_linear`):
     /// an MLP's second layer.
     pub fn forward_gelu(&mut self, x: &Tensor, train: bool) -> Tensor {
-        let y = x.gelu_matmul_nt(&self.weight_for(train));
-        match &self.bias {
-            Some(b) => y.add(b),
-            None => y,
-        }
+        let w = self.weight_for(train);
+        x.gelu_linear(&w, self.bias.as_ref())
     }
 
     /// W_isn, after the power iteration in training.

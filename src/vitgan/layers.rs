@@ -41,15 +41,11 @@ impl EqLinear {
         x.linear(&w, b.as_ref())
     }
 
-    /// `forward(gelu(x))`, keeping only x for the backward pass (`Tensor::gelu_matmul_nt`):
+    /// `forward(gelu(x))`, keeping only x for the backward pass (`Tensor::gelu_linear`):
     /// an MLP's second layer.
     pub fn forward_gelu(&self, x: &Tensor) -> Tensor {
         let (w, b) = self.scaled();
-        let y = x.gelu_matmul_nt(&w);
-        match b {
-            Some(b) => y.add(&b),
-            None => y,
-        }
+        x.gelu_linear(&w, b.as_ref())
     }
 
     /// The weight and bias as the layer uses them: scaled at run time.

@@ -1,14 +1,15 @@
-//! GELU, then a product with a weight's transpose: the hidden half of every Transformer MLP,
-//! `gelu(x) W^T`, as one op that keeps less for its backward pass.
+//! GELU, then a linear layer: the second half of every Transformer MLP, `gelu(x) W^T + b`, as
+//! one op that keeps less for its backward pass.
 //!
-//! Composed, the two ops keep both of their inputs: the GELU keeps x (its derivative needs it),
-//! the product keeps h = gelu(x) (the weight's gradient is g^T h). Both are the MLP's widest
-//! activations, four times the model's width. This op keeps only x and computes h again in the
-//! backward pass, one elementwise pass that shares its `erf` with the derivative's: the
-//! discriminator's D step then holds one such tensor per block instead of two.
-//! (PyTorch's autograd, and the reference, keep both.)
+//! Composed, the GELU and the product keep both of their inputs: the GELU keeps x (its
+//! derivative needs it), the product keeps h = gelu(x) (the weight's gradient is g^T h). Both
+//! are the MLP's widest activations, four times the model's width. This op keeps only x and
+//! computes h again in the backward pass, one elementwise pass that shares its `erf` with the
+//! derivative's: the discriminator's D step then holds one such tensor per block instead of
+//! two. (PyTorch's autograd, and the reference, keep both.) The bias is added as the product is
+//! written, as in `Tensor::linear`.
 
-use super::matmul::{product, stacked_rows};
+use super::matmul::{product, product_plus_bias, stacked_rows};
 use super::unary::grad_times_derivative;
 use super::{erf, exp, Unary};
 use crate::autograd::{no_grad, record, Op};
@@ -18,42 +19,50 @@ use crate::Tensor;
 use rayon::prelude::*;
 use std::f32::consts::{FRAC_1_SQRT_2, PI};
 
-// ANCHOR: gelu_matmul_nt
+// ANCHOR: gelu_linear
 impl Tensor {
-    /// `self.gelu().matmul_nt(w)` for a weight `w` [out, in] and `self` [.., in], keeping only
-    /// `self` and `w` for the backward pass.
-    pub fn gelu_matmul_nt(&self, w: &Tensor) -> Tensor {
+    /// `self.gelu().linear(w, bias)` for `self` [.., in], a weight `w` [out, in] and a bias
+    /// [out], keeping only `self`, `w` and the bias for the backward pass.
+    pub fn gelu_linear(&self, w: &Tensor, bias: Option<&Tensor>) -> Tensor {
+        let fits = w.rank() == 2
+            && self.shape().last() == Some(&w.shape()[1])
+            && bias.is_none_or(|b| b.shape() == [w.shape()[0]]);
         assert!(
-            w.rank() == 2 && self.rank() >= 1 && self.shape()[self.rank() - 1] == w.shape()[1],
-            "gelu_matmul_nt: expected x [.., in] and a weight [out, in], found {:?} and {:?}",
+            fits,
+            "gelu_linear: expected x [.., in], a weight [out, in] and a bias [out], found {:?}, \
+             {:?} and {:?}",
             self.shape(),
-            w.shape()
+            w.shape(),
+            bias.map(|b| b.shape())
         );
-        let out = no_grad(|| product(&self.gelu(), w, [false, true]));
+        let out = no_grad(|| product_plus_bias(&self.gelu(), w, [false, true], bias));
         let shape = out.shape().to_vec();
-        Tensor::from_op(
-            out.storage().clone(),
-            shape,
-            record(GeluMatMulNt, &[self, w]),
-        )
+        let inputs: Vec<&Tensor> = [self, w].into_iter().chain(bias).collect();
+        Tensor::from_op(out.storage().clone(), shape, record(GeluLinear, &inputs))
     }
 }
 
-/// The recorded op: out = h W^T with h = gelu(x), so dh = g W, dx = dh * gelu'(x) and
-/// dW = g^T h, with h computed again from x.
-struct GeluMatMulNt;
+/// The recorded op: out = h W^T + b with h = gelu(x), so dh = g W, dx = dh * gelu'(x),
+/// dW = g^T h, with h computed again from x, and db = g summed over all rows.
+struct GeluLinear;
 
-impl Op for GeluMatMulNt {
+impl Op for GeluLinear {
+    fn reads_input(&self, index: usize) -> bool {
+        // The bias's gradient needs only g.
+        index < 2
+    }
     fn reads_output(&self) -> bool {
         false
     }
     fn name(&self) -> String {
-        "gelu_matmul_nt".into()
+        "gelu_linear".into()
     }
 
     fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
-        let [x, w] = inputs else {
-            unreachable!("gelu_matmul_nt records two inputs")
+        let (x, w, bias) = match inputs {
+            [x, w] => (x, w, None),
+            [x, w, b] => (x, w, Some(b)),
+            _ => unreachable!("gelu_linear records two or three inputs"),
         };
         let (need_x, need_w) = (x.is_requires_grad(), w.is_requires_grad());
         let dh = need_x.then(|| product(grad, w, [false, false]));
@@ -66,10 +75,11 @@ impl Op for GeluMatMulNt {
             None => (need_w.then(|| no_grad(|| x.gelu())), None),
         };
         let dw = h.map(|h| product(&stacked_rows(grad), &stacked_rows(&h), [true, false]));
-        vec![dx, dw]
+        let db = bias.map(|b| b.is_requires_grad().then(|| grad.sum_to(b.shape())));
+        [dx, dw].into_iter().chain(db).collect()
     }
 }
-// ANCHOR_END: gelu_matmul_nt
+// ANCHOR_END: gelu_linear
 
 /// (gelu(x), dh * gelu'(x)) in one pass, which on the CPU computes the normal CDF once for
 /// both.
@@ -92,7 +102,7 @@ fn gelu_and_input_grad(x: &Tensor, dh: &Tensor) -> (Tensor, Tensor) {
             (wrap_gpu(h), wrap_gpu(dx))
         }
         #[cfg(feature = "gpu")]
-        _ => panic!("gelu_matmul_nt: the input and its gradient are on different devices"),
+        _ => panic!("gelu_linear: the input and its gradient are on different devices"),
     }
 }
 
