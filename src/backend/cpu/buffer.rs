@@ -5,7 +5,7 @@
 //! when their tensor is dropped, under the policy the GPU's buffers follow
 //! (src/backend/pool.rs).
 
-use crate::backend::pool::{Budget, Pool};
+use crate::backend::pool::{Budget, Pool, CPU_SLACK};
 use std::sync::Mutex;
 
 /// Vectors below this many bytes come from the allocator's own free lists cheaply; only larger
@@ -13,7 +13,7 @@ use std::sync::Mutex;
 const POOLED_FROM: usize = 64 << 10;
 
 static POOL: Mutex<Pool<Vec<f32>>> = Mutex::new(Pool::new());
-static BUDGET: Budget = Budget::new();
+static BUDGET: Budget = Budget::new(CPU_SLACK);
 
 /// The bytes of a vector's allocation, when it is large enough to be pooled.
 fn pooled_bytes(capacity: usize) -> Option<u64> {

@@ -2,10 +2,10 @@
 
 use super::context::context;
 use super::launch::flush;
-use crate::backend::pool::{Budget, Pool};
+use crate::backend::pool::{Budget, Pool, GPU_SLACK};
 
 /// What the GPU's tensors and pool hold.
-static BUDGET: Budget = Budget::new();
+static BUDGET: Budget = Budget::new(GPU_SLACK);
 
 /// The most bytes tensors held at once so far (the sizes of their buffers): what the pool could
 /// at best shrink to (the difference from [`bytes_allocated`] is buffers waiting in the pool).
