@@ -111,7 +111,7 @@ fn grad_times_derivative(@builtin(workgroup_id) wg: vec3<u32>,
     y[i] = g[i] * derivative(slot(1u), x[i], slot_f32(2u));
 }
 
-// y = f(x) and dx = g * f'(x) together, for `gelu_matmul_nt`, whose backward pass needs GELU's
+// y = f(x) and dx = g * f'(x) together, for `gelu_linear`, whose backward pass needs GELU's
 // value again (for the weight's gradient) beside its input's gradient.
 @compute @workgroup_size(256)
 fn value_and_grad_times_derivative(@builtin(workgroup_id) wg: vec3<u32>,

@@ -9,6 +9,7 @@
 //! two. (PyTorch's autograd, and the reference, keep both.) The bias is added as the product is
 //! written, as in `Tensor::linear`.
 
+use super::linear::check_shapes;
 use super::matmul::{product, product_plus_bias, stacked_rows};
 use super::unary::grad_times_derivative;
 use super::{erf, exp, Unary};
@@ -24,17 +25,7 @@ impl Tensor {
     /// `self.gelu().linear(w, bias)` for `self` [.., in], a weight `w` [out, in] and a bias
     /// [out], keeping only `self`, `w` and the bias for the backward pass.
     pub fn gelu_linear(&self, w: &Tensor, bias: Option<&Tensor>) -> Tensor {
-        let fits = w.rank() == 2
-            && self.shape().last() == Some(&w.shape()[1])
-            && bias.is_none_or(|b| b.shape() == [w.shape()[0]]);
-        assert!(
-            fits,
-            "gelu_linear: expected x [.., in], a weight [out, in] and a bias [out], found {:?}, \
-             {:?} and {:?}",
-            self.shape(),
-            w.shape(),
-            bias.map(|b| b.shape())
-        );
+        check_shapes("gelu_linear", self, w, bias);
         let out = no_grad(|| product_plus_bias(&self.gelu(), w, [false, true], bias));
         let shape = out.shape().to_vec();
         let inputs: Vec<&Tensor> = [self, w].into_iter().chain(bias).collect();

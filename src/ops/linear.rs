@@ -15,18 +15,7 @@ impl Tensor {
     /// `self.matmul_nt(w).add(bias)` for `self` [.., in], a weight `w` [out, in] and a bias
     /// [out]; `self.matmul_nt(w)` when there is no bias.
     pub fn linear(&self, w: &Tensor, bias: Option<&Tensor>) -> Tensor {
-        let in_features = self.shape().last().copied();
-        let fits = w.rank() == 2
-            && in_features == Some(w.shape()[1])
-            && bias.is_none_or(|b| b.shape() == [w.shape()[0]]);
-        assert!(
-            fits,
-            "linear: expected x [.., in], a weight [out, in] and a bias [out], found {:?}, {:?} \
-             and {:?}",
-            self.shape(),
-            w.shape(),
-            bias.map(|b| b.shape())
-        );
+        check_shapes("linear", self, w, bias);
         let Some(bias) = bias else {
             return self.matmul_nt(w);
         };
@@ -38,6 +27,22 @@ impl Tensor {
             record(Linear, &[self, w, bias]),
         )
     }
+}
+
+/// Panics with `op`'s name and the shapes found unless x is [.., in], w [out, in] and the bias
+/// (if any) [out].
+pub(super) fn check_shapes(op: &str, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) {
+    let fits = w.rank() == 2
+        && x.shape().last() == Some(&w.shape()[1])
+        && bias.is_none_or(|b| b.shape() == [w.shape()[0]]);
+    assert!(
+        fits,
+        "{op}: expected x [.., in], a weight [out, in] and a bias [out], found {:?}, {:?} and \
+         {:?}",
+        x.shape(),
+        w.shape(),
+        bias.map(|b| b.shape())
+    );
 }
 
 /// The recorded op: y = x W^T + b, so dx = g W, dW = g^T x over all rows, db = g summed over
