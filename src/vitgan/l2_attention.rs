@@ -15,7 +15,7 @@
 
 use crate::autograd::{record, Op};
 use crate::backend::cpu::gemm_strided as gemm;
-use crate::backend::cpu::zeros;
+use crate::backend::cpu::{add_assign, zeros};
 use crate::ops::exp;
 use crate::tensor::Storage;
 use crate::Tensor;
@@ -235,7 +235,7 @@ fn centred_rows(x: &[f32], width: usize) -> Vec<f32> {
     let rows = x.len() / width;
     let mut mean = vec![0.0f32; width];
     for row in x.chunks(width) {
-        mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+        add_assign(&mut mean, row);
     }
     mean.iter_mut().for_each(|m| *m /= rows as f32);
     x.chunks(width)

@@ -12,7 +12,7 @@
 //! [`sln_composed`] is the same function built from primitive ops, the oracle it is tested against.
 
 use crate::autograd::{record, Op};
-use crate::backend::cpu::zeros;
+use crate::backend::cpu::{add_assign, zeros};
 use crate::tensor::Storage;
 use crate::Tensor;
 use rayon::prelude::*;
@@ -269,15 +269,8 @@ fn backward_cpu(
         })
         .collect();
     for (s, partial_gamma, partial_beta) in partials {
-        let (total_gamma, total_beta) = (&mut dgamma[s * d..][..d], &mut dbeta[s * d..][..d]);
-        total_gamma
-            .iter_mut()
-            .zip(&partial_gamma)
-            .for_each(|(t, p)| *t += p);
-        total_beta
-            .iter_mut()
-            .zip(&partial_beta)
-            .for_each(|(t, p)| *t += p);
+        add_assign(&mut dgamma[s * d..][..d], &partial_gamma);
+        add_assign(&mut dbeta[s * d..][..d], &partial_beta);
     }
     (dh, dgamma, dbeta)
 }
