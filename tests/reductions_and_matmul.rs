@@ -105,17 +105,41 @@ fn matmul_tiles_edges_batches_and_broadcasts() {
     );
 }
 
-/// Each matmul kernel on its own (the automatic choice takes the wide one only for large
-/// products): blocks of 64 and 128, with and without wgpu's bounds checks, with k split in
-/// three slices or not, with either operand stored transposed, at sizes that leave partial
-/// blocks and k-steps, with a batch and a shared right operand.
+/// Each scalar matmul kernel on its own (the automatic choice takes the wide one only for large
+/// products, and the vec4 ones where sizes allow): blocks of 64 and 128, with and without wgpu's
+/// bounds checks, with k split in three slices or not, with either operand stored transposed, at
+/// sizes that leave partial blocks and k-steps, with a batch and a shared right operand.
 #[test]
 fn every_matmul_kernel_agrees_with_the_cpu() {
+    for wide in [false, true] {
+        for (bounds_checked, splits) in [(true, 1), (false, 1), (false, 3)] {
+            agrees_with_the_cpu([2, 130, 37, 259], wide, false, bounds_checked, splits);
+        }
+    }
+}
+
+/// The vec4 kernel, at sizes that are multiples of 4 but not of its block (128 + 4 rows,
+/// 256 + 4 columns) nor of the step of k (16 + 16 + 12), in one slice of k or three.
+#[test]
+fn the_vec4_matmul_kernel_agrees_with_the_cpu() {
+    for splits in [1, 3] {
+        agrees_with_the_cpu([2, 132, 44, 260], true, true, false, splits);
+    }
+}
+
+/// One kernel at `dims` = [batches, m, k, n], for each way of storing the operands.
+fn agrees_with_the_cpu(
+    dims: [usize; 4],
+    wide: bool,
+    vec4: bool,
+    bounds_checked: bool,
+    splits: usize,
+) {
     use vitgan::backend::gpu::{matmul_variant, GpuBuffer, MatmulVariant};
     if !gpu_available() {
         return;
     }
-    let (batches, m, k, n) = (2, 130, 37, 259);
+    let [batches, m, k, n] = dims;
     let a = randn(&[batches, m, k], 15);
     let b = randn(&[k, n], 16);
     let cpu = a.matmul(&b).to_vec();
@@ -128,22 +152,87 @@ fn every_matmul_kernel_agrees_with_the_cpu() {
         };
         GpuBuffer::upload(&t.to_vec())
     };
-    for wide in [false, true] {
-        for (bounds_checked, splits) in [(true, 1), (false, 1), (false, 3)] {
-            for transposed in [[false, false], [true, false], [false, true], [true, true]] {
-                let variant = MatmulVariant {
-                    wide,
-                    bounds_checked,
-                    splits,
-                    transposed,
-                };
-                let (a_gpu, b_gpu) = (stored(&a, transposed[0]), stored(&b, transposed[1]));
-                let dims = [batches, m, k, n];
-                let gpu = matmul_variant(&a_gpu, &b_gpu, dims, [m * k, 0], variant);
-                common::assert_close(&format!("{variant:?}"), &cpu, &gpu.download(), 1e-4, 1e-3);
-            }
-        }
+    for transposed in [[false, false], [true, false], [false, true], [true, true]] {
+        let variant = MatmulVariant {
+            wide,
+            vec4,
+            bounds_checked,
+            splits,
+            transposed,
+        };
+        let (a_gpu, b_gpu) = (stored(&a, transposed[0]), stored(&b, transposed[1]));
+        let gpu = matmul_variant(&a_gpu, &b_gpu, dims, [m * k, 0], variant);
+        common::assert_close(&format!("{variant:?}"), &cpu, &gpu.download(), 1e-4, 1e-3);
     }
+}
+
+/// The launcher's choice: 128 x 128 blocks only when they are many and full, and then the vec4
+/// kernel where the sizes allow. A product of 256 aligned wide blocks, through the `Tensor` API,
+/// runs on it (and its gradients, too narrow for wide blocks, on the 64 x 64 kernel).
+#[test]
+fn large_aligned_products_take_the_vec4_kernel() {
+    use vitgan::backend::gpu::{dispatches_by_kernel, fits_vec4, uses_wide_blocks};
+    assert!(uses_wide_blocks([1, 16640, 384, 1536]));
+    assert!(
+        !uses_wide_blocks([1536, 65, 65, 64]),
+        "an attention's heads would leave each block three-quarters empty"
+    );
+    assert!(
+        !uses_wide_blocks([1, 512, 64, 512]),
+        "16 blocks cannot fill a GPU"
+    );
+    assert!(fits_vec4([1, 16640, 384, 1536], [0, 0]));
+    assert!(!fits_vec4([1, 65536, 512, 3], [0, 0]), "3 output columns");
+    assert!(
+        !fits_vec4([2, 128, 128, 128], [128 * 128 + 2, 0]),
+        "a batch stride"
+    );
+    if !gpu_available() {
+        return;
+    }
+    let vec4_dispatches = || {
+        (dispatches_by_kernel().into_iter())
+            .find(|(kernel, _)| kernel == "matmul_vec4.wgsl::wide")
+            .map_or(0, |(_, n)| n)
+    };
+    let before = vec4_dispatches();
+    parity(
+        "[2048, 16] x [16, 2048]",
+        &[randn(&[2048, 16], 31), randn(&[16, 2048], 32)],
+        |t| t[0].matmul(&t[1]),
+    );
+    assert!(
+        vec4_dispatches() > before,
+        "the product ran on another kernel"
+    );
+}
+
+/// Asked to run sizes that are not multiples of 4, the vec4 kernel refuses and says why.
+#[test]
+fn the_vec4_matmul_refuses_sizes_it_cannot_read() {
+    use vitgan::backend::gpu::{matmul_variant, GpuBuffer, MatmulVariant};
+    if !gpu_available() {
+        return;
+    }
+    let a = GpuBuffer::upload(&[0.0; 48]);
+    let variant = MatmulVariant {
+        wide: true,
+        vec4: true,
+        bounds_checked: false,
+        splits: 1,
+        transposed: [false, false],
+    };
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        matmul_variant(&a, &a, [1, 8, 6, 8], [0, 0], variant);
+    }))
+    .expect_err("k = 6 is not a multiple of 4");
+    let message = refused
+        .downcast_ref::<String>()
+        .expect("a formatted message");
+    assert!(
+        message.contains("multiples of 4, found [batches, m, k, n] = [1, 8, 6, 8]"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -52,7 +52,8 @@ pub(crate) fn bench_matmul(args: &Args) {
     }
 }
 
-/// Each GPU matmul kernel on its own: 64 or 128 blocks, with or without wgpu's bounds checks.
+/// Each GPU matmul kernel on its own: 64 or 128 blocks, scalar with or without wgpu's bounds
+/// checks, or vec4.
 #[cfg(feature = "gpu")]
 fn bench_matmul_variants(a: &Tensor, b: &Tensor, n: usize, args: &Args) {
     use vitgan::backend::gpu::{matmul_variant, GpuBuffer, MatmulVariant};
@@ -60,25 +61,36 @@ fn bench_matmul_variants(a: &Tensor, b: &Tensor, n: usize, args: &Args) {
         GpuBuffer::upload(&a.to_vec()),
         GpuBuffer::upload(&b.to_vec()),
     );
-    for wide in [false, true] {
-        for bounds_checked in [true, false] {
-            let variant = MatmulVariant {
-                wide,
-                bounds_checked,
-                splits: 1,
-                transposed: [false, false],
-            };
-            let ms = median_ms(args.steps, args.device, || {
-                std::hint::black_box(matmul_variant(&a, &b, [1, n, n, n], [0, 0], variant));
-            });
-            let name = format!(
-                "matmul_{}{}",
-                if wide { "128" } else { "64" },
-                if bounds_checked { "" } else { "_unchecked" }
-            );
-            let flop = 2.0 * (n as f64).powi(3);
-            report(&name, n, args, ms, ("gflop_per_s", flop / ms / 1e6));
-        }
+    // (wide, vec4, bounds checked)
+    let kernels = [
+        (false, false, true),
+        (false, false, false),
+        (true, false, true),
+        (true, false, false),
+        (true, true, false),
+    ];
+    for (wide, vec4, bounds_checked) in kernels {
+        let variant = MatmulVariant {
+            wide,
+            vec4,
+            bounds_checked,
+            splits: 1,
+            transposed: [false, false],
+        };
+        let ms = median_ms(args.steps, args.device, || {
+            std::hint::black_box(matmul_variant(&a, &b, [1, n, n, n], [0, 0], variant));
+        });
+        let name = format!(
+            "matmul_{}{}",
+            if wide { "128" } else { "64" },
+            match (vec4, bounds_checked) {
+                (true, _) => "_vec4",
+                (false, true) => "",
+                (false, false) => "_unchecked",
+            }
+        );
+        let flop = 2.0 * (n as f64).powi(3);
+        report(&name, n, args, ms, ("gflop_per_s", flop / ms / 1e6));
     }
 }
 
@@ -96,6 +108,7 @@ fn bench_weight_gradient(args: &Args) {
     for splits in [1, chosen] {
         let variant = MatmulVariant {
             wide: false,
+            vec4: false,
             bounds_checked: false,
             splits,
             transposed: [true, false],

@@ -41,6 +41,12 @@ const MATMUL_CHECKED: Kernel = Kernel {
     bounds_checked: true,
     ..MATMUL
 };
+/// The wide product moving vec4s, for sizes that are multiples of 4.
+const MATMUL_VEC4: Kernel = Kernel {
+    name: "matmul_vec4.wgsl",
+    source: include_str!("../../../wgsl/matmul_vec4.wgsl"),
+    bounds_checked: false,
+};
 
 /// Threads per workgroup of the 1-D kernels.
 const WORKGROUP: usize = 256;
@@ -320,8 +326,10 @@ pub fn matmul_transposed(
     transposed: [bool; 2],
 ) -> GpuBuffer {
     let [batches, m, k, n] = dims;
+    let wide = uses_wide_blocks(dims);
     let variant = MatmulVariant {
-        wide: batches * m.div_ceil(128) * n.div_ceil(128) >= WIDE_MIN_BLOCKS,
+        wide,
+        vec4: wide && fits_vec4(dims, batch_strides),
         bounds_checked: false,
         // Partial products must not each add the bias. A product with a bias is a layer's
         // forward pass: many rows, a short k, rarely split anyway.
@@ -333,6 +341,25 @@ pub fn matmul_transposed(
     };
     launch_matmul(a, b, bias, dims, batch_strides, variant)
 }
+
+/// Whether the vec4 kernel can run a product: every size and batch stride a multiple of 4, so
+/// that rows, columns and batch items all start on a vec4 whichever operand is transposed.
+pub fn fits_vec4(dims: [usize; 4], batch_strides: [usize; 2]) -> bool {
+    let [_, m, k, n] = dims;
+    [m, k, n, batch_strides[0], batch_strides[1]]
+        .iter()
+        .all(|size| size % 4 == 0)
+}
+
+// ANCHOR: wide_choice
+/// Whether a product runs on 128 x 128 blocks: when there are enough of them to fill the GPU and
+/// they are full. An attention's products (65 x 64 per head and batch item) would use a quarter
+/// to a half of each block: on an H200 they took 5.2 ms of the 97 of a cifar step at batch 64.
+pub fn uses_wide_blocks(dims: [usize; 4]) -> bool {
+    let [batches, m, _, n] = dims;
+    m >= 128 && n >= 128 && batches * m.div_ceil(128) * n.div_ceil(128) >= WIDE_MIN_BLOCKS
+}
+// ANCHOR_END: wide_choice
 
 /// Blocks of 128 x 128 below which the 64 x 64 kernel is used: too few wide blocks would leave
 /// most of the GPU idle.
@@ -358,6 +385,9 @@ pub fn split_k(blocks: usize, k: usize) -> usize {
 pub struct MatmulVariant {
     /// 128 x 128 blocks with 8 x 8 per thread, rather than 64 x 64 with 4 x 4.
     pub wide: bool,
+    /// With `wide`: the kernel of matmul_vec4.wgsl (vec4 reads and writes, double-buffered
+    /// tiles); needs [`fits_vec4`].
+    pub vec4: bool,
     /// wgpu's own bounds checks on every array access (the kernel guards its accesses itself).
     pub bounds_checked: bool,
     /// Slices of k computed by separate workgroups and then summed (1: no split).
@@ -418,10 +448,19 @@ fn launch_matmul(
     } else {
         (64, "main")
     };
-    let kernel = if variant.bounds_checked {
-        MATMUL_CHECKED
-    } else {
-        MATMUL
+    assert!(
+        !variant.vec4 || (fits_vec4(dims, batch_strides) && chunk % 4 == 0),
+        "gpu: the vec4 matmul needs sizes and strides that are multiples of 4, found \
+         [batches, m, k, n] = {dims:?}, batch strides {batch_strides:?}"
+    );
+    assert!(
+        variant.wide || !variant.vec4,
+        "gpu: the vec4 matmul has 128 x 128 blocks only"
+    );
+    let kernel = match (variant.vec4, variant.bounds_checked) {
+        (true, _) => MATMUL_VEC4,
+        (false, true) => MATMUL_CHECKED,
+        (false, false) => MATMUL,
     };
     // The kernel reads its block row, column and batch item from the three grid dimensions.
     let groups = Grid::Xyz(
