@@ -4,6 +4,8 @@
 # release builds of the examples bench and reference_check in .gl/bin/, optionally the GPU test
 # binaries in .gl/tests.tar.xz (and, in .gl/manifest_dir, the checkout path they were built in)
 # and the PyTorch reference (vitgan_ref.py, bench.py) in .gl/ref/. Writes JSON lines under $OUT.
+# With .gl/bin/bench_base (a build of an earlier commit) the training step is also timed
+# alternately with it, base first, twice per batch: the card's speed drifts by a few percent.
 set -u
 OUT=${OUT:-/tmp/out}
 STEPS=${STEPS:-20}
@@ -26,6 +28,18 @@ echo "== whole model, ours (one process per batch, so each reports its own memor
 for batch in 32 64; do
   timeout 120 $B/bench --device gpu --what train --preset cifar --batch $batch --steps "$STEPS" | tee -a "$OUT/ours.jsonl"
 done
+if [ -x $B/bench_base ]; then
+  echo "== training step, alternately with bench_base"
+  for round in 1 2; do
+    for bin in bench_base bench; do
+      for batch in 32 64; do
+        printf '%s, batch %s: ' $bin $batch
+        timeout 60 $B/$bin --device gpu --what train --preset cifar --batch $batch --steps "$STEPS" \
+          | head -1 | tee -a "$OUT/alternated_$bin.jsonl" | grep -o '"ms_median": [0-9.]*'
+      done
+    done
+  done
+fi
 timeout 120 $B/bench --device gpu --what g_fwd,d_fwd,g_fwdbwd,d_fwdbwd --preset cifar --batch 32 --steps "$STEPS" | tee -a "$OUT/ours.jsonl"
 VITGAN_GPU_PROFILE=1 timeout 120 $B/bench --device gpu --what train --preset cifar --batch 32 --steps 2 | tail -2 >"$OUT/profile.jsonl"
 
