@@ -9,6 +9,7 @@
 //       B is ([N, K]): a product with a transposed operand reads it in place. 9 = 1 to add
 //       bias[column] to every row of C (a linear layer's bias; never with split-K); without
 //       one, B is bound in its place and not read.
+// The launcher prepends matmul_product.wgsl, which reads these slots into a `Product`.
 
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -27,31 +28,6 @@ fn a_coords(e: u32, extent: u32, transposed: bool) -> vec2<u32> {
 
 fn b_coords(e: u32, extent: u32, transposed: bool) -> vec2<u32> {
     return select(vec2(e / extent, e % extent), vec2(e % KSTEP, e / KSTEP), transposed);
-}
-
-// The sizes and layout of one product, as every thread of a workgroup sees them.
-struct Product {
-    m: u32,
-    k: u32,
-    n: u32,
-    a_base: u32,
-    b_base: u32,
-    c_base: u32,
-    // This workgroup's slice of k (all of it unless split).
-    k_begin: u32,
-    k_end: u32,
-    a_transposed: bool,
-    b_transposed: bool,
-}
-
-fn product(z: u32) -> Product {
-    let m = slot(0u);
-    let k = slot(1u);
-    let n = slot(2u);
-    let splits = slot(6u);
-    let k_begin = (z % splits) * slot(5u);
-    return Product(m, k, n, (z / splits) * slot(3u), (z / splits) * slot(4u), z * m * n,
-                   k_begin, min(k, k_begin + slot(5u)), slot(7u) == 1u, slot(8u) == 1u);
 }
 
 // ANCHOR: epilogue

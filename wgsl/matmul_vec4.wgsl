@@ -33,33 +33,10 @@ fn swizzle(kk: u32) -> u32 {
 }
 // ANCHOR_END: swizzle
 
-struct Product {
-    m: u32,
-    k: u32,
-    n: u32,
-    a_base: u32,
-    b_base: u32,
-    c_base: u32,
-    k_begin: u32,
-    k_end: u32,
-    a_transposed: bool,
-    b_transposed: bool,
-}
-
-fn product(z: u32) -> Product {
-    let m = slot(0u);
-    let k = slot(1u);
-    let n = slot(2u);
-    let splits = slot(6u);
-    let k_begin = (z % splits) * slot(5u);
-    return Product(m, k, n, (z / splits) * slot(3u), (z / splits) * slot(4u), z * m * n,
-                   k_begin, min(k, k_begin + slot(5u)), slot(7u) == 1u, slot(8u) == 1u);
-}
-
 // ANCHOR: loads
-// The v-th vec4 of the tile of A at (row0, k0), in A's memory order: four
-// rows at one k when A is stored [K, M], four k of one row when stored [M, K]. Sizes are
-// multiples of 4, so a vec4 is all inside the matrix or all outside (then 0).
+// The v-th vec4 of the tile of A at (row0, k0), in A's memory order: four rows at one k when
+// A is stored [K, M], four k of one row when stored [M, K]. Sizes are multiples of 4, so a vec4
+// is all inside the matrix or all outside (then 0).
 fn load_a(p: Product, v: u32, row0: u32, k0: u32) -> vec4<f32> {
     if p.a_transposed {
         let kk = k0 + v / GROUPS;

@@ -32,7 +32,10 @@ const SOFTMAX: Kernel = Kernel {
 };
 const MATMUL: Kernel = Kernel {
     name: "matmul.wgsl",
-    source: include_str!("../../../wgsl/matmul.wgsl"),
+    source: concat!(
+        include_str!("../../../wgsl/matmul_product.wgsl"),
+        include_str!("../../../wgsl/matmul.wgsl")
+    ),
     bounds_checked: false,
 };
 /// The matmul kernels with wgpu's index checks, for the benchmark that shows what they cost.
@@ -44,7 +47,10 @@ const MATMUL_CHECKED: Kernel = Kernel {
 /// The wide product moving vec4s, for sizes that are multiples of 4.
 const MATMUL_VEC4: Kernel = Kernel {
     name: "matmul_vec4.wgsl",
-    source: include_str!("../../../wgsl/matmul_vec4.wgsl"),
+    source: concat!(
+        include_str!("../../../wgsl/matmul_product.wgsl"),
+        include_str!("../../../wgsl/matmul_vec4.wgsl")
+    ),
     bounds_checked: false,
 };
 
