@@ -455,7 +455,7 @@ fn launch_matmul(
         (64, "main")
     };
     assert!(
-        !variant.vec4 || (fits_vec4(dims, batch_strides) && chunk % 4 == 0),
+        !variant.vec4 || fits_vec4(dims, batch_strides),
         "gpu: the vec4 matmul needs sizes and strides that are multiples of 4, found \
          [batches, m, k, n] = {dims:?}, batch strides {batch_strides:?}"
     );
