@@ -259,3 +259,150 @@ fn dispatches_above_65535_workgroups_are_folded() {
         t[0].sum(1, false)
     });
 }
+
+// ANCHOR: strided_parity
+/// Products whose matrices are the heads of larger tensors, read and written in place, on each
+/// of the three kernels: attention's three products at 2 images, 3 heads of 20 values and 132
+/// tokens (a partial block of 128), from a `[B, L, 3 H dh]` tensor of queries, keys and values
+/// into a `[B, L, H dh]` output, against the same products on copies of the heads.
+#[test]
+fn strided_products_read_and_write_heads_in_place() {
+    use vitgan::backend::gpu::{
+        matmul_strided_variant, GpuBuffer, MatmulVariant, MatrixLayout, StridedProduct,
+    };
+    if !gpu_available() {
+        return;
+    }
+    let (b, h, l, dh) = (2, 3, 132, 20);
+    let width = 3 * h * dh;
+    let qkv = randn(&[b, l, width], 41);
+    let weights = randn(&[b, h, l, l], 42);
+    // The heads as copies, [B, H, L, dh]: the CPU's oracle.
+    let part = |i: usize| {
+        qkv.narrow(2, i * h * dh, h * dh)
+            .reshape(&[b, l, h, dh])
+            .transpose(1, 2)
+    };
+    let (q, k, v) = (part(0), part(1), part(2));
+    let merge = |t: vitgan::Tensor| t.transpose(1, 2).reshape(&[b, l, h * dh]).to_vec();
+    let expected_logits = q.matmul_nt(&k).mul_scalar(0.5).to_vec();
+    let expected_out = merge(weights.matmul(&v));
+    let expected_transposed = merge(weights.transpose(-1, -2).matmul(&v));
+
+    let (qkv_gpu, weights_gpu) = (
+        GpuBuffer::upload(&qkv.to_vec()),
+        GpuBuffer::upload(&weights.to_vec()),
+    );
+    let heads = |offset| MatrixLayout::heads(l, width, dh, offset);
+    let output = MatrixLayout::heads(l, h * dh, dh, 0);
+    let packed = MatrixLayout::packed(h, l, l);
+    for (wide, vec4) in [(false, false), (true, false), (true, true)] {
+        let variant = MatmulVariant {
+            wide,
+            vec4,
+            bounds_checked: false,
+            splits: 1,
+            transposed: [false, false],
+        };
+        // Into a new buffer of `len` values (the products write every one of them).
+        let run = |a: &GpuBuffer, b_: &GpuBuffer, len: usize, dims, layouts, transposed, alpha| {
+            let c = GpuBuffer::upload(&vec![f32::NAN; len]);
+            let product = StridedProduct {
+                dims,
+                heads: h,
+                layouts,
+                transposed,
+                alpha,
+            };
+            matmul_strided_variant(a, b_, &c, product, variant);
+            c.download()
+        };
+        let what = format!("wide {wide}, vec4 {vec4}");
+        // Logits: q k^T / 2, the keys read transposed in place.
+        let logits = run(
+            &qkv_gpu,
+            &qkv_gpu,
+            b * h * l * l,
+            [b * h, l, dh, l],
+            [heads(0), heads(h * dh), packed],
+            [false, true],
+            0.5,
+        );
+        common::assert_close(
+            &format!("q k^T, {what}"),
+            &expected_logits,
+            &logits,
+            1e-4,
+            1e-3,
+        );
+        // The weighted values, written into each head's columns of the output.
+        let out = run(
+            &weights_gpu,
+            &qkv_gpu,
+            b * l * h * dh,
+            [b * h, l, l, dh],
+            [packed, heads(2 * h * dh), output],
+            [false, false],
+            1.0,
+        );
+        common::assert_close(&format!("A v, {what}"), &expected_out, &out, 1e-4, 1e-3);
+        // With the weights read transposed (the values' gradient A^T g).
+        let out = run(
+            &weights_gpu,
+            &qkv_gpu,
+            b * l * h * dh,
+            [b * h, l, l, dh],
+            [packed, heads(2 * h * dh), output],
+            [true, false],
+            1.0,
+        );
+        common::assert_close(
+            &format!("A^T v, {what}"),
+            &expected_transposed,
+            &out,
+            1e-4,
+            1e-3,
+        );
+    }
+}
+// ANCHOR_END: strided_parity
+
+/// A strided product whose matrices would reach past the end of their buffer is refused before
+/// any kernel runs, and the message says which operand and how far.
+#[test]
+fn strided_products_refuse_layouts_outside_their_buffers() {
+    use vitgan::backend::gpu::{matmul_strided, GpuBuffer, MatrixLayout, StridedProduct};
+    if !gpu_available() {
+        return;
+    }
+    let (x, y, z) = (
+        GpuBuffer::upload(&[0.0; 64]),
+        GpuBuffer::upload(&[0.0; 64]),
+        GpuBuffer::upload(&[0.0; 64]),
+    );
+    let product = StridedProduct {
+        dims: [4, 4, 4, 4],
+        heads: 2,
+        // Two images of two heads of [4, 4] in rows of 8, images 40 apart: the second image's
+        // second head ends at 40 + 4 + 3 * 8 + 4 = 72.
+        layouts: [
+            MatrixLayout::heads(5, 8, 4, 0),
+            MatrixLayout::packed(1, 4, 4),
+            MatrixLayout::packed(1, 4, 4),
+        ],
+        transposed: [false, false],
+        alpha: 1.0,
+    };
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        matmul_strided(&x, &y, &z, product);
+    }))
+    .expect_err("A reaches past the end of x");
+    let message = refused
+        .downcast_ref::<String>()
+        .expect("a formatted message");
+    assert!(
+        message.contains("product's A ([4, 4] per item, 4 items in groups of 2")
+            && message.contains("reaches element 72 of a buffer of 64"),
+        "{message}"
+    );
+}

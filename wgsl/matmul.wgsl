@@ -9,6 +9,12 @@
 //       B is ([N, K]): a product with a transposed operand reads it in place. 9 = 1 to add
 //       bias[column] to every row of C (a linear layer's bias; never with split-K); without
 //       one, B is bound in its place and not read.
+//       Matrices inside larger tensors (an attention's heads, read and written in place):
+//       batch item i is (i / heads, i % heads), and its matrices start at offset + (i / heads)
+//       * outer stride + (i % heads) * inner stride. 10 = heads (1: a plain batch), 11 and 12
+//       = A's and B's inner strides, 13 and 14 = C's outer and inner strides, 15, 16, 17 = the
+//       distance between stored rows of A, B and C, 18, 19, 20 = their offsets, 21 = alpha
+//       (C = alpha A B, as f32 bits).
 // The launcher prepends matmul_product.wgsl, which reads these slots into a `Product`.
 
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -34,11 +40,11 @@ fn b_coords(e: u32, extent: u32, transposed: bool) -> vec2<u32> {
 // C[row, col] = the accumulated sum, plus the bias of its column where there is one. All threads
 // take the same branch: the flag comes from the info slots.
 fn store(p: Product, row: u32, col: u32, sum: f32) {
-    var value = sum;
+    var value = sum * slot_f32(21u);
     if slot(9u) == 1u {
         value += bias[col];
     }
-    c[p.c_base + row * p.n + col] = value;
+    c[p.c_base + row * p.c_row + col] = value;
 }
 // ANCHOR_END: epilogue
 
@@ -48,14 +54,14 @@ fn a_at(p: Product, row: u32, kk: u32) -> f32 {
     if row >= p.m || kk >= p.k_end {
         return 0.0;
     }
-    return a[p.a_base + select(row * p.k + kk, kk * p.m + row, p.a_transposed)];
+    return a[p.a_base + select(row * p.a_row + kk, kk * p.a_row + row, p.a_transposed)];
 }
 
 fn b_at(p: Product, kk: u32, col: u32) -> f32 {
     if kk >= p.k_end || col >= p.n {
         return 0.0;
     }
-    return b[p.b_base + select(kk * p.n + col, col * p.k + kk, p.b_transposed)];
+    return b[p.b_base + select(kk * p.b_row + col, col * p.b_row + kk, p.b_transposed)];
 }
 // The e-th value a thread stages of the tile of A at (row0, k0), and of B at (k0, col0).
 fn fetch_a(p: Product, e: u32, extent: u32, row0: u32, k0: u32) -> f32 {

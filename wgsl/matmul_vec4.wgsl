@@ -5,9 +5,9 @@
 //   instructions and address computations of the scalar kernels;
 // * the staged slices of A and B are double-buffered: while the workgroup multiplies one step
 //   of k out of one buffer, its threads fill the other, so a step needs one barrier, not two.
-// Info slots as in matmul.wgsl; the launcher checks the sizes, strides and slices of k are
-// multiples of 4. (A 64 x 64 twin was slower on an H200 than matmul.wgsl's `main` on every
-// product of the step: see the book's Performance chapter.)
+// Info slots as in matmul.wgsl; the launcher checks that the sizes, offsets, strides and row
+// lengths are multiples of 4. (A 64 x 64 twin was slower on an H200 than matmul.wgsl's `main`
+// on every product of the step: see the book's Performance chapter.)
 
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
@@ -45,14 +45,14 @@ fn load_a(p: Product, v: u32, row0: u32, k0: u32) -> vec4<f32> {
         if kk >= p.k_end || row >= p.m {
             return vec4(0.0);
         }
-        return a[(p.a_base + kk * p.m + row) / 4u];
+        return a[(p.a_base + kk * p.a_row + row) / 4u];
     }
     let row = row0 + v / 4u;
     let kk = k0 + 4u * (v % 4u);
     if row >= p.m || kk >= p.k_end {
         return vec4(0.0);
     }
-    return a[(p.a_base + row * p.k + kk) / 4u];
+    return a[(p.a_base + row * p.a_row + kk) / 4u];
 }
 
 // The v-th vec4 of the tile of B at (k0, col0): four columns at one k when B is stored [K, N],
@@ -64,14 +64,14 @@ fn load_b(p: Product, v: u32, k0: u32, col0: u32) -> vec4<f32> {
         if col >= p.n || kk >= p.k_end {
             return vec4(0.0);
         }
-        return b[(p.b_base + col * p.k + kk) / 4u];
+        return b[(p.b_base + col * p.b_row + kk) / 4u];
     }
     let kk = k0 + v / GROUPS;
     let col = col0 + 4u * (v % GROUPS);
     if kk >= p.k_end || col >= p.n {
         return vec4(0.0);
     }
-    return b[(p.b_base + kk * p.n + col) / 4u];
+    return b[(p.b_base + kk * p.b_row + col) / 4u];
 }
 // ANCHOR_END: loads
 
@@ -99,11 +99,11 @@ fn store4(p: Product, row: u32, col: u32, sum: vec4<f32>) {
     if row >= p.m || col >= p.n {
         return;
     }
-    var value = sum;
+    var value = sum * slot_f32(21u);
     if slot(9u) == 1u {
         value += bias[col / 4u];
     }
-    c[(p.c_base + row * p.n + col) / 4u] = value;
+    c[(p.c_base + row * p.c_row + col) / 4u] = value;
 }
 
 // ANCHOR: wide

@@ -357,6 +357,175 @@ pub fn fits_vec4(dims: [usize; 4], batch_strides: [usize; 2]) -> bool {
         .all(|size| size % 4 == 0)
 }
 
+// ANCHOR: layout
+/// Where the matrices of a batched product lie in their buffer. Batch item i is the pair
+/// (i / heads, i % heads), an image and one of its attention heads, and its matrix starts at
+/// `offset + (i / heads) * outer + (i % heads) * inner`, with its stored rows `row` values
+/// apart. A plain batch is one head per item, `outer` the size of a matrix (0 for one matrix
+/// that all items share) and `row` the length of a stored row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatrixLayout {
+    pub offset: usize,
+    pub outer: usize,
+    pub inner: usize,
+    pub row: usize,
+}
+
+impl MatrixLayout {
+    /// Matrices `batch_stride` values apart (0: one shared matrix), stored rows `row` long.
+    pub fn plain(batch_stride: usize, row: usize) -> MatrixLayout {
+        MatrixLayout {
+            offset: 0,
+            outer: batch_stride,
+            inner: 0,
+            row,
+        }
+    }
+
+    /// `heads` matrices of `[rows, cols]` per outer index, one after another: a plain
+    /// `[B, H, rows, cols]` tensor, such as attention's matrix of weights per head.
+    pub fn packed(heads: usize, rows: usize, cols: usize) -> MatrixLayout {
+        MatrixLayout {
+            offset: 0,
+            outer: heads * rows * cols,
+            inner: rows * cols,
+            row: cols,
+        }
+    }
+
+    /// The heads of a `[B, L, width]` tensor whose rows hold, from `offset` on, H heads of
+    /// `head_size` values side by side: head h of image b is the `[L, head_size]` matrix at
+    /// `offset + b L width + h head_size`, rows `width` apart. The projections of attention
+    /// come out this way, so its products read and write them in place.
+    pub fn heads(tokens: usize, width: usize, head_size: usize, offset: usize) -> MatrixLayout {
+        MatrixLayout {
+            offset,
+            outer: tokens * width,
+            inner: head_size,
+            row: width,
+        }
+    }
+
+    /// One past the last element that batch items `0..outers * heads` of `[rows, cols]`
+    /// (as stored) reach.
+    fn end(&self, outers: usize, heads: usize, rows: usize, cols: usize) -> usize {
+        self.offset
+            + (outers - 1) * self.outer
+            + (heads - 1) * self.inner
+            + (rows - 1) * self.row
+            + cols
+    }
+
+    fn numbers(&self) -> [usize; 4] {
+        [self.offset, self.outer, self.inner, self.row]
+    }
+}
+// ANCHOR_END: layout
+
+// ANCHOR: strided_product
+/// A batch of products whose matrices lie inside larger tensors ([`MatrixLayout`]):
+/// C_i = alpha A_i B_i for each of `dims[0]` batch items, `heads` consecutive items per outer
+/// index, A stored `[k, m]` when `transposed[0]` and B `[n, k]` when `transposed[1]`.
+#[derive(Clone, Copy, Debug)]
+pub struct StridedProduct {
+    /// [batches, m, k, n]
+    pub dims: [usize; 4],
+    pub heads: usize,
+    /// Of A, B and C.
+    pub layouts: [MatrixLayout; 3],
+    pub transposed: [bool; 2],
+    pub alpha: f32,
+}
+
+/// Runs `product` into `c`, which the caller allocated: several products may fill one buffer
+/// (each head's output into its columns of `[B, L, H dh]`, or the gradients of q, k and v into
+/// theirs of `[B, L, 3 H dh]`). Every matrix must lie inside its buffer, which is checked; that
+/// the products write disjoint values of `c` is the caller's to ensure.
+pub fn matmul_strided(a: &GpuBuffer, b: &GpuBuffer, c: &GpuBuffer, product: StridedProduct) {
+    let wide = uses_wide_blocks(product.dims);
+    let variant = MatmulVariant {
+        wide,
+        vec4: wide && fits_vec4_strided(&product),
+        bounds_checked: false,
+        splits: 1,
+        transposed: product.transposed,
+    };
+    matmul_strided_variant(a, b, c, product, variant);
+}
+
+/// Whether the vec4 kernel can run a strided product: sizes, offsets, strides and row lengths
+/// all multiples of 4.
+pub fn fits_vec4_strided(product: &StridedProduct) -> bool {
+    let [_, m, k, n] = product.dims;
+    [m, k, n]
+        .into_iter()
+        .chain(product.layouts.iter().flat_map(MatrixLayout::numbers))
+        .all(|size| size % 4 == 0)
+}
+
+/// [`matmul_strided`] on the kernel the caller chooses (tests run each of them); `variant`'s
+/// `splits` and `transposed` are ignored: a strided product is never split, and is stored as
+/// `product` says.
+pub fn matmul_strided_variant(
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    c: &GpuBuffer,
+    product: StridedProduct,
+    variant: MatmulVariant,
+) {
+    let StridedProduct {
+        dims,
+        heads,
+        layouts,
+        transposed,
+        alpha,
+    } = product;
+    let [batches, m, k, n] = dims;
+    assert!(
+        heads > 0 && batches % heads == 0,
+        "gpu: a strided product of {batches} batch items cannot be split into groups of {heads} heads"
+    );
+    if batches * m * n == 0 {
+        return;
+    }
+    let stored = |rows: usize, cols: usize, t: bool| if t { (cols, rows) } else { (rows, cols) };
+    let shapes = [
+        stored(m, k, transposed[0]),
+        stored(k, n, transposed[1]),
+        (m, n),
+    ];
+    for ((name, buffer), (layout, (rows, cols))) in [("A", a), ("B", b), ("C", c)]
+        .iter()
+        .zip(layouts.iter().zip(shapes))
+    {
+        // A matrix of no values (k = 0) reaches nothing.
+        let end = if rows * cols == 0 {
+            0
+        } else {
+            layout.end(batches / heads, heads, rows, cols)
+        };
+        assert!(
+            end <= buffer.len() && layout.row >= cols,
+            "gpu: the strided product's {name} ([{rows}, {cols}] per item, {batches} items in \
+             groups of {heads}, {layout:?}) reaches element {end} of a buffer of {}, or its \
+             rows overlap",
+            buffer.len()
+        );
+    }
+    assert!(
+        !variant.vec4 || fits_vec4_strided(&product),
+        "gpu: the vec4 matmul needs sizes, offsets, strides and row lengths that are multiples \
+         of 4, found {product:?}"
+    );
+    let variant = MatmulVariant {
+        splits: 1,
+        transposed,
+        ..variant
+    };
+    dispatch_product(a, b, None, c, dims, heads, layouts, alpha, variant);
+}
+// ANCHOR_END: strided_product
+
 // ANCHOR: wide_choice
 /// Whether a product runs on 128 x 128 blocks: when there are enough of them to fill the GPU and
 /// they are full. An attention's products (65 x 64 per head and batch item) would use a quarter
@@ -430,35 +599,85 @@ fn launch_matmul(
             variant.splits
         );
     }
+    assert!(
+        !variant.vec4 || fits_vec4(dims, batch_strides),
+        "gpu: the vec4 matmul needs sizes and strides that are multiples of 4, found \
+         [batches, m, k, n] = {dims:?}, batch strides {batch_strides:?}"
+    );
     // Slices of k rounded up to the kernels' step of 16.
-    let chunk = k
-        .div_ceil(variant.splits.max(1))
-        .next_multiple_of(16)
-        .max(16);
-    let splits = k.div_ceil(chunk).max(1);
+    let splits = k.div_ceil(split_chunk(k, variant.splits)).max(1);
     let out = GpuBuffer::uninit(batches * splits * m * n);
+    let row = |rows: usize, cols: usize, t: bool| if t { rows } else { cols };
+    let layouts = [
+        MatrixLayout::plain(batch_strides[0], row(m, k, variant.transposed[0])),
+        MatrixLayout::plain(batch_strides[1], row(k, n, variant.transposed[1])),
+        // Each batch item's partial products, one [m, n] slab per slice of k.
+        MatrixLayout::plain(splits * m * n, n),
+    ];
+    let variant = MatmulVariant { splits, ..variant };
+    dispatch_product(a, b, bias, &out, dims, 1, layouts, 1.0, variant);
+    if splits == 1 {
+        return out;
+    }
+    // The partial products lie as [batches, splits, m * n]: sum over the middle axis.
+    reduce(&out, batches, splits, m * n, 0)
+}
+
+/// The length of each slice of k when a product is split `splits` ways: a multiple of the
+/// kernels' step of 16.
+fn split_chunk(k: usize, splits: usize) -> usize {
+    k.div_ceil(splits.max(1)).next_multiple_of(16).max(16)
+}
+
+/// Fills the info slots (matmul.wgsl's header) and dispatches one matmul kernel.
+#[allow(clippy::too_many_arguments)]
+fn dispatch_product(
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    bias: Option<&GpuBuffer>,
+    c: &GpuBuffer,
+    dims: [usize; 4],
+    heads: usize,
+    [la, lb, lc]: [MatrixLayout; 3],
+    alpha: f32,
+    variant: MatmulVariant,
+) {
+    let [batches, m, k, n] = dims;
+    let (chunk, splits) = (split_chunk(k, variant.splits), variant.splits.max(1));
+    debug_assert_eq!(
+        k.div_ceil(chunk).max(1),
+        splits,
+        "the caller rounds the splits"
+    );
     let info = [
         u32_of(m, "size"),
         u32_of(k, "size"),
         u32_of(n, "size"),
-        u32_of(batch_strides[0], "stride"),
-        u32_of(batch_strides[1], "stride"),
+        u32_of(la.outer, "stride"),
+        u32_of(lb.outer, "stride"),
         u32_of(chunk, "size"),
         u32_of(splits, "split count"),
         variant.transposed[0] as u32,
         variant.transposed[1] as u32,
         bias.is_some() as u32,
+        u32_of(heads, "head count"),
+        u32_of(la.inner, "stride"),
+        u32_of(lb.inner, "stride"),
+        u32_of(lc.outer, "stride"),
+        u32_of(lc.inner, "stride"),
+        u32_of(la.row, "stride"),
+        u32_of(lb.row, "stride"),
+        u32_of(lc.row, "stride"),
+        u32_of(la.offset, "offset"),
+        u32_of(lb.offset, "offset"),
+        u32_of(lc.offset, "offset"),
+        alpha.to_bits(),
     ];
     let (block, entry) = if variant.wide {
         (128, "wide")
     } else {
         (64, "main")
     };
-    assert!(
-        !variant.vec4 || fits_vec4(dims, batch_strides),
-        "gpu: the vec4 matmul needs sizes and strides that are multiples of 4, found \
-         [batches, m, k, n] = {dims:?}, batch strides {batch_strides:?}"
-    );
     assert!(
         variant.wide || !variant.vec4,
         "gpu: the vec4 matmul has 128 x 128 blocks only"
@@ -480,13 +699,8 @@ fn launch_matmul(
         kernel,
         entry,
         &info,
-        &[a.raw(), b.raw(), out.raw(), bias.raw()],
+        &[a.raw(), b.raw(), c.raw(), bias.raw()],
         groups,
     );
-    if splits == 1 {
-        return out;
-    }
-    // The partial products lie as [batches, splits, m * n]: sum over the middle axis.
-    reduce(&out, batches, splits, m * n, 0)
 }
 // ANCHOR_END: matmul_launcher
