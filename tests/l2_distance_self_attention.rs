@@ -36,6 +36,22 @@ fn forward_backward(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor]) -> Vec<V
     results
 }
 
+// ANCHOR: heads_in_place
+/// The fused op on heads given as `[B, H, L, dh]`, the twin's layout: merged into
+/// `[B, L, H * dh]`, as the discriminator's projections write them, attended in place, and
+/// split back. With H > 1 this checks that each head is read from, and written to, its own
+/// columns.
+fn fused(q: &Tensor, v: &Tensor) -> Tensor {
+    let &[b, h, l, dh] = q.shape() else {
+        panic!("heads [B, H, L, dh] expected, found {:?}", q.shape())
+    };
+    let merge = |t: &Tensor| t.transpose(1, 2).reshape(&[b, l, h * dh]);
+    l2_attention(&merge(q), &merge(v), h)
+        .reshape(&[b, l, h, dh])
+        .transpose(1, 2)
+}
+// ANCHOR_END: heads_in_place
+
 /// `[b, h, n, n]`: an n x n identity matrix for every head.
 fn identities(b: usize, h: usize, n: usize) -> Tensor {
     let mut eye = vec![0.0; n * n];
@@ -70,7 +86,7 @@ fn logits_equal_brute_force_up_to_a_row_constant() {
 fn fused_attention_is_the_softmax_of_brute_force_logits() {
     let (b, h, l) = (2, 2, 6);
     let q = queries(b, h, l, l, 3);
-    let attention = l2_attention(&q, &identities(b, h, l)).to_vec();
+    let attention = fused(&q, &identities(b, h, l)).to_vec();
     let brute = l2_logits_full(&q).softmax(-1).to_vec();
     let cheap = l2_logits(&q).softmax(-1).to_vec();
     assert_close(
@@ -101,7 +117,7 @@ fn fused_equals_composed_values_and_gradients() {
     // L = 65: the discriminator's 64 patch tokens and the CLS token.
     for (b, h, l, dh) in [(2, 2, 5, 4), (1, 2, 65, 32)] {
         let x = inputs(b, h, l, dh, 10 + l as u64);
-        let fused = forward_backward(|t| l2_attention(&t[0], &t[1]), &x);
+        let fused = forward_backward(|t| fused(&t[0], &t[1]), &x);
         let composed = forward_backward(|t| l2_attention_composed(&t[0], &t[1]), &x);
         for (i, what) in ["value", "d_q", "d_v"].iter().enumerate() {
             let what = format!("[{b}, {h}, {l}, {dh}] {what}");
@@ -117,11 +133,7 @@ fn fused_equals_composed_values_and_gradients() {
 #[test]
 fn gradcheck_fused_for_q_and_v() {
     let x = inputs(2, 2, 5, 4, 1);
-    let report = gradcheck(
-        |t| l2_attention(&t[0], &t[1]),
-        &x,
-        &GradcheckOptions::default(),
-    );
+    let report = gradcheck(|t| fused(&t[0], &t[1]), &x, &GradcheckOptions::default());
     assert_eq!(report.inputs.len(), 2);
     assert!(
         report.all_pass(),
@@ -133,11 +145,7 @@ fn gradcheck_fused_for_q_and_v() {
 #[test]
 fn gradcheck_fused_with_v_equal_to_q() {
     let q = queries(1, 2, 5, 4, 2);
-    let report = gradcheck(
-        |t| l2_attention(&t[0], &t[0]),
-        &[q],
-        &GradcheckOptions::default(),
-    );
+    let report = gradcheck(|t| fused(&t[0], &t[0]), &[q], &GradcheckOptions::default());
     assert!(
         report.all_pass(),
         "l2_attention(q, q): gradient check failed\n{report}"
@@ -159,7 +167,7 @@ fn identical_queries_attend_uniformly() {
     assert_close(
         "uniform attention",
         &mean,
-        &l2_attention(&q, &v).to_vec(),
+        &fused(&q, &v).to_vec(),
         1e-5,
         0.01,
     );
@@ -173,10 +181,7 @@ fn shifting_every_query_of_a_head_changes_nothing() {
     let [q, v] = inputs(2, 2, 9, 8, 6);
     let shift = randn(&[2, 2, 1, 8], 7).mul_scalar(40.0);
     let moved = q.add(&shift);
-    let (before, after) = (
-        l2_attention(&q, &v).to_vec(),
-        l2_attention(&moved, &v).to_vec(),
-    );
+    let (before, after) = (fused(&q, &v).to_vec(), fused(&moved, &v).to_vec());
     assert_close("shifted queries", &before, &after, 1e-4, 0.05);
 }
 // ANCHOR_END: distance_properties
@@ -194,7 +199,7 @@ fn derivative_of_dot_product_attention_grows_and_of_l2_attention_does_not() {
         attend(&x).backward_with(&seed).get(&x).unwrap().to_vec()[0]
     };
     let dot = |x: &Tensor| x.matmul(&x.transpose(-1, -2)).softmax(-1).matmul(x); // sqrt(dh) = 1
-    let l2 = |x: &Tensor| l2_attention(x, x);
+    let l2 = |x: &Tensor| fused(x, x);
     for a in [0.5f32, 1.0, 1.5, 2.0, 5.0, 10.0, 30.0] {
         let (dot_slope, l2_slope) = (d_out0_d_x0(&dot, a), d_out0_d_x0(&l2, a));
         let e = (-a * a).exp();
@@ -225,11 +230,17 @@ fn derivative_of_dot_product_attention_grows_and_of_l2_attention_does_not() {
 
 #[test]
 #[should_panic(
-    expected = "l2_attention: expected v of the same shape [B, H, L, dh] as q, [2, 2, 5, 4], found [2, 2, 5, 3]"
+    expected = "l2_attention: expected v of the same shape [B, L, H * dh] as q, [2, 5, 8], found [2, 5, 6]"
 )]
 fn v_of_the_wrong_shape_is_named() {
-    let [q, _] = inputs(2, 2, 5, 4, 1);
-    l2_attention(&q, &Tensor::zeros(&[2, 2, 5, 3]));
+    l2_attention(&Tensor::zeros(&[2, 5, 8]), &Tensor::zeros(&[2, 5, 6]), 2);
+}
+
+#[test]
+#[should_panic(expected = "l2_attention: q of shape [2, 5, 8] cannot be split into 3 heads")]
+fn heads_that_do_not_divide_the_width_are_named() {
+    let q = Tensor::zeros(&[2, 5, 8]);
+    l2_attention(&q, &q, 3);
 }
 
 #[test]
@@ -244,7 +255,7 @@ fn q_of_the_wrong_rank_is_named() {
 #[test]
 fn no_tokens_give_an_empty_result() {
     let q = Tensor::zeros(&[2, 2, 0, 4]).requires_grad();
-    let out = l2_attention(&q, &q);
+    let out = fused(&q, &q);
     assert_eq!(out.shape(), [2, 2, 0, 4]);
     let grads = out.sum_all().backward();
     assert!(grads.get(&q).unwrap().to_vec().is_empty());
@@ -252,7 +263,7 @@ fn no_tokens_give_an_empty_result() {
 
 #[cfg(feature = "gpu")]
 mod gpu {
-    use super::{inputs, l2_attention, queries};
+    use super::{fused, inputs, l2_attention, queries};
     use crate::common::{assert_close, gpu_available, parity_tol};
     use vitgan::{Device, Tensor};
 
@@ -279,7 +290,7 @@ mod gpu {
                 &format!("l2_attention [{b}, {h}, {l}, {dh}]"),
                 &x,
                 0.1,
-                |t| l2_attention(&t[0], &t[1]),
+                |t| fused(&t[0], &t[1]),
             );
         }
     }
@@ -303,7 +314,7 @@ mod gpu {
                 }
             };
             let (q, v) = (mark(&q, want_q), mark(&v, !want_q));
-            let out = l2_attention(&q, &v);
+            let out = fused(&q, &v);
             let seed = super::randn(out.shape(), 3).to_device(device);
             let grads = out.backward_with(&seed);
             let (wanted, other) = if want_q { (&q, &v) } else { (&v, &q) };
@@ -325,12 +336,6 @@ mod gpu {
         let v = super::randn(&[1, 2, 200, 8], 10);
         let mean = v.mean(2, true).broadcast_to(&[1, 2, 200, 8]).to_vec();
         let [q, v] = [q, v].map(|t| t.to_device(Device::Gpu));
-        assert_close(
-            "uniform (gpu)",
-            &mean,
-            &l2_attention(&q, &v).to_vec(),
-            1e-4,
-            0.01,
-        );
+        assert_close("uniform (gpu)", &mean, &fused(&q, &v).to_vec(), 1e-4, 0.01);
     }
 }

@@ -1,8 +1,9 @@
-// L2-distance self-attention over heads of q [B, H, L, dh]: the attention matrix
+// L2-distance self-attention over the H heads of q [B, L, H * dh], read in place (each token's
+// heads side by side, as the projection writes them): the attention matrix [B, H, L, L]
 //   A[i, j] = softmax_j(-c |q_i - q_j|^2),  c = 1 / sqrt(dh),
-// and the two pieces of its backward that are not matrix products. A row of A is
-// row = (b * H + h) * L + i; its head's first query is at (row / L) * L * dh.
-// info: 0 = rows (B * H * L), 1 = L, 2 = dh, 3 = c (f32 bits).
+// and the two pieces of its backward that are not matrix products. Head `head` = b * H + h;
+// a row of A is row = head * L + i.
+// info: 0 = rows (B * H * L), 1 = L, 2 = dh, 3 = c (f32 bits), 4 = H.
 //
 // ANCHOR: bindings
 // Every entry reads its main input at 1 and writes its result at 2; binding 3 is the gradient
@@ -19,6 +20,15 @@
 // ANCHOR_END: bindings
 
 const WG: u32 = 128u;
+
+// ANCHOR: query_start
+// Where token j's query in head `head` (= b * H + h) starts: q is [B, L, H * dh].
+fn query_start(head: u32, j: u32) -> u32 {
+    let heads = slot(4u);
+    let width = heads * slot(2u);
+    return (head / heads) * slot(1u) * width + j * width + (head % heads) * slot(2u);
+}
+// ANCHOR_END: query_start
 
 var<workgroup> partial: array<f32, 128>;
 
@@ -53,13 +63,13 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grou
     }
     let l = slot(1u);
     let dh = slot(2u);
-    let qi = row * dh;
-    let keys = (row / l) * l * dh;
+    let qi = query_start(row / l, row % l);
     var s = 0.0;
     for (var j = lane; j < l; j += WG) {
+        let qj = query_start(row / l, j);
         var d2 = 0.0;
         for (var k = 0u; k < dh; k++) {
-            let diff = q[qi + k] - q[keys + j * dh + k];
+            let diff = q[qi + k] - q[qj + k];
             d2 += diff * diff;
         }
         let e = exp(-slot_f32(3u) * d2);
@@ -103,13 +113,12 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3<u32>,
     }
     let thread = lid.y * 16u + lid.x;
     let first_row = (flat % blocks) * TILE_ROWS;
-    let head_q = head * l * dh;
     let i = first_row + lid.y;
     for (var e = thread; e < TILE_ROWS * dh; e += 256u) {
         let r = e / dh;
         var v = 0.0;
         if first_row + r < l {
-            v = q[head_q + (first_row + r) * dh + e % dh];
+            v = q[query_start(head, first_row + r) + e % dh];
         }
         query_rows[r * PADDED + e % dh] = v;
     }
@@ -121,7 +130,7 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3<u32>,
             let jj = e / dh;
             var v = 0.0;
             if j0 + jj < l {
-                v = q[head_q + (j0 + jj) * dh + e % dh];
+                v = q[query_start(head, j0 + jj) + e % dh];
             }
             key_block[jj * PADDED + e % dh] = v;
         }
@@ -181,9 +190,10 @@ fn softmax_backward(@builtin(workgroup_id) wg: vec3<u32>,
 // ANCHOR_END: softmax_backward
 
 // ANCHOR: query_grad
-// dq[i, k] = 2c sum_j (dS[i, j] + dS[j, i]) (q[j, k] - q[i, k]): one thread per element of dq.
-// The threads of one row i differ only in k, so they read the same dS values (one broadcast
-// load) and neighbouring q[j, k] (one coalesced load) at every step of the loop over j.
+// dq[i, k] = 2c sum_j (dS[i, j] + dS[j, i]) (q[j, k] - q[i, k]): one thread per element of dq,
+// which is [B, L, H * dh] like q, in its memory order. The threads of one head's row i differ
+// only in k, so they read the same dS values (one broadcast load) and neighbouring q[j, k] (one
+// coalesced load) at every step of the loop over j.
 @compute @workgroup_size(128)
 fn query_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
               @builtin(local_invocation_index) lane: u32) {
@@ -193,16 +203,17 @@ fn query_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) gro
     if e >= slot(0u) * dh {
         return;
     }
-    let row = e / dh;
+    let heads = slot(4u);
     let k = e % dh;
-    let i = row % l;
-    let keys = (row / l) * l * dh;
-    let logits = (row / l) * l * l;
+    let token = e / (dh * heads);
+    let i = token % l;
+    let head = (token / l) * heads + (e / dh) % heads;
+    let logits = head * l * l;
     let qik = q[e];
     var acc = 0.0;
     for (var j = 0u; j < l; j++) {
         let p = grad_logits[logits + i * l + j] + grad_logits[logits + j * l + i];
-        acc += p * (q[keys + j * dh + k] - qik);
+        acc += p * (q[query_start(head, j) + k] - qik);
     }
     out[e] = 2.0 * slot_f32(3u) * acc;
 }

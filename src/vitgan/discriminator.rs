@@ -41,16 +41,12 @@ impl L2Attention {
     /// x [B, L, D] -> [B, L, D]
     pub fn forward(&mut self, x: &Tensor, mode: Mode) -> Tensor {
         let train = mode == Mode::Train;
-        let (b, l, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-        let split = |t: Tensor| {
-            t.reshape(&[b, l, self.heads, d / self.heads])
-                .transpose(1, 2)
-        };
-        let q = split(self.qk.forward(x, train));
-        let v = split(self.v.forward(x, train));
-        let heads = l2_attention(&q, &v); // [B, H, L, dh]
-        self.out
-            .forward(&heads.transpose(1, 2).reshape(&[b, l, d]), train)
+        // q and v hold each token's heads side by side, [B, L, H * dh]: the fused op reads
+        // them, and writes its output, in place.
+        let q = self.qk.forward(x, train);
+        let v = self.v.forward(x, train);
+        let heads = l2_attention(&q, &v, self.heads);
+        self.out.forward(&heads, train)
     }
     // ANCHOR_END: l2_attention_layer
 }

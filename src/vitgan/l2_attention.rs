@@ -2,7 +2,8 @@
 //! the query and key projections are tied (one matrix W_qk, applied by the caller), so the keys
 //! *are* the queries, and a token attends to the others by their negative squared distance.
 //!
-//! For q, v of shape `[B, H, L, dh]` (B * H independent heads) and c = 1 / sqrt(dh):
+//! For the heads q, v of one image (H independent heads of L tokens and dh values) and
+//! c = 1 / sqrt(dh):
 //!
 //! ```text
 //! S[i, j] = -c |q_i - q_j|^2        A = softmax_j(S)        out_i = sum_j A[i, j] v_j
@@ -10,23 +11,36 @@
 //!
 //! The reference writes the logits as c (2 q_i.q_j - |q_j|^2): the same up to c |q_i|^2, a
 //! constant along each row, which the row softmax removes. [`l2_attention`] is the fused op with
-//! a hand-derived backward (CPU loops, or wgsl/l2_attention.wgsl on the GPU);
-//! [`l2_attention_composed`] builds the reference's form from primitive ops, the oracle.
+//! a hand-derived backward (CPU loops, or wgsl/l2_attention.wgsl and strided products on the
+//! GPU), which reads the heads where the projections wrote them, `[B, L, H * dh]`;
+//! [`l2_attention_composed`] builds the reference's form from primitive ops on heads
+//! `[B, H, L, dh]`, the oracle.
 
 use crate::autograd::{record, Op};
 use crate::backend::cpu::gemm_strided as gemm;
-use crate::backend::cpu::{add_assign, zeros};
+use crate::backend::cpu::{add_assign, gemm_vec, zeros};
 use crate::ops::exp;
 use crate::tensor::Storage;
 use crate::Tensor;
 use rayon::prelude::*;
 
-/// `[B, H, L, dh]` of q after checking that v has the same shape and device.
-fn dims(op: &str, q: &Tensor, v: &Tensor) -> [usize; 4] {
-    let dims = head_dims(op, q);
+/// `[B, H, L, dh]` of the heads of q and v, both `[B, L, H * dh]`, after checking their
+/// shapes and devices.
+fn dims(op: &str, q: &Tensor, v: &Tensor, heads: usize) -> [usize; 4] {
+    let &[b, l, width] = q.shape() else {
+        panic!(
+            "{op}: expected q of shape [B, L, H * dh], found {:?}",
+            q.shape()
+        );
+    };
+    assert!(
+        heads > 0 && width % heads == 0 && width > 0,
+        "{op}: q of shape {:?} cannot be split into {heads} heads",
+        q.shape()
+    );
     assert!(
         v.shape() == q.shape(),
-        "{op}: expected v of the same shape [B, H, L, dh] as q, {:?}, found {:?}",
+        "{op}: expected v of the same shape [B, L, H * dh] as q, {:?}, found {:?}",
         q.shape(),
         v.shape()
     );
@@ -37,7 +51,7 @@ fn dims(op: &str, q: &Tensor, v: &Tensor) -> [usize; 4] {
         q.device(),
         v.device()
     );
-    dims
+    [b, heads, l, width / heads]
 }
 
 fn head_dims(op: &str, q: &Tensor) -> [usize; 4] {
@@ -86,17 +100,25 @@ pub fn l2_logits(q: &Tensor) -> Tensor {
 /// L2 attention from primitive ops: softmax of the cheap logits, times v. Autograd
 /// differentiates it, through q twice (as queries and as keys).
 pub fn l2_attention_composed(q: &Tensor, v: &Tensor) -> Tensor {
-    dims("l2_attention_composed", q, v);
+    head_dims("l2_attention_composed", q);
+    assert_eq!(
+        v.shape(),
+        q.shape(),
+        "l2_attention_composed: expected v of the same shape [B, H, L, dh] as q"
+    );
     l2_logits(q).softmax(-1).matmul(v)
 }
 // ANCHOR_END: composed
 
 // ANCHOR: fused
-/// L2 attention as one fused op: q, v `[B, H, L, dh]` -> `[B, H, L, dh]`. The attention matrix
-/// is computed in one pass (one kernel on the GPU) and kept for the backward.
-pub fn l2_attention(q: &Tensor, v: &Tensor) -> Tensor {
-    let dims = dims("l2_attention", q, v);
-    let [b, h, l, dh] = dims;
+/// L2 attention as one fused op over the `heads` heads of q, v `[B, L, H * dh]` (each token's
+/// heads side by side, as the projections write them) -> `[B, L, H * dh]`, each head's output
+/// in its columns. The heads are read and written in place, never copied out; the attention
+/// matrix `[B, H, L, L]` is computed in one pass (one kernel on the GPU) and kept for the
+/// backward.
+pub fn l2_attention(q: &Tensor, v: &Tensor, heads: usize) -> Tensor {
+    let dims = dims("l2_attention", q, v, heads);
+    let [b, h, l, _] = dims;
     let (attention, out) = match (q.storage(), v.storage()) {
         (Storage::Cpu(qv), Storage::Cpu(vv)) => {
             let (a, out) = forward_cpu(qv, vv, dims);
@@ -104,23 +126,25 @@ pub fn l2_attention(q: &Tensor, v: &Tensor) -> Tensor {
             (a, Storage::cpu_from_vec(out))
         }
         #[cfg(feature = "gpu")]
-        (Storage::Gpu(qb), Storage::Gpu(_)) => {
+        (Storage::Gpu(qb), Storage::Gpu(vb)) => {
             let a = crate::backend::gpu::l2_attention::attention(qb, dims);
+            // The product with v is an ordinary product per head, which the tiled matmul
+            // reads and writes in place.
+            let out = gpu_products::weights_times_heads(&a, false, vb, dims);
             let a = Tensor::from_storage(Storage::Gpu(std::sync::Arc::new(a)), vec![b, h, l, l]);
-            // The product with v is an ordinary batched matmul: the tiled kernel does it.
-            let out = crate::autograd::no_grad(|| a.matmul(v));
-            (a, out.storage().clone())
+            (a, Storage::Gpu(std::sync::Arc::new(out)))
         }
         #[cfg(feature = "gpu")]
         _ => unreachable!("devices checked by dims"),
     };
-    let node = record(L2Attention { attention }, &[q, v]);
-    Tensor::from_op(out, vec![b, h, l, dh], node)
+    let node = record(L2Attention { attention, heads }, &[q, v]);
+    Tensor::from_op(out, q.shape().to_vec(), node)
 }
 // ANCHOR_END: fused
 
 // ANCHOR: backward_rule
-/// The recorded op: inputs (q, v), and the attention matrix A of the forward, `[B, H, L, L]`.
+/// The recorded op: inputs (q, v), both `[B, L, H * dh]`, and the attention matrix A of the
+/// forward, `[B, H, L, L]`.
 ///
 /// Per head, with G = dL/dout (rows g_i) and c = 1 / sqrt(dh):
 ///
@@ -137,6 +161,7 @@ pub fn l2_attention(q: &Tensor, v: &Tensor) -> Tensor {
 /// loss wants to raise.
 struct L2Attention {
     attention: Tensor,
+    heads: usize,
 }
 
 impl Op for L2Attention {
@@ -151,27 +176,31 @@ impl Op for L2Attention {
         let [q, v] = inputs else {
             unreachable!("l2_attention records two inputs")
         };
-        let dims = dims("l2_attention backward", q, v);
+        let dims = dims("l2_attention backward", q, v, self.heads);
         let a = &self.attention;
+        let wrap = |storage| Tensor::from_storage(storage, q.shape().to_vec());
         match (q.storage(), v.storage(), a.storage(), grad.storage()) {
             (Storage::Cpu(qv), Storage::Cpu(vv), Storage::Cpu(av), Storage::Cpu(g)) => {
                 let (dq, dv) = backward_cpu(qv, vv, av, g, dims);
-                let wrap =
-                    |values| Tensor::from_storage(Storage::cpu_from_vec(values), dims.to_vec());
-                vec![Some(wrap(dq)), Some(wrap(dv))]
+                vec![
+                    Some(wrap(Storage::cpu_from_vec(dq))),
+                    Some(wrap(Storage::cpu_from_vec(dv))),
+                ]
             }
             #[cfg(feature = "gpu")]
-            (Storage::Gpu(qb), Storage::Gpu(_), Storage::Gpu(ab), Storage::Gpu(_)) => {
+            (Storage::Gpu(qb), Storage::Gpu(vb), Storage::Gpu(ab), Storage::Gpu(g)) => {
                 use crate::backend::gpu::l2_attention as kernels;
-                // Only the gradients someone needs; the products are the tiled matmul.
-                let dv = v
-                    .is_requires_grad()
-                    .then(|| a.transpose(-1, -2).matmul(grad));
+                use std::sync::Arc;
+                // Only the gradients someone needs; the products are the tiled matmul's,
+                // reading and writing the heads in place.
+                let dv = v.is_requires_grad().then(|| {
+                    let dv = gpu_products::weights_times_heads(ab, true, g, dims);
+                    wrap(Storage::Gpu(Arc::new(dv)))
+                });
                 let dq = q.is_requires_grad().then(|| {
-                    let da = grad.matmul(&v.transpose(-1, -2));
-                    let ds = kernels::softmax_backward(ab, da.storage().gpu(), dims);
-                    let dq = kernels::query_grad(qb, &ds, dims);
-                    Tensor::from_storage(Storage::Gpu(std::sync::Arc::new(dq)), dims.to_vec())
+                    let da = gpu_products::heads_times_heads_t(g, vb, dims);
+                    let ds = kernels::softmax_backward(ab, &da, dims);
+                    wrap(Storage::Gpu(Arc::new(kernels::query_grad(qb, &ds, dims))))
                 });
                 vec![dq, dv]
             }
@@ -184,10 +213,61 @@ impl Op for L2Attention {
         }
     }
 }
+
 // ANCHOR_END: backward_rule
 
+// ANCHOR: gpu_products
+/// The products of L2 attention on the GPU, one per head, each operand read where it lies: the
+/// attention matrix and its gradient as `[B, H, L, L]`, the heads of q, v, their gradients and
+/// the output in place in `[B, L, H * dh]`.
+#[cfg(feature = "gpu")]
+mod gpu_products {
+    use crate::backend::gpu::{matmul_strided, GpuBuffer, MatrixLayout, StridedProduct};
+
+    /// A X per head (A^T X if `transposed`), A `[B, H, L, L]`, X and the result `[B, L, H dh]`.
+    pub fn weights_times_heads(
+        a: &GpuBuffer,
+        transposed: bool,
+        x: &GpuBuffer,
+        [b, h, l, dh]: [usize; 4],
+    ) -> GpuBuffer {
+        let heads = MatrixLayout::heads(l, h * dh, dh, 0);
+        let out = GpuBuffer::uninit(b * l * h * dh);
+        let product = StridedProduct {
+            dims: [b * h, l, l, dh],
+            heads: h,
+            layouts: [MatrixLayout::packed(h, l, l), heads, heads],
+            transposed: [transposed, false],
+            alpha: 1.0,
+        };
+        matmul_strided(a, x, &out, product);
+        out
+    }
+
+    /// X Y^T per head, X and Y `[B, L, H dh]`, the result `[B, H, L, L]`.
+    pub fn heads_times_heads_t(
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+        [b, h, l, dh]: [usize; 4],
+    ) -> GpuBuffer {
+        let heads = MatrixLayout::heads(l, h * dh, dh, 0);
+        let out = GpuBuffer::uninit(b * h * l * l);
+        let product = StridedProduct {
+            dims: [b * h, l, dh, l],
+            heads: h,
+            layouts: [heads, heads, MatrixLayout::packed(h, l, l)],
+            transposed: [false, true],
+            alpha: 1.0,
+        };
+        matmul_strided(x, y, &out, product);
+        out
+    }
+}
+// ANCHOR_END: gpu_products
+
 // ANCHOR: cpu
-/// (A, A V) for every head, one head per task.
+/// (A, A V) for every head, one image per task, each head read from and written to its columns
+/// of the image's `[L, H * dh]` rows.
 ///
 /// The distances come from one small product: |q_i - q_j|^2 = |q_i|^2 + |q_j|^2 - 2 q_i.q_j,
 /// with Q Q^T a GEMM (a distance per pair, summed over dh on its own, spends most of its time
@@ -199,35 +279,64 @@ impl Op for L2Attention {
 /// Each logit is clamped to at most 0, so the largest of each row is S[i, i] = 0 up to
 /// rounding: exp never overflows and the row sum is at least about 1, without the usual pass
 /// that subtracts the row maximum.
-fn forward_cpu(q: &[f32], v: &[f32], [b, h, l, dh]: [usize; 4]) -> (Vec<f32>, Vec<f32>) {
-    let mut a = zeros(b * h * l * l);
+fn forward_cpu(q: &[f32], v: &[f32], [_, h, l, dh]: [usize; 4]) -> (Vec<f32>, Vec<f32>) {
+    let mut a = zeros(q.len() / dh * l);
     let mut out = zeros(q.len());
     if a.is_empty() {
         return (a, out);
     }
-    let c = scale(dh);
-    a.par_chunks_mut(l * l)
-        .zip(out.par_chunks_mut(l * dh))
+    let (c, width) = (scale(dh), h * dh);
+    a.par_chunks_mut(h * l * l)
+        .zip(out.par_chunks_mut(l * width))
         .enumerate()
-        .for_each(|(head, (a, out))| {
-            let centred = centred_rows(&q[head * l * dh..][..l * dh], dh);
-            let norms: Vec<f32> = centred
-                .chunks(dh)
-                .map(|x| x.iter().map(|v| v * v).sum())
-                .collect();
-            gemm(l, dh, l, &centred, (dh, 1), &centred, (1, dh), a); // Q Q^T
-            for (row, &ni) in a.chunks_mut(l).zip(&norms) {
-                for (s, &nj) in row.iter_mut().zip(&norms) {
-                    *s = (c * (2.0 * *s - ni - nj)).min(0.0);
+        .for_each(|(image, (a, out))| {
+            let (q, v) = (
+                &q[image * l * width..][..l * width],
+                &v[image * l * width..],
+            );
+            for (head, a) in a.chunks_mut(l * l).enumerate() {
+                let centred = centred_rows(&head_of(q, width, head, dh), dh);
+                let norms: Vec<f32> = centred
+                    .chunks(dh)
+                    .map(|x| x.iter().map(|v| v * v).sum())
+                    .collect();
+                gemm(l, dh, l, &centred, (dh, 1), &centred, (1, dh), a); // Q Q^T
+                for (row, &ni) in a.chunks_mut(l).zip(&norms) {
+                    for (s, &nj) in row.iter_mut().zip(&norms) {
+                        *s = (c * (2.0 * *s - ni - nj)).min(0.0);
+                    }
+                    // The exponentials in a loop of their own, which vectorizes.
+                    row.iter_mut().for_each(|s| *s = exp(*s));
+                    let total: f32 = row.iter().sum();
+                    row.iter_mut().for_each(|s| *s /= total);
                 }
-                // The exponentials in a loop of their own, which vectorizes.
-                row.iter_mut().for_each(|s| *s = exp(*s));
-                let total: f32 = row.iter().sum();
-                row.iter_mut().for_each(|s| *s /= total);
+                let values = &v[head * dh..];
+                put_head(
+                    out,
+                    width,
+                    head,
+                    &gemm_vec(l, l, dh, a, (l, 1), values, (width, 1)),
+                );
             }
-            gemm(l, l, dh, a, (l, 1), &v[head * l * dh..], (dh, 1), out);
         });
     (a, out)
+}
+
+/// Head `head` of an image's rows `x` (`[L, width]`, heads of `dh` side by side), copied out
+/// as `[L, dh]`.
+fn head_of(x: &[f32], width: usize, head: usize, dh: usize) -> Vec<f32> {
+    x.chunks(width)
+        .flat_map(|row| &row[head * dh..][..dh])
+        .copied()
+        .collect()
+}
+
+/// Writes `values` (`[L, dh]`) into head `head`'s columns of an image's rows `x` (`[L, width]`).
+fn put_head(x: &mut [f32], width: usize, head: usize, values: &[f32]) {
+    let dh = values.len() / (x.len() / width).max(1);
+    for (row, values) in x.chunks_mut(width).zip(values.chunks(dh)) {
+        row[head * dh..][..dh].copy_from_slice(values);
+    }
 }
 
 /// The rows of `x` ([rows, width]) less their mean row.
@@ -243,46 +352,69 @@ fn centred_rows(x: &[f32], width: usize) -> Vec<f32> {
         .collect()
 }
 
-/// (dq, dv) by the rule above, one head per task.
+/// (dq, dv) by the rule above, one image per task.
 fn backward_cpu(
     q: &[f32],
     v: &[f32],
     a: &[f32],
     g: &[f32],
-    [_, _, l, dh]: [usize; 4],
+    [_, h, l, dh]: [usize; 4],
 ) -> (Vec<f32>, Vec<f32>) {
     let mut dq = zeros(q.len());
     let mut dv = zeros(q.len());
     if dq.is_empty() {
         return (dq, dv);
     }
-    let c = scale(dh);
-    let per_head = l * dh;
-    dq.par_chunks_mut(per_head)
-        .zip(dv.par_chunks_mut(per_head))
+    let (c, width) = (scale(dh), h * dh);
+    let image_len = l * width;
+    dq.par_chunks_mut(image_len)
+        .zip(dv.par_chunks_mut(image_len))
         .enumerate()
-        .for_each(|(head, (dq, dv))| {
-            let (q, v) = (&q[head * per_head..][..per_head], &v[head * per_head..]);
-            let (a, g) = (&a[head * l * l..][..l * l], &g[head * per_head..]);
-            gemm(l, l, dh, a, (1, l), g, (dh, 1), dv); // A^T G
-            let mut ds = zeros(l * l);
-            gemm(l, dh, l, g, (dh, 1), v, (1, dh), &mut ds); // dA = G V^T
-            for (ds, a) in ds.chunks_mut(l).zip(a.chunks(l)) {
-                let dot: f32 = ds.iter().zip(a).map(|(x, y)| x * y).sum();
-                ds.iter_mut().zip(a).for_each(|(x, y)| *x = y * (*x - dot));
-            }
-            let mut p = zeros(l * l); // P = dS + dS^T
-            for i in 0..l {
-                for j in 0..l {
-                    p[i * l + j] = ds[i * l + j] + ds[j * l + i];
+        .for_each(|(image, (dq, dv))| {
+            let (q, v) = (
+                &q[image * image_len..][..image_len],
+                &v[image * image_len..],
+            );
+            let g = &g[image * image_len..];
+            for head in 0..h {
+                let a = &a[(image * h + head) * l * l..][..l * l];
+                let (qh, gh) = (&q[head * dh..], &g[head * dh..]);
+                // dV = A^T G
+                put_head(
+                    dv,
+                    width,
+                    head,
+                    &gemm_vec(l, l, dh, a, (1, l), gh, (width, 1)),
+                );
+                let mut ds = zeros(l * l);
+                gemm(
+                    l,
+                    dh,
+                    l,
+                    gh,
+                    (width, 1),
+                    &v[head * dh..],
+                    (1, width),
+                    &mut ds,
+                ); // dA = G V^T
+                for (ds, a) in ds.chunks_mut(l).zip(a.chunks(l)) {
+                    let dot: f32 = ds.iter().zip(a).map(|(x, y)| x * y).sum();
+                    ds.iter_mut().zip(a).for_each(|(x, y)| *x = y * (*x - dot));
                 }
-            }
-            gemm(l, l, dh, &p, (l, 1), q, (dh, 1), dq); // P Q
-            for (i, dq) in dq.chunks_mut(dh).enumerate() {
-                let rowsum: f32 = p[i * l..][..l].iter().sum();
-                for (d, x) in dq.iter_mut().zip(&q[i * dh..][..dh]) {
-                    *d = 2.0 * c * (*d - rowsum * x);
+                let mut p = zeros(l * l); // P = dS + dS^T
+                for i in 0..l {
+                    for j in 0..l {
+                        p[i * l + j] = ds[i * l + j] + ds[j * l + i];
+                    }
                 }
+                let mut dqh = gemm_vec(l, l, dh, &p, (l, 1), qh, (width, 1)); // P Q
+                for (i, dq) in dqh.chunks_mut(dh).enumerate() {
+                    let rowsum: f32 = p[i * l..][..l].iter().sum();
+                    for (d, x) in dq.iter_mut().zip(&qh[i * width..][..dh]) {
+                        *d = 2.0 * c * (*d - rowsum * x);
+                    }
+                }
+                put_head(dq, width, head, &dqh);
             }
         });
     (dq, dv)

@@ -14,7 +14,9 @@ const L2_ATTENTION: Kernel = Kernel {
 /// Threads per workgroup (`WG` in the kernel).
 const WORKGROUP: usize = 128;
 
-/// The shape `[B, H, L, dh]` of q (and of v).
+/// The heads of q (and of v): B images of L tokens with H heads of dh values each, stored
+/// `[B, L, H * dh]` (each token's heads side by side, as the projections write them) and read
+/// in place.
 pub type Dims = [usize; 4];
 
 fn u32_of(v: usize, what: &str) -> u32 {
@@ -24,7 +26,7 @@ fn u32_of(v: usize, what: &str) -> u32 {
 
 // ANCHOR: info
 /// The info slots every entry reads (see the header of wgsl/l2_attention.wgsl).
-fn info([b, h, l, dh]: Dims) -> [u32; 4] {
+fn info([b, h, l, dh]: Dims) -> [u32; 5] {
     // Flat indices go up to B * H * L * L (the attention matrix) and B * H * L * dh (q): both
     // must fit the kernel's u32 arithmetic.
     u32_of(b * h * l * l.max(dh), "element count");
@@ -33,6 +35,7 @@ fn info([b, h, l, dh]: Dims) -> [u32; 4] {
         u32_of(l, "L"),
         u32_of(dh, "dh"),
         (1.0 / (dh as f32).sqrt()).to_bits(),
+        u32_of(h, "head count"),
     ]
 }
 
@@ -51,7 +54,8 @@ fn check(what: &str, buffer: &GpuBuffer, len: usize) {
     );
 }
 
-/// A = softmax_j(-|q_i - q_j|^2 / sqrt(dh)) for every head: `[B, H, L, L]`.
+/// A = softmax_j(-|q_i - q_j|^2 / sqrt(dh)) for every head: `[B, H, L, L]`, from q
+/// `[B, L, H * dh]`.
 pub fn attention(q: &GpuBuffer, dims: Dims) -> GpuBuffer {
     let [b, h, l, dh] = dims;
     check("q", q, b * h * l * dh);
@@ -100,7 +104,8 @@ pub fn softmax_backward(a: &GpuBuffer, da: &GpuBuffer, dims: Dims) -> GpuBuffer 
 }
 
 // ANCHOR: query_grad_launcher
-/// dq_i = 2c sum_j (dS[i, j] + dS[j, i]) (q_j - q_i): `[B, H, L, dh]`, one thread per element.
+/// dq_i = 2c sum_j (dS[i, j] + dS[j, i]) (q_j - q_i): `[B, L, H * dh]` like q, one thread per
+/// element.
 pub fn query_grad(q: &GpuBuffer, ds: &GpuBuffer, dims: Dims) -> GpuBuffer {
     let [b, h, l, dh] = dims;
     check("q", q, b * h * l * dh);
