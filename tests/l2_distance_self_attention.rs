@@ -263,7 +263,7 @@ fn no_tokens_give_an_empty_result() {
 
 #[cfg(feature = "gpu")]
 mod gpu {
-    use super::{fused, inputs, l2_attention, queries};
+    use super::{fused, inputs, queries};
     use crate::common::{assert_close, gpu_available, parity_tol};
     use vitgan::{Device, Tensor};
 

@@ -335,34 +335,23 @@ fn strided_products_read_and_write_heads_in_place() {
             1e-4,
             1e-3,
         );
-        // The weighted values, written into each head's columns of the output.
-        let out = run(
-            &weights_gpu,
-            &qkv_gpu,
-            b * l * h * dh,
-            [b * h, l, l, dh],
-            [packed, heads(2 * h * dh), output],
-            [false, false],
-            1.0,
-        );
-        common::assert_close(&format!("A v, {what}"), &expected_out, &out, 1e-4, 1e-3);
-        // With the weights read transposed (the values' gradient A^T g).
-        let out = run(
-            &weights_gpu,
-            &qkv_gpu,
-            b * l * h * dh,
-            [b * h, l, l, dh],
-            [packed, heads(2 * h * dh), output],
-            [true, false],
-            1.0,
-        );
-        common::assert_close(
-            &format!("A^T v, {what}"),
-            &expected_transposed,
-            &out,
-            1e-4,
-            1e-3,
-        );
+        // The weighted values, written into each head's columns of the output, and with the
+        // weights read transposed (the values' gradient A^T g).
+        for (transposed, expected, name) in [
+            (false, &expected_out, "A v"),
+            (true, &expected_transposed, "A^T v"),
+        ] {
+            let out = run(
+                &weights_gpu,
+                &qkv_gpu,
+                b * l * h * dh,
+                [b * h, l, l, dh],
+                [packed, heads(2 * h * dh), output],
+                [transposed, false],
+                1.0,
+            );
+            common::assert_close(&format!("{name}, {what}"), expected, &out, 1e-4, 1e-3);
+        }
     }
 }
 // ANCHOR_END: strided_parity

@@ -1,6 +1,7 @@
 //! The generator's Transformer block: SLN -> multi-head attention -> residual, SLN -> MLP ->
 //! residual. The residuals add to the un-normalized stream; the latent w enters only by SLN.
 
+use super::dot_attention::dot_attention;
 use super::layers::{EqLinear, Sln};
 use super::Config;
 use crate::nn::{join, Module};
@@ -25,24 +26,12 @@ impl Attention {
     }
 
     // ANCHOR: attention
-    /// x [B, L, D] -> [B, L, D]: softmax(q k^T / sqrt(d_h)) v in each of the heads.
+    /// x [B, L, D] -> [B, L, D]: softmax(q k^T / sqrt(d_h)) v in each of the heads, by one fused
+    /// op on the projection's output [B, L, 3D] (`dot_attention_composed` is the same from
+    /// primitive ops).
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let (b, l, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-        let dh = d / self.heads;
-        // [B, L, 3D] -> [3, B, H, L, dh]
-        let qkv = self
-            .qkv
-            .forward(x)
-            .reshape(&[b, l, 3, self.heads, dh])
-            .permute(&[2, 0, 3, 1, 4]);
-        let part = |i: usize| qkv.narrow(0, i, 1).reshape(&[b, self.heads, l, dh]);
-        let (q, k, v) = (part(0), part(1), part(2));
-        let weights = q
-            .matmul_nt(&k)
-            .mul_scalar(1.0 / (dh as f32).sqrt())
-            .softmax(-1);
-        let heads = weights.matmul(&v); // [B, H, L, dh]
-        self.out.forward(&heads.transpose(1, 2).reshape(&[b, l, d]))
+        self.out
+            .forward(&dot_attention(&self.qkv.forward(x), self.heads))
     }
     // ANCHOR_END: attention
 }

@@ -18,7 +18,7 @@
 
 use crate::autograd::{record, Op};
 use crate::backend::cpu::gemm_strided as gemm;
-use crate::backend::cpu::{add_assign, gemm_vec, zeros};
+use crate::backend::cpu::{add_assign, gemm_vec, put_columns, zeros};
 use crate::ops::exp;
 use crate::tensor::Storage;
 use crate::Tensor;
@@ -311,12 +311,8 @@ fn forward_cpu(q: &[f32], v: &[f32], [_, h, l, dh]: [usize; 4]) -> (Vec<f32>, Ve
                     row.iter_mut().for_each(|s| *s /= total);
                 }
                 let values = &v[head * dh..];
-                put_head(
-                    out,
-                    width,
-                    head,
-                    &gemm_vec(l, l, dh, a, (l, 1), values, (width, 1)),
-                );
+                let out_h = gemm_vec(l, l, dh, a, (l, 1), values, (width, 1)); // A V
+                put_columns(out, width, head * dh, &out_h, dh, 1.0);
             }
         });
     (a, out)
@@ -329,14 +325,6 @@ fn head_of(x: &[f32], width: usize, head: usize, dh: usize) -> Vec<f32> {
         .flat_map(|row| &row[head * dh..][..dh])
         .copied()
         .collect()
-}
-
-/// Writes `values` (`[L, dh]`) into head `head`'s columns of an image's rows `x` (`[L, width]`).
-fn put_head(x: &mut [f32], width: usize, head: usize, values: &[f32]) {
-    let dh = values.len() / (x.len() / width).max(1);
-    for (row, values) in x.chunks_mut(width).zip(values.chunks(dh)) {
-        row[head * dh..][..dh].copy_from_slice(values);
-    }
 }
 
 /// The rows of `x` ([rows, width]) less their mean row.
@@ -379,13 +367,8 @@ fn backward_cpu(
             for head in 0..h {
                 let a = &a[(image * h + head) * l * l..][..l * l];
                 let (qh, gh) = (&q[head * dh..], &g[head * dh..]);
-                // dV = A^T G
-                put_head(
-                    dv,
-                    width,
-                    head,
-                    &gemm_vec(l, l, dh, a, (1, l), gh, (width, 1)),
-                );
+                let dv_h = gemm_vec(l, l, dh, a, (1, l), gh, (width, 1)); // dV = A^T G
+                put_columns(dv, width, head * dh, &dv_h, dh, 1.0);
                 let mut ds = zeros(l * l);
                 gemm(
                     l,
@@ -414,7 +397,7 @@ fn backward_cpu(
                         *d = 2.0 * c * (*d - rowsum * x);
                     }
                 }
-                put_head(dq, width, head, &dqh);
+                put_columns(dq, width, head * dh, &dqh, dh, 1.0);
             }
         });
     (dq, dv)

@@ -7,6 +7,7 @@ pub mod config;
 pub mod decoder;
 pub mod diffaugment;
 pub mod discriminator;
+pub mod dot_attention;
 pub mod fourier;
 pub mod generator;
 pub mod isn;

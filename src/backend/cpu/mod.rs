@@ -19,7 +19,7 @@ mod reduce;
 pub use broadcast::{zip_broadcast, zip_sum_to};
 pub use buffer::{alloc, zeros, CpuBuffer};
 pub use matmul::{gemm_into, gemm_strided, gemm_vec, matmul, MatrixArg};
-pub use movement::{broadcast_to, cat, gather, narrow, pad, permute};
+pub use movement::{broadcast_to, cat, gather, narrow, pad, permute, put_columns};
 pub use reduce::{max_axis, softmax, sum_axis};
 
 /// Below this much work (elements touched), splitting it across threads costs more than it

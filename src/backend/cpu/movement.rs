@@ -108,3 +108,21 @@ pub fn cat(parts: &[&[f32]], shapes: &[&[usize]], axis: usize) -> Vec<f32> {
     }
     out
 }
+
+/// Writes `scale * src` (`[rows, cols]`, contiguous) into columns `column..column + cols` of
+/// `dst`, whose rows are `width` long: one attention head's result into its columns of the
+/// `[L, H dh]` rows it belongs to.
+pub fn put_columns(
+    dst: &mut [f32],
+    width: usize,
+    column: usize,
+    src: &[f32],
+    cols: usize,
+    scale: f32,
+) {
+    for (dst, src) in dst.chunks_mut(width).zip(src.chunks(cols)) {
+        for (d, s) in dst[column..column + cols].iter_mut().zip(src) {
+            *d = scale * s;
+        }
+    }
+}
