@@ -14,12 +14,21 @@ pub(crate) fn requested() -> bool {
 type Key = (&'static str, &'static str, String);
 
 /// What tells two dispatches of a kernel apart in the profile: for the matmul kernels the
-/// product's sizes (m, k, n, grid depth = batches x splits, which operands are transposed).
+/// product's sizes (m, k, n, grid depth = batches x splits, which operands are transposed, and
+/// the heads per image of a strided product); for the elementwise kernels the opcode (the
+/// numbers of the `switch` in wgsl/unary.wgsl and wgsl/binary.wgsl), since "unary" alone hides
+/// whether the time goes to GELU, sines or scalings.
 pub(crate) fn detail(kernel: &str, info: &[u32], depth: u32) -> String {
-    match (kernel.starts_with("matmul"), info) {
-        (true, [m, k, n, _, _, _, _, ta, tb, ..]) => {
-            format!("m{m} k{k} n{n} z{depth} t{ta}{tb}")
+    match (kernel, info) {
+        (k, [m, k_, n, _, _, _, _, ta, tb, _, heads, ..]) if k.starts_with("matmul") => {
+            let heads = if *heads > 1 {
+                format!(" h{heads}")
+            } else {
+                String::new()
+            };
+            format!("m{m} k{k_} n{n} z{depth} t{ta}{tb}{heads}")
         }
+        ("unary.wgsl" | "binary.wgsl", [_, opcode, ..]) => format!("op{opcode}"),
         _ => String::new(),
     }
 }
