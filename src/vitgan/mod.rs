@@ -2,6 +2,7 @@
 //! of the book.
 
 pub mod bcr;
+pub mod bias_act;
 pub mod block;
 pub mod config;
 pub mod decoder;

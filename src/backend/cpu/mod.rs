@@ -24,7 +24,7 @@ pub use reduce::{max_axis, softmax, sum_axis};
 
 /// Below this much work (elements touched), splitting it across threads costs more than it
 /// saves.
-const PARALLEL_MIN: usize = 1 << 15;
+pub(crate) const PARALLEL_MIN: usize = 1 << 15;
 
 /// About this much work goes to one parallel task.
 const TASK: usize = 1 << 14;

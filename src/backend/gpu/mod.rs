@@ -15,6 +15,7 @@ mod profile;
 
 // Kernels of ViTGAN's fused components (src/vitgan/), one file each.
 pub mod adam;
+pub mod bias_act;
 pub mod diffaugment;
 pub mod fourier;
 pub mod isn;

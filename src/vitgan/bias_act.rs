@@ -1,0 +1,170 @@
+//! StyleGAN2's "fused bias + activation": a bias added to the last axis, then the scaled leaky
+//! ReLU of [`lrelu2`],
+//!
+//! ```text
+//! out = sqrt2 * leaky_relu(x + b, 0.2)        x [.., C], b [C]
+//! ```
+//!
+//! [`bias_lrelu2_composed`] is the readable twin (an add, a leaky ReLU and a scaling: three
+//! passes over x forward, two backward); [`bias_lrelu2`] is one pass each way. It keeps only
+//! its output for the backward: the slope, sqrt2 where z = x + b >= 0 and 0.2 sqrt2 below, is
+//! read from the output's sign, which is z's. The patch decoder applies it to its largest
+//! tensors on the GPU (src/vitgan/modulated_layer.rs).
+
+use super::layers::lrelu2;
+use crate::autograd::{record, Op};
+use crate::backend::cpu::{alloc, PARALLEL_MIN};
+use crate::tensor::Storage;
+use crate::Tensor;
+use rayon::prelude::*;
+use std::f32::consts::SQRT_2;
+use std::mem::MaybeUninit;
+
+/// Leaky ReLU's slope below zero.
+const SLOPE: f32 = 0.2;
+
+/// C, after checking that x has a last axis, bias is [C] and both share a device.
+fn channels(op: &str, x: &Tensor, bias: &Tensor) -> usize {
+    let &c = x.shape().last().unwrap_or_else(|| {
+        panic!("{op}: expected x of shape [.., C] (channels last), found a scalar []")
+    });
+    assert!(
+        bias.shape() == [c],
+        "{op}: expected bias of shape [{c}] (the last axis of x {:?}), found {:?}",
+        x.shape(),
+        bias.shape()
+    );
+    assert_eq!(
+        x.device(),
+        bias.device(),
+        "{op}: x is on {:?} but bias is on {:?}",
+        x.device(),
+        bias.device()
+    );
+    c
+}
+
+// ANCHOR: composed
+/// The twin from primitive ops: add the bias, then `lrelu2`. Autograd derives its gradient.
+pub fn bias_lrelu2_composed(x: &Tensor, bias: &Tensor) -> Tensor {
+    channels("bias_lrelu2_composed", x, bias);
+    lrelu2(&x.add(bias))
+}
+// ANCHOR_END: composed
+
+// ANCHOR: fused
+/// sqrt2 * leaky_relu(x + bias, 0.2) as one op: x [.., C], bias [C]. Equal to
+/// [`bias_lrelu2_composed`], values and gradients.
+pub fn bias_lrelu2(x: &Tensor, bias: &Tensor) -> Tensor {
+    channels("bias_lrelu2", x, bias);
+    let out = match (x.storage(), bias.storage()) {
+        (Storage::Cpu(x), Storage::Cpu(b)) => Storage::cpu_from_vec(forward_cpu(x, b)),
+        #[cfg(feature = "gpu")]
+        (Storage::Gpu(x), Storage::Gpu(b)) => Storage::Gpu(std::sync::Arc::new(
+            crate::backend::gpu::bias_act::forward(x, b),
+        )),
+        #[cfg(feature = "gpu")]
+        _ => unreachable!("devices checked by `channels`"),
+    };
+    let node = record(BiasLrelu2, &[x, bias]);
+    Tensor::from_op(out, x.shape().to_vec(), node)
+}
+
+/// The recorded op. With z = x + b and out = act(z):
+///
+/// * dL/dz = g * act'(z), act'(z) = sqrt2 for z >= 0 and 0.2 sqrt2 below; out >= 0 exactly
+///   where z >= 0 (out = 0 at z = 0, where leaky_relu's derivative is 1), so out alone gives it;
+/// * dL/dx = dL/dz, and dL/db = dL/dz summed over every axis but the last (b is added to
+///   every row).
+///
+/// Neither input's values are read: the graph may hold them as shadows.
+struct BiasLrelu2;
+
+impl Op for BiasLrelu2 {
+    fn name(&self) -> String {
+        "bias_lrelu2".into()
+    }
+
+    fn reads_input(&self, _index: usize) -> bool {
+        false
+    }
+
+    fn reads_output(&self) -> bool {
+        true
+    }
+
+    fn backward(&self, inputs: &[Tensor], out: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
+        let [x, bias] = inputs else {
+            unreachable!("bias_lrelu2 records two inputs")
+        };
+        // Needed for either gradient: dL/db is its sum.
+        let g_z = match (g.storage(), out.storage()) {
+            (Storage::Cpu(g), Storage::Cpu(out)) => Storage::cpu_from_vec(backward_cpu(g, out)),
+            #[cfg(feature = "gpu")]
+            (Storage::Gpu(g), Storage::Gpu(out)) => Storage::Gpu(std::sync::Arc::new(
+                crate::backend::gpu::bias_act::backward(g, out),
+            )),
+            #[cfg(feature = "gpu")]
+            _ => panic!(
+                "bias_lrelu2 backward: the output is on {:?} but its gradient is on {:?}",
+                out.device(),
+                g.device()
+            ),
+        };
+        let g_z = Tensor::from_storage(g_z, x.shape().to_vec());
+        // As the composition's add does, so the two sum in the same order.
+        let g_bias = bias.is_requires_grad().then(|| g_z.sum_to(bias.shape()));
+        vec![x.is_requires_grad().then_some(g_z), g_bias]
+    }
+}
+// ANCHOR_END: fused
+
+// ANCHOR: cpu
+/// About this many values per parallel task (below `PARALLEL_MIN` values, one thread does the
+/// whole pass, as in src/backend/cpu).
+const TASK: usize = 1 << 14;
+
+/// A new vector of `len` values, written by `fill(first, block)` over blocks of whole rows of
+/// `row` values: in parallel once there are enough. `fill` must write its whole block.
+fn build(len: usize, row: usize, fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
+    let mut out = alloc(len);
+    let spare = &mut out.spare_capacity_mut()[..len];
+    if len >= PARALLEL_MIN {
+        let block = row * (TASK / row).max(1);
+        spare
+            .par_chunks_mut(block)
+            .enumerate()
+            .for_each(|(i, b)| fill(i * block, b));
+    } else if len > 0 {
+        fill(0, spare);
+    }
+    // SAFETY: the blocks cover all `len` values and `fill` wrote each of them.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// out = act(x + b), row by row; the products in the order of the composition (leaky_relu,
+/// then sqrt2), so both agree to the bit.
+fn forward_cpu(x: &[f32], bias: &[f32]) -> Vec<f32> {
+    build(x.len(), bias.len(), |first, block| {
+        for (out, x) in block
+            .chunks_mut(bias.len())
+            .zip(x[first..].chunks(bias.len()))
+        {
+            for ((o, &x), &b) in out.iter_mut().zip(x).zip(bias) {
+                let z = x + b;
+                o.write(SQRT_2 * if z >= 0.0 { z } else { SLOPE * z });
+            }
+        }
+    })
+}
+
+/// dL/dz = (sqrt2 g) * slope, the slope from the sign of out (the composition's order again).
+fn backward_cpu(g: &[f32], out: &[f32]) -> Vec<f32> {
+    build(out.len(), 1, |first, block| {
+        for ((o, &g), &y) in block.iter_mut().zip(&g[first..]).zip(&out[first..]) {
+            o.write(SQRT_2 * g * if y >= 0.0 { 1.0 } else { SLOPE });
+        }
+    })
+}
+// ANCHOR_END: cpu
