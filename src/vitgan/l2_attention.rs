@@ -213,7 +213,6 @@ impl Op for L2Attention {
         }
     }
 }
-
 // ANCHOR_END: backward_rule
 
 // ANCHOR: gpu_products
