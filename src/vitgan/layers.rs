@@ -48,11 +48,17 @@ impl EqLinear {
         x.gelu_linear(&w, b.as_ref())
     }
 
-    /// The weight and bias as the layer uses them: scaled at run time.
+    /// The weight and bias as the layer uses them: scaled at run time. A bias with a learning
+    /// rate multiplier of 1 is used as it is: scaling it by 1 would change nothing but cost an
+    /// op forward and backward (on the GPU, a dispatch each) in every layer.
     fn scaled(&self) -> (Tensor, Option<Tensor>) {
         let fan_in = self.weight.shape()[1] as f32;
         let w = self.weight.mul_scalar(self.lr_mul / fan_in.sqrt());
-        (w, self.bias.as_ref().map(|b| b.mul_scalar(self.lr_mul)))
+        let b = self.bias.as_ref().map(|b| match self.lr_mul {
+            1.0 => b.clone(),
+            lr_mul => b.mul_scalar(lr_mul),
+        });
+        (w, b)
     }
 }
 // ANCHOR_END: eq_linear
