@@ -13,12 +13,10 @@
 
 use super::layers::lrelu2;
 use crate::autograd::{record, Op};
-use crate::backend::cpu::{alloc, PARALLEL_MIN};
+use crate::backend::cpu;
 use crate::tensor::Storage;
 use crate::Tensor;
-use rayon::prelude::*;
 use std::f32::consts::SQRT_2;
-use std::mem::MaybeUninit;
 
 /// Leaky ReLU's slope below zero.
 const SLOPE: f32 = 0.2;
@@ -120,37 +118,13 @@ impl Op for BiasLrelu2 {
 // ANCHOR_END: fused
 
 // ANCHOR: cpu
-/// About this many values per parallel task (below `PARALLEL_MIN` values, one thread does the
-/// whole pass, as in src/backend/cpu).
-const TASK: usize = 1 << 14;
-
-/// A new vector of `len` values, written by `fill(first, block)` over blocks of whole rows of
-/// `row` values: in parallel once there are enough. `fill` must write its whole block.
-fn build(len: usize, row: usize, fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
-    let mut out = alloc(len);
-    let spare = &mut out.spare_capacity_mut()[..len];
-    if len >= PARALLEL_MIN {
-        let block = row * (TASK / row).max(1);
-        spare
-            .par_chunks_mut(block)
-            .enumerate()
-            .for_each(|(i, b)| fill(i * block, b));
-    } else if len > 0 {
-        fill(0, spare);
-    }
-    // SAFETY: the blocks cover all `len` values and `fill` wrote each of them.
-    unsafe { out.set_len(len) };
-    out
-}
-
-/// out = act(x + b), row by row; the products in the order of the composition (leaky_relu,
-/// then sqrt2), so both agree to the bit.
+/// out = act(x + b), row by row (rows in parallel when there are enough, through the CPU
+/// backend's `build`); the products in the order of the composition (leaky_relu, then sqrt2),
+/// so both agree to the bit.
 fn forward_cpu(x: &[f32], bias: &[f32]) -> Vec<f32> {
-    build(x.len(), bias.len(), |first, block| {
-        for (out, x) in block
-            .chunks_mut(bias.len())
-            .zip(x[first..].chunks(bias.len()))
-        {
+    let c = bias.len();
+    cpu::build(x.len(), c, x.len(), |first_row, block| {
+        for (out, x) in block.chunks_mut(c).zip(x[first_row * c..].chunks(c)) {
             for ((o, &x), &b) in out.iter_mut().zip(x).zip(bias) {
                 let z = x + b;
                 o.write(SQRT_2 * if z >= 0.0 { z } else { SLOPE * z });
@@ -161,10 +135,8 @@ fn forward_cpu(x: &[f32], bias: &[f32]) -> Vec<f32> {
 
 /// dL/dz = (sqrt2 g) * slope, the slope from the sign of out (the composition's order again).
 fn backward_cpu(g: &[f32], out: &[f32]) -> Vec<f32> {
-    build(out.len(), 1, |first, block| {
-        for ((o, &g), &y) in block.iter_mut().zip(&g[first..]).zip(&out[first..]) {
-            o.write(SQRT_2 * g * if y >= 0.0 { 1.0 } else { SLOPE });
-        }
+    cpu::zip(g, out, |g, y| {
+        SQRT_2 * g * if y >= 0.0 { 1.0 } else { SLOPE }
     })
 }
 // ANCHOR_END: cpu

@@ -18,7 +18,7 @@
 
 use crate::autograd::{record, Op};
 use crate::backend::cpu::gemm_strided as gemm;
-use crate::backend::cpu::{add_assign, gemm_vec, put_columns, zeros};
+use crate::backend::cpu::{add_assign, gather, gemm_vec, put_columns, zeros};
 use crate::ops::exp;
 use crate::tensor::Storage;
 use crate::Tensor;
@@ -294,7 +294,9 @@ fn forward_cpu(q: &[f32], v: &[f32], [_, h, l, dh]: [usize; 4]) -> (Vec<f32>, Ve
                 &v[image * l * width..],
             );
             for (head, a) in a.chunks_mut(l * l).enumerate() {
-                let centred = centred_rows(&head_of(q, width, head, dh), dh);
+                // The head's queries copied out, [L, dh]: they are centred anyway.
+                let queries = gather(q, &[l, dh], &[width, 1], head * dh);
+                let centred = centred_rows(&queries, dh);
                 let norms: Vec<f32> = centred
                     .chunks(dh)
                     .map(|x| x.iter().map(|v| v * v).sum())
@@ -315,15 +317,6 @@ fn forward_cpu(q: &[f32], v: &[f32], [_, h, l, dh]: [usize; 4]) -> (Vec<f32>, Ve
             }
         });
     (a, out)
-}
-
-/// Head `head` of an image's rows `x` (`[L, width]`, heads of `dh` side by side), copied out
-/// as `[L, dh]`.
-fn head_of(x: &[f32], width: usize, head: usize, dh: usize) -> Vec<f32> {
-    x.chunks(width)
-        .flat_map(|row| &row[head * dh..][..dh])
-        .copied()
-        .collect()
 }
 
 /// The rows of `x` ([rows, width]) less their mean row.

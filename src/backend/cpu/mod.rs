@@ -24,7 +24,7 @@ pub use reduce::{max_axis, softmax, sum_axis};
 
 /// Below this much work (elements touched), splitting it across threads costs more than it
 /// saves.
-pub(crate) const PARALLEL_MIN: usize = 1 << 15;
+const PARALLEL_MIN: usize = 1 << 15;
 
 /// About this much work goes to one parallel task.
 const TASK: usize = 1 << 14;
@@ -53,7 +53,7 @@ fn for_row_blocks<T: Send>(
 
 /// A new vector of `len` values written by `fill(first_row, block)` in blocks of whole rows.
 /// There is no zero-fill first: `fill` must write every element of its block.
-fn build(
+pub(crate) fn build(
     len: usize,
     row: usize,
     work: usize,

@@ -2,7 +2,8 @@
 //! (src/vitgan/bias_act.rs holds the op and the math).
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, Grid, Kernel};
+use super::kernels::groups_for;
+use super::launch::{launch, Kernel};
 
 const BIAS_ACT: Kernel = Kernel {
     name: "bias_act.wgsl",
@@ -10,17 +11,9 @@ const BIAS_ACT: Kernel = Kernel {
     bounds_checked: false,
 };
 
-/// Threads per workgroup of both entry points.
-const WORKGROUP: usize = 256;
-
 fn u32_of(v: usize, what: &str) -> u32 {
     u32::try_from(v)
         .unwrap_or_else(|_| panic!("bias_lrelu2 (gpu): {what} {v} does not fit in 32 bits"))
-}
-
-/// One thread per element; `launch` folds counts above 65,535 workgroups.
-fn threads(n: usize) -> Grid {
-    Grid::Flat(u32_of(n.div_ceil(WORKGROUP), "workgroup count"))
 }
 
 // ANCHOR: launch
@@ -38,7 +31,7 @@ pub fn forward(x: &GpuBuffer, bias: &GpuBuffer) -> GpuBuffer {
         "forward",
         &info,
         &[x.raw(), bias.raw(), out.raw()],
-        threads(n),
+        groups_for(n),
     );
     out
 }
@@ -59,7 +52,7 @@ pub fn backward(g: &GpuBuffer, out: &GpuBuffer) -> GpuBuffer {
         "backward",
         &[u32_of(n, "element count")],
         &[g.raw(), out.raw(), g_x.raw()],
-        threads(n),
+        groups_for(n),
     );
     g_x
 }

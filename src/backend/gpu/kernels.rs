@@ -59,8 +59,8 @@ const WORKGROUP: usize = 256;
 /// Axes the info buffer has room for.
 pub const MAX_RANK: usize = 8;
 
-/// One thread per element.
-fn groups_for(n: usize) -> Grid {
+/// One thread per element (of a 256-thread workgroup).
+pub(super) fn groups_for(n: usize) -> Grid {
     Grid::Flat(u32_of(n.div_ceil(WORKGROUP), "workgroup count"))
 }
 
