@@ -97,3 +97,121 @@ fn normalize(@builtin(local_invocation_index) lane: u32) {
     }
 }
 // ANCHOR_END: product_normalize
+
+// ANCHOR: normalized_weight
+// The normalized weight W_isn = W s, s = sigma0 / sigma, sigma = u^T W v, and its gradient
+// (src/vitgan/isn_weight.rs). One buffer, the context, carries [sigma, s, u.., v..] from the
+// forward pass to the backward one: it keeps every kernel within four bindings.
+// info: 0 = rows, 1 = cols, 2 = the number of partial sums of <G, W> (backward).
+@group(0) @binding(1) var<storage, read> weight: array<f32>;
+@group(0) @binding(2) var<storage, read> vector: array<f32>;
+@group(0) @binding(3) var<storage, read_write> context: array<f32>;
+
+// context[2 + k] = (W v)_k, one workgroup per row k as in `rows`; workgroup 0 also copies v
+// to its place after u's.
+@compute @workgroup_size(256)
+fn rows_into_context(@builtin(workgroup_id) wg: vec3<u32>,
+                     @builtin(num_workgroups) groups: vec3<u32>,
+                     @builtin(local_invocation_index) lane: u32) {
+    let k = flat_workgroup(wg, groups);
+    let rows = slot(0u);
+    let cols = slot(1u);
+    if k >= rows {
+        return;
+    }
+    var acc = 0.0;
+    for (var j = lane; j < cols; j += WG) {
+        acc += weight[k * cols + j] * vector[j];
+    }
+    let total = workgroup_sum(lane, acc);
+    if lane == 0u {
+        context[2u + k] = total;
+    }
+    if k == 0u {
+        for (var j = lane; j < cols; j += WG) {
+            context[2u + rows + j] = vector[j];
+        }
+    }
+}
+
+@group(0) @binding(1) var<storage, read> u_in: array<f32>;
+@group(0) @binding(2) var<storage, read> sigma0: array<f32>;
+
+// One workgroup: sigma = u . (W v); each thread then puts u_k where it read (W v)_k (its own
+// accesses, in order), and lane 0 writes sigma and s.
+@compute @workgroup_size(256)
+fn sigma(@builtin(local_invocation_index) lane: u32) {
+    let rows = slot(0u);
+    var acc = 0.0;
+    for (var k = lane; k < rows; k += WG) {
+        acc += u_in[k] * context[2u + k];
+        context[2u + k] = u_in[k];
+    }
+    let total = workgroup_sum(lane, acc);
+    if lane == 0u {
+        context[0] = total;
+        context[1] = sigma0[0] / total;
+    }
+}
+
+@group(0) @binding(1) var<storage, read> scaled_from: array<f32>;
+@group(0) @binding(2) var<storage, read> scale_context: array<f32>;
+@group(0) @binding(3) var<storage, read_write> scaled: array<f32>;
+
+// W_isn = W s.
+@compute @workgroup_size(256)
+fn scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+         @builtin(local_invocation_index) lane: u32) {
+    let i = flat_workgroup(wg, groups) * WG + lane;
+    if i < slot(0u) * slot(1u) {
+        scaled[i] = scaled_from[i] * scale_context[1];
+    }
+}
+
+@group(0) @binding(1) var<storage, read> grad: array<f32>;
+@group(0) @binding(2) var<storage, read> grad_weight: array<f32>;
+@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
+
+// partials[p] = the part of <G, W> that workgroup p of slot 2 sums, striding over the grid.
+@compute @workgroup_size(256)
+fn inner_partials(@builtin(workgroup_id) wg: vec3<u32>,
+                  @builtin(local_invocation_index) lane: u32) {
+    let n = slot(0u) * slot(1u);
+    let stride = slot(2u) * WG;
+    var acc = 0.0;
+    for (var i = wg.x * WG + lane; i < n; i += stride) {
+        acc += grad[i] * grad_weight[i];
+    }
+    let total = workgroup_sum(lane, acc);
+    if lane == 0u {
+        partials[wg.x] = total;
+    }
+}
+
+@group(0) @binding(1) var<storage, read> g_isn: array<f32>;
+@group(0) @binding(2) var<storage, read> g_partials: array<f32>;
+@group(0) @binding(3) var<storage, read> g_context: array<f32>;
+@group(0) @binding(4) var<storage, read_write> g_weight: array<f32>;
+
+// dL/dW = s G + dsigma u v^T, dsigma = -(s / sigma) <G, W>. Every workgroup adds up the (at
+// most 256) partial sums itself: cheaper than a dispatch of its own.
+@compute @workgroup_size(256)
+fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+               @builtin(local_invocation_index) lane: u32) {
+    let rows = slot(0u);
+    let cols = slot(1u);
+    var part = 0.0;
+    if lane < slot(2u) {
+        part = g_partials[lane];
+    }
+    let g_dot_w = workgroup_sum(lane, part);
+    let s = g_context[1];
+    let d_sigma = -(s / g_context[0]) * g_dot_w;
+    let i = flat_workgroup(wg, groups) * WG + lane;
+    if i < rows * cols {
+        let u = g_context[2u + i / cols];
+        let v = g_context[2u + rows + i % cols];
+        g_weight[i] = s * g_isn[i] + d_sigma * u * v;
+    }
+}
+// ANCHOR_END: normalized_weight

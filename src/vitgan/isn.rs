@@ -16,6 +16,7 @@
 //! started as is W / sqrt(in), so sigma0 is that matrix's largest singular value, and at
 //! initialization W_isn equals W / sqrt(in) (u, v are then the exact singular vectors).
 
+use super::isn_weight::{isn_weight, isn_weight_composed};
 use crate::nn::{join, Module};
 use crate::tensor::Storage;
 use crate::Tensor;
@@ -132,15 +133,18 @@ impl IsnLinear {
     // ANCHOR_END: power_iteration
 
     // ANCHOR: effective_weight
-    /// W_isn = W * (sigma0 / (u^T W v)), built from primitive ops. sigma0, u and v enter
-    /// detached, so autograd differentiates through sigma = u^T W v with u, v held fixed:
+    /// W_isn = W * (sigma0 / (u^T W v)), one fused op (src/vitgan/isn_weight.rs). sigma0, u
+    /// and v are held fixed, so the gradient flows through sigma = u^T W v with u, v constant:
     /// dL/dW = (sigma0 / sigma) (G - (<G, W> / sigma) u v^T), G = dL/dW_isn.
     pub fn effective_weight(&self) -> Tensor {
-        let [rows, cols] = self.dims("IsnLinear::effective_weight");
-        let u = self.u.detach().reshape(&[1, rows]);
-        let v = self.v.detach().reshape(&[cols, 1]);
-        let sigma = u.matmul(&self.weight).matmul(&v).reshape(&[]);
-        self.weight.mul(&self.sigma0.detach().div(&sigma))
+        self.dims("IsnLinear::effective_weight");
+        isn_weight(&self.weight, &self.u, &self.v, &self.sigma0)
+    }
+
+    /// The same from primitive ops ([`isn_weight_composed`]): the twin the tests compare with.
+    pub fn effective_weight_composed(&self) -> Tensor {
+        self.dims("IsnLinear::effective_weight_composed");
+        isn_weight_composed(&self.weight, &self.u, &self.v, &self.sigma0)
     }
     // ANCHOR_END: effective_weight
 

@@ -12,6 +12,7 @@ pub mod dot_attention;
 pub mod fourier;
 pub mod generator;
 pub mod isn;
+pub mod isn_weight;
 pub mod l2_attention;
 pub mod layers;
 pub mod losses;

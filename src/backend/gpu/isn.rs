@@ -2,6 +2,7 @@
 //! normalization (src/vitgan/isn.rs holds the layer and the math).
 
 use super::buffers::GpuBuffer;
+use super::kernels::groups_for;
 use super::launch::{launch, Grid, Kernel};
 
 const ISN: Kernel = Kernel {
@@ -80,3 +81,70 @@ pub fn power_iteration(
     (u, v)
 }
 // ANCHOR_END: launcher
+
+// ANCHOR: normalized_weight
+/// The most partial sums of <G, W>: `weight_grad` adds them up with one value per thread.
+const PARTIALS_MAX: usize = 256;
+
+/// W s with s = sigma0 / (u^T W v), for the row-major weight W [rows, cols], u [rows], v [cols]
+/// and sigma0 [1]; and the context [sigma, s, u.., v..] that `normalized_weight_grad` reads.
+pub fn normalized_weight(
+    w: &GpuBuffer,
+    u: &GpuBuffer,
+    v: &GpuBuffer,
+    sigma0: &GpuBuffer,
+    [rows, cols]: [usize; 2],
+) -> (GpuBuffer, GpuBuffer) {
+    u32_of(rows * cols, "the weight's element count");
+    check("the weight", w, rows * cols);
+    check("u", u, rows);
+    check("v", v, cols);
+    check("sigma0", sigma0, 1);
+    let context = GpuBuffer::uninit(2 + rows + cols);
+    let out = GpuBuffer::uninit(rows * cols);
+    let slots = [u32_of(rows, "rows"), u32_of(cols, "columns")];
+    let rows_grid = Grid::Flat(u32_of(rows, "rows"));
+    let buffers = [w.raw(), v.raw(), context.raw()];
+    launch(ISN, "rows_into_context", &slots, &buffers, rows_grid);
+    let buffers = [u.raw(), sigma0.raw(), context.raw()];
+    launch(ISN, "sigma", &slots, &buffers, Grid::Flat(1));
+    let buffers = [w.raw(), context.raw(), out.raw()];
+    launch(ISN, "scale", &slots, &buffers, groups_for(rows * cols));
+    (out, context)
+}
+
+/// dL/dW = s G + dsigma u v^T with dsigma = -(s / sigma) <G, W>, from G = dL/dW_isn, the
+/// weight and the context of `normalized_weight`: partial sums of <G, W> over up to 256
+/// workgroups, then one pass that adds them up and writes the gradient.
+pub fn normalized_weight_grad(
+    g: &GpuBuffer,
+    w: &GpuBuffer,
+    context: &GpuBuffer,
+    [rows, cols]: [usize; 2],
+) -> GpuBuffer {
+    let n = rows * cols;
+    check("the gradient", g, n);
+    check("the weight", w, n);
+    check("the context", context, 2 + rows + cols);
+    // Enough workgroups to fill the card, each summing at least four values per thread.
+    let partial_count = n.div_ceil(4 * 256).clamp(1, PARTIALS_MAX);
+    let partials = GpuBuffer::uninit(partial_count);
+    let slots = [
+        u32_of(rows, "rows"),
+        u32_of(cols, "columns"),
+        partial_count as u32,
+    ];
+    let grid = Grid::Xyz(partial_count as u32, 1, 1);
+    launch(
+        ISN,
+        "inner_partials",
+        &slots,
+        &[g.raw(), w.raw(), partials.raw()],
+        grid,
+    );
+    let grad = GpuBuffer::uninit(n);
+    let buffers = [g.raw(), partials.raw(), context.raw(), grad.raw()];
+    launch(ISN, "weight_grad", &slots, &buffers, groups_for(n));
+    grad
+}
+// ANCHOR_END: normalized_weight
