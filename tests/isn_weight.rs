@@ -7,7 +7,7 @@ use common::{assert_close, randn};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use vitgan::vitgan::isn::IsnLinear;
-use vitgan::vitgan::isn_weight::{isn_weight, isn_weight_composed};
+use vitgan::vitgan::isn_weight::{isn_weight, isn_weight_composed, isn_weight_updating_u};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 /// [W, u, v, sigma0] of a layer whose weight has moved since initialization, followed by two
@@ -120,6 +120,22 @@ fn the_gradient_is_orthogonal_to_the_weight() {
     );
 }
 
+/// The training forward's form, on the CPU: u is the power iteration's normalize(W v), and
+/// the weight is `isn_weight` with it, to the bit.
+#[test]
+fn updating_u_is_the_power_step_then_the_weight() {
+    let [w, u, v, sigma0] = moved(6, 9, 4);
+    let mut lin = IsnLinear::new(9, 6, false, &mut StdRng::seed_from_u64(0));
+    (lin.weight, lin.u, lin.v) = (w.clone(), u, v);
+    lin.power_iteration();
+    let (w_isn, new_u) = isn_weight_updating_u(&w, &lin.v, &sigma0);
+    assert_eq!(new_u.to_vec(), lin.u.to_vec());
+    assert_eq!(
+        w_isn.to_vec(),
+        isn_weight(&w, &lin.u, &lin.v, &sigma0).to_vec()
+    );
+}
+
 #[test]
 #[should_panic(
     expected = "isn_weight: expected u of shape [3] for a weight of shape [3, 5], found [4]"
@@ -148,8 +164,9 @@ fn a_flat_weight_is_named() {
 #[cfg(feature = "gpu")]
 mod gpu {
     use super::moved;
-    use crate::common::{gpu_available, parity};
-    use vitgan::vitgan::isn_weight::isn_weight;
+    use crate::common::{assert_close, gpu_available, parity};
+    use vitgan::vitgan::isn_weight::{isn_weight, isn_weight_updating_u};
+    use vitgan::Device;
 
     // ANCHOR: parity
     #[test]
@@ -167,4 +184,32 @@ mod gpu {
         }
     }
     // ANCHOR_END: parity
+
+    /// The training forward's form: u = normalize(W v) and W_isn with it, the product W v
+    /// shared. u, the value and the gradient agree with the CPU's; rows beyond a workgroup
+    /// make each thread of the single-workgroup kernel take several.
+    #[test]
+    fn isn_weight_updating_u_agrees_on_cpu_and_gpu() {
+        if !gpu_available() {
+            return;
+        }
+        for (rows, cols) in [(5, 7), (300, 7), (600, 500)] {
+            let [w, _, v, sigma0] = moved(rows, cols, 21);
+            let what = format!("isn_weight_updating_u [{rows}, {cols}]");
+            parity(&what, &[w.clone(), v.clone(), sigma0.clone()], |t| {
+                isn_weight_updating_u(&t[0], &t[1], &t[2]).0
+            });
+            let (_, u_cpu) = isn_weight_updating_u(&w, &v, &sigma0);
+            let on_gpu = [w, v, sigma0].map(|t| t.to_device(Device::Gpu));
+            let (_, u_gpu) = isn_weight_updating_u(&on_gpu[0], &on_gpu[1], &on_gpu[2]);
+            assert_eq!(u_gpu.device(), Device::Gpu);
+            assert_close(
+                &format!("{what}: u"),
+                &u_cpu.to_vec(),
+                &u_gpu.to_vec(),
+                1e-5,
+                0.1,
+            );
+        }
+    }
 }

@@ -17,7 +17,8 @@ const WG: u32 = 256u;
 var<workgroup> partial: array<f32, 256>;
 
 // The sum of `value` over the workgroup, returned to every thread. Call it in uniform control
-// flow only: every thread must reach each barrier.
+// flow only: every thread must reach each barrier. The last barrier lets every thread read the
+// total before a second call may overwrite partial[0].
 fn workgroup_sum(lane: u32, value: f32) -> f32 {
     partial[lane] = value;
     workgroupBarrier();
@@ -27,7 +28,9 @@ fn workgroup_sum(lane: u32, value: f32) -> f32 {
         }
         workgroupBarrier();
     }
-    return partial[0];
+    let total = partial[0];
+    workgroupBarrier();
+    return total;
 }
 
 // ANCHOR: product_normalize
@@ -146,6 +149,33 @@ fn sigma(@builtin(local_invocation_index) lane: u32) {
     for (var k = lane; k < rows; k += WG) {
         acc += u_in[k] * context[2u + k];
         context[2u + k] = u_in[k];
+    }
+    let total = workgroup_sum(lane, acc);
+    if lane == 0u {
+        context[0] = total;
+        context[1] = sigma0[0] / total;
+    }
+}
+
+@group(0) @binding(1) var<storage, read_write> u_out: array<f32>;
+
+// As `sigma`, with u = normalize(W v) first (the second half of a power-iteration step, as
+// `normalize` computes it, eps in slot 3), written to u_out and to the context.
+@compute @workgroup_size(256)
+fn normalize_sigma(@builtin(local_invocation_index) lane: u32) {
+    let rows = slot(0u);
+    var squares = 0.0;
+    for (var k = lane; k < rows; k += WG) {
+        squares += context[2u + k] * context[2u + k];
+    }
+    let scale = 1.0 / max(sqrt(workgroup_sum(lane, squares)), slot_f32(3u));
+    var acc = 0.0;
+    for (var k = lane; k < rows; k += WG) {
+        let wv = context[2u + k];
+        let u = wv * scale;
+        acc += u * wv;
+        context[2u + k] = u;
+        u_out[k] = u;
     }
     let total = workgroup_sum(lane, acc);
     if lane == 0u {

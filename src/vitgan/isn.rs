@@ -16,7 +16,7 @@
 //! started as is W / sqrt(in), so sigma0 is that matrix's largest singular value, and at
 //! initialization W_isn equals W / sqrt(in) (u, v are then the exact singular vectors).
 
-use super::isn_weight::{isn_weight, isn_weight_composed};
+use super::isn_weight::{isn_weight, isn_weight_composed, isn_weight_updating_u};
 use crate::nn::{join, Module};
 use crate::tensor::Storage;
 use crate::Tensor;
@@ -110,21 +110,23 @@ impl IsnLinear {
     /// u = normalize(W v). Both are stored back. No graph is recorded: u and v are constants
     /// for backpropagation.
     pub fn power_iteration(&mut self) {
-        let dims = self.dims("IsnLinear::power_iteration");
-        let [rows, cols] = dims;
-        match (self.weight.storage(), self.u.storage()) {
-            (Storage::Cpu(w), Storage::Cpu(u)) => {
-                let v = product_normalize(w, dims, u, true);
-                let u = product_normalize(w, dims, &v, false);
-                self.v = Tensor::from_vec(v, &[cols]);
-                self.u = Tensor::from_vec(u, &[rows]);
+        self.v = self.normalized_product(&self.u, true);
+        self.u = self.normalized_product(&self.v, false);
+    }
+
+    /// normalize(W^T x) when `transposed`, else normalize(W x), on the weight's device.
+    fn normalized_product(&self, x: &Tensor, transposed: bool) -> Tensor {
+        let dims @ [rows, cols] = self.dims("IsnLinear::power_iteration");
+        let len = if transposed { cols } else { rows };
+        match (self.weight.storage(), x.storage()) {
+            (Storage::Cpu(w), Storage::Cpu(x)) => {
+                Tensor::from_vec(product_normalize(w, dims, x, transposed), &[len])
             }
             #[cfg(feature = "gpu")]
-            (Storage::Gpu(w), Storage::Gpu(u)) => {
-                use std::sync::Arc;
-                let (u, v) = crate::backend::gpu::isn::power_iteration(w, u, dims, NORMALIZE_EPS);
-                self.v = Tensor::from_storage(Storage::Gpu(Arc::new(v)), vec![cols]);
-                self.u = Tensor::from_storage(Storage::Gpu(Arc::new(u)), vec![rows]);
+            (Storage::Gpu(w), Storage::Gpu(x)) => {
+                use crate::backend::gpu::isn;
+                let y = isn::product_normalize(w, x, dims, transposed, NORMALIZE_EPS);
+                Tensor::from_storage(Storage::Gpu(std::sync::Arc::new(y)), vec![len])
             }
             #[cfg(feature = "gpu")]
             _ => unreachable!("devices checked by dims"),
@@ -163,12 +165,17 @@ impl IsnLinear {
         x.gelu_linear(&w, self.bias.as_ref())
     }
 
-    /// W_isn, after the power iteration in training.
+    /// W_isn; in training after a power-iteration step. The step's second half,
+    /// u = normalize(W v), and sigma = u^T W v share the product W v (`isn_weight_updating_u`):
+    /// the same values as `power_iteration` followed by `effective_weight`.
     fn weight_for(&mut self, train: bool) -> Tensor {
-        if train {
-            self.power_iteration();
+        if !train {
+            return self.effective_weight();
         }
-        self.effective_weight()
+        self.v = self.normalized_product(&self.u, true);
+        let (w_isn, u) = isn_weight_updating_u(&self.weight, &self.v, &self.sigma0);
+        self.u = u;
+        w_isn
     }
     // ANCHOR_END: forward
 }
@@ -192,7 +199,12 @@ impl Module for IsnLinear {
 /// normalize(W^T x) (`transposed`, x [rows] -> [cols]) or normalize(W x) (x [cols] -> [rows])
 /// for the row-major W [rows, cols], normalize(y) = y / max(|y|, eps) as `F.normalize`. The
 /// sums run in f64, so the CPU gives the accurate result the GPU is compared with.
-fn product_normalize(w: &[f32], [rows, cols]: [usize; 2], x: &[f32], transposed: bool) -> Vec<f32> {
+pub(crate) fn product_normalize(
+    w: &[f32],
+    [rows, cols]: [usize; 2],
+    x: &[f32],
+    transposed: bool,
+) -> Vec<f32> {
     let y: Vec<f64> = if transposed {
         // Row by row, adding x_i times row i: W is read in memory order.
         let mut y = vec![0.0f64; cols];

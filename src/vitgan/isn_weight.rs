@@ -17,13 +17,15 @@
 //! The discriminator has one such weight per linear layer, so this is a few hundred small
 //! dispatches per GPU training step fewer, and no products of a single row.
 
+use super::isn::product_normalize;
 use crate::autograd::{record, Op};
 use crate::backend::cpu;
 use crate::tensor::Storage;
 use crate::Tensor;
 
-/// [rows, cols] of the weight, after checking u [rows], v [cols], sigma0 [] and one device.
-fn dims(op: &str, weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Tensor) -> [usize; 2] {
+/// [rows, cols] of the weight, after checking u [rows] (when given), v [cols], sigma0 [] and
+/// one device.
+fn dims(op: &str, weight: &Tensor, u: Option<&Tensor>, v: &Tensor, sigma0: &Tensor) -> [usize; 2] {
     let &[rows, cols] = weight.shape() else {
         panic!(
             "{op}: expected a weight of shape [out, in], found {:?}",
@@ -34,11 +36,9 @@ fn dims(op: &str, weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Tensor) -> [
         rows > 0 && cols > 0,
         "{op}: expected a non-empty weight, found [{rows}, {cols}]"
     );
-    for (name, t, shape) in [
-        ("u", u, &[rows][..]),
-        ("v", v, &[cols][..]),
-        ("sigma0", sigma0, &[][..]),
-    ] {
+    let u = u.map(|u| ("u", u, vec![rows]));
+    let others = [("v", v, vec![cols]), ("sigma0", sigma0, vec![])];
+    for (name, t, shape) in u.into_iter().chain(others) {
         assert!(
             t.shape() == shape,
             "{op}: expected {name} of shape {shape:?} for a weight of shape [{rows}, {cols}], \
@@ -60,7 +60,7 @@ fn dims(op: &str, weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Tensor) -> [
 /// The twin from primitive ops. u, v and sigma0 enter detached, so autograd differentiates
 /// through sigma = u^T W v with them held fixed.
 pub fn isn_weight_composed(weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Tensor) -> Tensor {
-    let [rows, cols] = dims("isn_weight_composed", weight, u, v, sigma0);
+    let [rows, cols] = dims("isn_weight_composed", weight, Some(u), v, sigma0);
     let u = u.detach().reshape(&[1, rows]);
     let v = v.detach().reshape(&[cols, 1]);
     let sigma = u.matmul(weight).matmul(&v).reshape(&[]);
@@ -73,7 +73,7 @@ pub fn isn_weight_composed(weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Ten
 /// Equal to [`isn_weight_composed`] up to the order of the sums; only the weight gets a
 /// gradient.
 pub fn isn_weight(weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Tensor) -> Tensor {
-    let dims = dims("isn_weight", weight, u, v, sigma0);
+    let dims = dims("isn_weight", weight, Some(u), v, sigma0);
     let (out, context) = match (weight.storage(), u.storage(), v.storage(), sigma0.storage()) {
         (Storage::Cpu(w), Storage::Cpu(u), Storage::Cpu(v), Storage::Cpu(sigma0)) => {
             let (out, context) = forward_cpu(w, u, v, sigma0[0], dims);
@@ -88,6 +88,36 @@ pub fn isn_weight(weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Tensor) -> T
         #[cfg(feature = "gpu")]
         _ => unreachable!("devices checked by `dims`"),
     };
+    recorded(weight, dims, out, context)
+}
+
+/// One power-iteration half-step and the weight that uses its result: u = normalize(W v),
+/// then `isn_weight(weight, u, v, sigma0)`. Returns (W_isn, u). A training forward of the
+/// layer computes W v for both; on the GPU the product is made once, and the norm and sigma
+/// in one small kernel.
+pub fn isn_weight_updating_u(weight: &Tensor, v: &Tensor, sigma0: &Tensor) -> (Tensor, Tensor) {
+    let dims = dims("isn_weight_updating_u", weight, None, v, sigma0);
+    #[cfg(feature = "gpu")]
+    if let (Storage::Gpu(w), Storage::Gpu(v), Storage::Gpu(sigma0)) =
+        (weight.storage(), v.storage(), sigma0.storage())
+    {
+        use super::isn::NORMALIZE_EPS;
+        use crate::backend::gpu::isn::normalized_weight_updating_u;
+        use std::sync::Arc;
+        let (out, context, u) = normalized_weight_updating_u(w, v, sigma0, dims, NORMALIZE_EPS);
+        let gpu = |b| Storage::Gpu(Arc::new(b));
+        let u = Tensor::from_storage(gpu(u), vec![dims[0]]);
+        return (recorded(weight, dims, gpu(out), gpu(context)), u);
+    }
+    let u = Tensor::from_vec(
+        product_normalize(weight.cpu_values(), dims, v.cpu_values(), false),
+        &[dims[0]],
+    );
+    (isn_weight(weight, &u, v, sigma0), u)
+}
+
+/// The output tensor, with its node when the weight needs a gradient.
+fn recorded(weight: &Tensor, dims: [usize; 2], out: Storage, context: Storage) -> Tensor {
     let node = record(IsnWeight { dims, context }, &[weight]);
     Tensor::from_op(out, weight.shape().to_vec(), node)
 }

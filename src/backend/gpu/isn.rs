@@ -68,18 +68,6 @@ pub fn product_normalize(
     out
 }
 
-/// One power-iteration step from u: v = normalize(W^T u), then u = normalize(W v).
-/// Returns (u, v).
-pub fn power_iteration(
-    w: &GpuBuffer,
-    u: &GpuBuffer,
-    dims: [usize; 2],
-    eps: f32,
-) -> (GpuBuffer, GpuBuffer) {
-    let v = product_normalize(w, u, dims, true, eps);
-    let u = product_normalize(w, &v, dims, false, eps);
-    (u, v)
-}
 // ANCHOR_END: launcher
 
 // ANCHOR: normalized_weight
@@ -93,24 +81,64 @@ pub fn normalized_weight(
     u: &GpuBuffer,
     v: &GpuBuffer,
     sigma0: &GpuBuffer,
-    [rows, cols]: [usize; 2],
+    dims: [usize; 2],
 ) -> (GpuBuffer, GpuBuffer) {
+    check("u", u, dims[0]);
+    let context = weight_times_v(w, v, sigma0, dims);
+    let slots = [u32_of(dims[0], "rows"), u32_of(dims[1], "columns")];
+    let buffers = [u.raw(), sigma0.raw(), context.raw()];
+    launch(ISN, "sigma", &slots, &buffers, Grid::Flat(1));
+    (scaled(w, &context, dims), context)
+}
+
+/// As `normalized_weight` with u = normalize(W v) (eps as in `product_normalize`), the second
+/// half of a power-iteration step: W v is computed once for both. Returns (W s, context, u).
+pub fn normalized_weight_updating_u(
+    w: &GpuBuffer,
+    v: &GpuBuffer,
+    sigma0: &GpuBuffer,
+    dims: [usize; 2],
+    eps: f32,
+) -> (GpuBuffer, GpuBuffer, GpuBuffer) {
+    let context = weight_times_v(w, v, sigma0, dims);
+    let u = GpuBuffer::uninit(dims[0]);
+    let slots = [
+        u32_of(dims[0], "rows"),
+        u32_of(dims[1], "columns"),
+        0,
+        eps.to_bits(),
+    ];
+    let buffers = [u.raw(), sigma0.raw(), context.raw()];
+    launch(ISN, "normalize_sigma", &slots, &buffers, Grid::Flat(1));
+    (scaled(w, &context, dims), context, u)
+}
+
+/// A new context holding W v where u will go, and v; after checking the sizes.
+fn weight_times_v(
+    w: &GpuBuffer,
+    v: &GpuBuffer,
+    sigma0: &GpuBuffer,
+    [rows, cols]: [usize; 2],
+) -> GpuBuffer {
     u32_of(rows * cols, "the weight's element count");
     check("the weight", w, rows * cols);
-    check("u", u, rows);
     check("v", v, cols);
     check("sigma0", sigma0, 1);
     let context = GpuBuffer::uninit(2 + rows + cols);
+    let slots = [u32_of(rows, "rows"), u32_of(cols, "columns")];
+    let buffers = [w.raw(), v.raw(), context.raw()];
+    let grid = Grid::Flat(u32_of(rows, "rows"));
+    launch(ISN, "rows_into_context", &slots, &buffers, grid);
+    context
+}
+
+/// W s, s from the context.
+fn scaled(w: &GpuBuffer, context: &GpuBuffer, [rows, cols]: [usize; 2]) -> GpuBuffer {
     let out = GpuBuffer::uninit(rows * cols);
     let slots = [u32_of(rows, "rows"), u32_of(cols, "columns")];
-    let rows_grid = Grid::Flat(u32_of(rows, "rows"));
-    let buffers = [w.raw(), v.raw(), context.raw()];
-    launch(ISN, "rows_into_context", &slots, &buffers, rows_grid);
-    let buffers = [u.raw(), sigma0.raw(), context.raw()];
-    launch(ISN, "sigma", &slots, &buffers, Grid::Flat(1));
     let buffers = [w.raw(), context.raw(), out.raw()];
     launch(ISN, "scale", &slots, &buffers, groups_for(rows * cols));
-    (out, context)
+    out
 }
 
 /// dL/dW = s G + dsigma u v^T with dsigma = -(s / sigma) <G, W>, from G = dL/dW_isn, the
