@@ -298,6 +298,62 @@ fn gradcheck_linear() {
 }
 // ANCHOR_END: linear_twin
 
+// ANCHOR: linear_scaled_twin
+/// `linear_scaled` scales the product instead of the weight: values and gradients must be
+/// those of `linear` with the weight scaled first. The shapes make each of x, the weight and
+/// the result the smallest of the three somewhere (the CPU scales the smallest).
+#[test]
+fn linear_scaled_equals_linear_of_the_scaled_weight() {
+    for (x_shape, out) in [(&[2, 5, 37][..], 11), (&[1, 37], 11), (&[40, 37], 3)] {
+        let x = randn(x_shape, 21);
+        let w = randn(&[out, 37], 22);
+        let b = randn(&[out], 23);
+        let s = 1.0 / 37f32.sqrt();
+        assert_twins(
+            |t| t[0].linear_scaled(&t[1], s, Some(&t[2])),
+            |t| t[0].linear(&t[1].mul_scalar(s), Some(&t[2])),
+            &[x.clone(), w.clone(), b.clone()],
+            &["x", "w", "b"],
+            &[
+                &[true, true, true],
+                &[true, false, false],
+                &[false, true, false],
+            ],
+        );
+        assert_twins(
+            |t| t[0].linear_scaled(&t[1], s, None),
+            |t| t[0].linear(&t[1].mul_scalar(s), None),
+            &[x.clone(), w.clone()],
+            &["x", "w"],
+            &[&[true, true]],
+        );
+        assert_twins(
+            |t| t[0].gelu_linear_scaled(&t[1], s, Some(&t[2])),
+            |t| t[0].gelu_linear(&t[1].mul_scalar(s), Some(&t[2])),
+            &[x, w, b],
+            &["x", "w", "b"],
+            &[&[true, true, true], &[false, true, false]],
+        );
+    }
+}
+
+#[test]
+fn gradcheck_linear_scaled() {
+    let x = randn(&[2, 3, 6], 24);
+    let w = randn(&[4, 6], 25);
+    let b = randn(&[4], 26);
+    let report = gradcheck(
+        |t| t[0].linear_scaled(&t[1], 0.4, Some(&t[2])),
+        &[x, w, b],
+        &GradcheckOptions::default(),
+    );
+    assert!(
+        report.all_pass(),
+        "linear_scaled: gradient check failed\n{report}"
+    );
+}
+// ANCHOR_END: linear_scaled_twin
+
 #[test]
 #[should_panic(
     expected = "linear: expected x [.., in], a weight [out, in] and a bias [out], found [2, 5], \
@@ -337,6 +393,26 @@ mod gpu {
             let w = randn(&[n, 40], seed + 1).mul_scalar(0.3);
             let b = randn(&[n], seed + 2);
             parity("linear", &[x, w, b], |t| t[0].linear(&t[1], Some(&t[2])));
+        }
+    }
+
+    /// The scale in the same epilogue, forward and in both products of the backward pass; the
+    /// weight's gradient of the 4100-row product is split along k, each slice scaled.
+    #[test]
+    fn linear_scaled_on_both_devices() {
+        if !gpu_available() {
+            return;
+        }
+        for (rows, n, seed) in [(7, 33, 50), (4100, 1030, 60)] {
+            let x = randn(&[rows, 40], seed);
+            let w = randn(&[n, 40], seed + 1);
+            let b = randn(&[n], seed + 2);
+            parity("linear_scaled", &[x.clone(), w.clone(), b], |t| {
+                t[0].linear_scaled(&t[1], 0.158, Some(&t[2]))
+            });
+            parity("gelu_linear_scaled", &[x, w], |t| {
+                t[0].gelu_linear_scaled(&t[1], 0.158, None)
+            });
         }
     }
 }

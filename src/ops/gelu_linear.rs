@@ -10,7 +10,7 @@
 //! written, as in `Tensor::linear`.
 
 use super::linear::check_shapes;
-use super::matmul::{product, product_plus_bias, stacked_rows};
+use super::matmul::{product_plus_bias, stacked_rows};
 use super::unary::grad_times_derivative;
 use super::{erf, exp, Unary};
 use crate::autograd::{no_grad, record, Op};
@@ -25,17 +25,25 @@ impl Tensor {
     /// `self.gelu().linear(w, bias)` for `self` [.., in], a weight `w` [out, in] and a bias
     /// [out], keeping only `self`, `w` and the bias for the backward pass.
     pub fn gelu_linear(&self, w: &Tensor, bias: Option<&Tensor>) -> Tensor {
+        self.gelu_linear_scaled(w, 1.0, bias)
+    }
+
+    /// `self.gelu().linear_scaled(w, scale, bias)`, keeping what `gelu_linear` keeps.
+    pub fn gelu_linear_scaled(&self, w: &Tensor, scale: f32, bias: Option<&Tensor>) -> Tensor {
         check_shapes("gelu_linear", self, w, bias);
-        let out = no_grad(|| product_plus_bias(&self.gelu(), w, [false, true], bias));
+        let out = no_grad(|| product_plus_bias(&self.gelu(), w, [false, true], bias, scale));
         let shape = out.shape().to_vec();
         let inputs: Vec<&Tensor> = [self, w].into_iter().chain(bias).collect();
-        Tensor::from_op(out.storage().clone(), shape, record(GeluLinear, &inputs))
+        let op = GeluLinear { scale };
+        Tensor::from_op(out.storage().clone(), shape, record(op, &inputs))
     }
 }
 
-/// The recorded op: out = h W^T + b with h = gelu(x), so dh = g W, dx = dh * gelu'(x),
-/// dW = g^T h, with h computed again from x, and db = g summed over all rows.
-struct GeluLinear;
+/// The recorded op: out = s h W^T + b with h = gelu(x), so dh = s g W, dx = dh * gelu'(x),
+/// dW = s g^T h, with h computed again from x, and db = g summed over all rows.
+struct GeluLinear {
+    scale: f32,
+}
 
 impl Op for GeluLinear {
     fn reads_input(&self, index: usize) -> bool {
@@ -46,7 +54,10 @@ impl Op for GeluLinear {
         false
     }
     fn name(&self) -> String {
-        "gelu_linear".into()
+        match self.scale {
+            1.0 => "gelu_linear".into(),
+            scale => format!("gelu_linear(scale={scale})"),
+        }
     }
 
     fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
@@ -56,7 +67,8 @@ impl Op for GeluLinear {
             _ => unreachable!("gelu_linear records two or three inputs"),
         };
         let (need_x, need_w) = (x.is_requires_grad(), w.is_requires_grad());
-        let dh = need_x.then(|| product(grad, w, [false, false]));
+        let s = self.scale;
+        let dh = need_x.then(|| product_plus_bias(grad, w, [false, false], None, s));
         let (h, dx) = match dh {
             Some(dh) if need_w => {
                 let (h, dx) = gelu_and_input_grad(x, &dh);
@@ -65,7 +77,10 @@ impl Op for GeluLinear {
             Some(dh) => (None, Some(grad_times_derivative(&dh, x, Unary::Gelu))),
             None => (need_w.then(|| no_grad(|| x.gelu())), None),
         };
-        let dw = h.map(|h| product(&stacked_rows(grad), &stacked_rows(&h), [true, false]));
+        let dw = h.map(|h| {
+            let (g, h) = (stacked_rows(grad), stacked_rows(&h));
+            product_plus_bias(&g, &h, [true, false], None, s)
+        });
         let db = bias.map(|b| b.is_requires_grad().then(|| grad.sum_to(b.shape())));
         [dx, dw].into_iter().chain(db).collect()
     }

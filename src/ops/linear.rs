@@ -6,7 +6,7 @@
 //! in place, right after the product). The gradients are the composed ones: the product's, and
 //! for the bias the output's gradient summed over every row.
 
-use super::matmul::{product, product_plus_bias, stacked_rows};
+use super::matmul::{product_plus_bias, stacked_rows};
 use crate::autograd::{no_grad, record, Op};
 use crate::Tensor;
 
@@ -15,16 +15,20 @@ impl Tensor {
     /// `self.matmul_nt(w).add(bias)` for `self` [.., in], a weight `w` [out, in] and a bias
     /// [out]; `self.matmul_nt(w)` when there is no bias.
     pub fn linear(&self, w: &Tensor, bias: Option<&Tensor>) -> Tensor {
+        self.linear_scaled(w, 1.0, bias)
+    }
+
+    /// `self.linear(&w.mul_scalar(scale), bias)` without the scaled copy of the weight: the
+    /// product is scaled as it is written (an equalized learning rate's constant).
+    pub fn linear_scaled(&self, w: &Tensor, scale: f32, bias: Option<&Tensor>) -> Tensor {
         check_shapes("linear", self, w, bias);
-        let Some(bias) = bias else {
-            return self.matmul_nt(w);
-        };
-        let out = no_grad(|| product_plus_bias(self, w, [false, true], Some(bias)));
+        let out = no_grad(|| product_plus_bias(self, w, [false, true], bias, scale));
         let shape = out.shape().to_vec();
+        let inputs: Vec<&Tensor> = [self, w].into_iter().chain(bias).collect();
         Tensor::from_op(
             out.storage().clone(),
             shape,
-            record(Linear, &[self, w, bias]),
+            record(Linear { scale }, &inputs),
         )
     }
 }
@@ -45,9 +49,11 @@ pub(super) fn check_shapes(op: &str, x: &Tensor, w: &Tensor, bias: Option<&Tenso
     );
 }
 
-/// The recorded op: y = x W^T + b, so dx = g W, dW = g^T x over all rows, db = g summed over
-/// all rows.
-struct Linear;
+/// The recorded op: y = s x W^T + b, so dx = s g W, dW = s g^T x over all rows, db = g summed
+/// over all rows.
+struct Linear {
+    scale: f32,
+}
 
 impl Op for Linear {
     fn reads_input(&self, index: usize) -> bool {
@@ -58,21 +64,28 @@ impl Op for Linear {
         false
     }
     fn name(&self) -> String {
-        "linear".into()
+        match self.scale {
+            1.0 => "linear".into(),
+            scale => format!("linear(scale={scale})"),
+        }
     }
 
     fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
-        let [x, w, b] = inputs else {
-            unreachable!("linear records three inputs")
+        let (x, w, bias) = match inputs {
+            [x, w] => (x, w, None),
+            [x, w, b] => (x, w, Some(b)),
+            _ => unreachable!("linear records two or three inputs"),
         };
+        let s = self.scale;
         let dx = x
             .is_requires_grad()
-            .then(|| product(grad, w, [false, false]));
-        let dw = w
-            .is_requires_grad()
-            .then(|| product(&stacked_rows(grad), &stacked_rows(x), [true, false]));
-        let db = b.is_requires_grad().then(|| grad.sum_to(b.shape()));
-        vec![dx, dw, db]
+            .then(|| product_plus_bias(grad, w, [false, false], None, s));
+        let dw = w.is_requires_grad().then(|| {
+            let (g, x) = (stacked_rows(grad), stacked_rows(x));
+            product_plus_bias(&g, &x, [true, false], None, s)
+        });
+        let db = bias.map(|b| b.is_requires_grad().then(|| grad.sum_to(b.shape())));
+        [dx, dw].into_iter().chain(db).collect()
     }
 }
 // ANCHOR_END: linear

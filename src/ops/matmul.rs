@@ -99,16 +99,19 @@ impl Tensor {
 /// backends read a transposed operand in place: sgemm through swapped strides, the GPU kernel
 /// through its transposed-operand mode.
 pub(crate) fn product(a: &Tensor, b: &Tensor, transposed: [bool; 2]) -> Tensor {
-    product_plus_bias(a, b, transposed, None)
+    product_plus_bias(a, b, transposed, None, 1.0)
 }
 
-/// [`product`], with `bias` (n values, checked by the caller) added to every row of the result
-/// as it is written (`Tensor::linear`).
+/// [`product`] times `scale`, then with `bias` (n values, checked by the caller) added to every
+/// row (`Tensor::linear_scaled`). The GPU kernel scales and adds as it writes the result; the
+/// CPU scales whichever of A, B and the result is the smallest, which for a linear layer is the
+/// weight or, in its gradient, the weight's gradient.
 pub(crate) fn product_plus_bias(
     a: &Tensor,
     b: &Tensor,
     transposed: [bool; 2],
     bias: Option<&Tensor>,
+    scale: f32,
 ) -> Tensor {
     let (sa, sb) = (a.shape(), b.shape());
     let fail = || -> ! {
@@ -142,28 +145,39 @@ pub(crate) fn product_plus_bias(
     shape.extend([m, n]);
     let storage = match (a.storage(), b.storage()) {
         (Storage::Cpu(_), Storage::Cpu(_)) => {
-            let mut values =
-                cpu::matmul(arg(a, sa, transposed[0]), arg(b, sb, transposed[1]), &batch);
+            // Scaling costs a pass over what it scales: take the smallest of the three.
+            let mut scaled = [None, None];
+            let mut scale_result = false;
+            if scale != 1.0 {
+                let sizes = [a.numel(), b.numel(), numel(&shape)];
+                match (0..3).min_by_key(|&i| sizes[i]) {
+                    Some(i @ (0 | 1)) => {
+                        let t = [a, b][i];
+                        scaled[i] = Some(cpu::map(t.cpu_values(), |v| v * scale));
+                    }
+                    _ => scale_result = true,
+                }
+            }
+            let arg = |i: usize, shape| MatrixArg {
+                values: scaled[i].as_deref().unwrap_or([a, b][i].cpu_values()),
+                shape,
+                transposed: transposed[i],
+            };
+            let mut values = cpu::matmul(arg(0, sa), arg(1, sb), &batch);
+            if scale_result {
+                values.iter_mut().for_each(|v| *v *= scale);
+            }
             if let Some(bias) = bias {
                 cpu::add_to_rows(&mut values, bias.cpu_values());
             }
             Storage::cpu_from_vec(values)
         }
         #[cfg(feature = "gpu")]
-        (Storage::Gpu(_), Storage::Gpu(_)) => gpu_matmul(a, b, bias, &batch, transposed),
+        (Storage::Gpu(_), Storage::Gpu(_)) => gpu_matmul(a, b, bias, scale, &batch, transposed),
         #[cfg(feature = "gpu")]
         _ => unreachable!("devices checked above"),
     };
     Tensor::from_storage(storage, shape)
-}
-
-/// A CPU tensor's values read as a matrix operand of shape `shape`.
-fn arg<'a>(t: &'a Tensor, shape: &'a [usize], transposed: bool) -> MatrixArg<'a> {
-    MatrixArg {
-        values: t.cpu_values(),
-        shape,
-        transposed,
-    }
 }
 
 // ANCHOR: gpu_matmul
@@ -177,6 +191,7 @@ fn gpu_matmul(
     a: &Tensor,
     b: &Tensor,
     bias: Option<&Tensor>,
+    scale: f32,
     batch: &[usize],
     transposed: [bool; 2],
 ) -> Storage {
@@ -233,6 +248,7 @@ fn gpu_matmul(
         [batches, m, k, n],
         [a_stride, b_stride],
         transposed,
+        scale,
     )))
 }
 // ANCHOR_END: gpu_matmul

@@ -315,14 +315,16 @@ pub fn matmul(
         dims,
         [a_batch_stride, b_batch_stride],
         [false, false],
+        1.0,
     )
 }
 
 /// [`matmul`] where A may be stored transposed (`[k, m]`, `transposed[0]`) and B too (`[n, k]`,
 /// `transposed[1]`): the kernel reads them in place, so a backward pass needs no transposed
 /// copies. With a `bias` of n values, adds it to every row of the product as it is written
-/// (a linear layer's `x W^T + b` in one dispatch). `dims` = [batches, m, k, n]. The kernel is
-/// chosen from the sizes.
+/// (a linear layer's `x W^T + b` in one dispatch). The product is scaled by `alpha` before
+/// the bias is added (an equalized learning rate's constant, without a pass over the weight).
+/// `dims` = [batches, m, k, n]. The kernel is chosen from the sizes.
 pub fn matmul_transposed(
     a: &GpuBuffer,
     b: &GpuBuffer,
@@ -330,6 +332,7 @@ pub fn matmul_transposed(
     dims: [usize; 4],
     batch_strides: [usize; 2],
     transposed: [bool; 2],
+    alpha: f32,
 ) -> GpuBuffer {
     let [batches, m, k, n] = dims;
     let wide = uses_wide_blocks(dims);
@@ -345,7 +348,7 @@ pub fn matmul_transposed(
         },
         transposed,
     };
-    launch_matmul(a, b, bias, dims, batch_strides, variant)
+    launch_matmul(a, b, bias, dims, batch_strides, variant, alpha)
 }
 
 /// Whether the vec4 kernel can run a product: every size and batch stride a multiple of 4, so
@@ -579,7 +582,7 @@ pub fn matmul_variant(
     batch_strides: [usize; 2],
     variant: MatmulVariant,
 ) -> GpuBuffer {
-    launch_matmul(a, b, None, dims, batch_strides, variant)
+    launch_matmul(a, b, None, dims, batch_strides, variant, 1.0)
 }
 
 fn launch_matmul(
@@ -589,6 +592,7 @@ fn launch_matmul(
     dims: [usize; 4],
     batch_strides: [usize; 2],
     variant: MatmulVariant,
+    alpha: f32,
 ) -> GpuBuffer {
     let [batches, m, k, n] = dims;
     if let Some(bias) = bias {
@@ -615,7 +619,8 @@ fn launch_matmul(
         MatrixLayout::plain(splits * m * n, n),
     ];
     let variant = MatmulVariant { splits, ..variant };
-    dispatch_product(a, b, bias, &out, dims, 1, layouts, 1.0, variant);
+    // Each slice's partial product is scaled: their sum is alpha times the whole.
+    dispatch_product(a, b, bias, &out, dims, 1, layouts, alpha, variant);
     if splits == 1 {
         return out;
     }
