@@ -3,7 +3,7 @@
 //! and CPU/GPU parity (book chapter "Weight modulation").
 
 mod common;
-use common::randn;
+use common::{assert_close, randn};
 use vitgan::vitgan::bias_act::{bias_lrelu2, bias_lrelu2_composed};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
@@ -122,6 +122,39 @@ fn gradcheck_fused() {
     }
 }
 // ANCHOR_END: gradcheck
+
+// ANCHOR: mapping_layer
+/// The mapping network's layer, `EqLinear::forward_lrelu2` (the scaled product, then this op
+/// with the bias scaled by the learning-rate multiplier), against `lrelu2` of the layer's
+/// plain forward: values and the gradients of x, the weight and the bias.
+#[test]
+fn the_mapping_layer_equals_lrelu2_of_the_linear_layer() {
+    use rand::SeedableRng;
+    use vitgan::vitgan::layers::{lrelu2, EqLinear};
+    // A bias far from zero: scaled by lr_mul = 0.01 it still moves outputs across the kink.
+    let bias = randn(&[16], 41).mul_scalar(100.0);
+    let x = randn(&[5, 24], 42);
+    let run = |fused: bool| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(40);
+        let mut layer = EqLinear::new(24, 16, true, 0.01, 0.0, &mut rng);
+        layer.weight = layer.weight.requires_grad();
+        layer.bias = Some(bias.clone().requires_grad());
+        let x = x.clone().requires_grad();
+        let out = match fused {
+            true => layer.forward_lrelu2(&x),
+            false => lrelu2(&layer.forward(&x)),
+        };
+        let grads = out.backward_with(&randn(out.shape(), 43));
+        let grad = |t: &Tensor| grads.get(t).expect("a gradient").to_vec();
+        let bias = layer.bias.as_ref().unwrap();
+        [out.to_vec(), grad(&x), grad(&layer.weight), grad(bias)]
+    };
+    let (fused, composed) = (run(true), run(false));
+    for (i, what) in ["value", "d_x", "d_weight", "d_bias"].iter().enumerate() {
+        assert_close(what, &composed[i], &fused[i], 1e-6, 0.01);
+    }
+}
+// ANCHOR_END: mapping_layer
 
 #[test]
 fn empty_rows_give_an_empty_result() {

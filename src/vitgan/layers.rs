@@ -1,6 +1,7 @@
 //! The generator's parameterized layers: the equalized-learning-rate linear, the sine embedding
 //! (positional and Fourier), self-modulated LayerNorm, and the small functions around them.
 
+use super::bias_act::bias_lrelu2;
 use super::fourier::{coord_grid, sine_embedding, sine_embedding_init};
 use super::sln::sln;
 use crate::nn::{join, Module};
@@ -37,28 +38,45 @@ impl EqLinear {
 
     /// x [.., in] -> [.., out]: x (weight * lr_mul / sqrt(in))^T + bias * lr_mul.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let (w, b) = self.scaled();
-        x.linear(&w, b.as_ref())
+        x.linear_scaled(
+            &self.weight,
+            self.weight_scale(),
+            self.scaled_bias().as_ref(),
+        )
     }
 
     /// `forward(gelu(x))`, keeping only x for the backward pass (`Tensor::gelu_linear`):
     /// an MLP's second layer.
     pub fn forward_gelu(&self, x: &Tensor) -> Tensor {
-        let (w, b) = self.scaled();
-        x.gelu_linear(&w, b.as_ref())
+        let bias = self.scaled_bias();
+        x.gelu_linear_scaled(&self.weight, self.weight_scale(), bias.as_ref())
     }
 
-    /// The weight and bias as the layer uses them: scaled at run time. A bias with a learning
-    /// rate multiplier of 1 is used as it is: scaling it by 1 would change nothing but cost an
-    /// op forward and backward (on the GPU, a dispatch each) in every layer.
-    fn scaled(&self) -> (Tensor, Option<Tensor>) {
-        let fan_in = self.weight.shape()[1] as f32;
-        let w = self.weight.mul_scalar(self.lr_mul / fan_in.sqrt());
-        let b = self.bias.as_ref().map(|b| match self.lr_mul {
+    /// `lrelu2(forward(x))` with the bias added by the activation's pass (`bias_lrelu2`): the
+    /// mapping network's layer, one pass fewer each way.
+    pub fn forward_lrelu2(&self, x: &Tensor) -> Tensor {
+        let y = x.linear_scaled(&self.weight, self.weight_scale(), None);
+        match self.scaled_bias() {
+            Some(bias) => bias_lrelu2(&y, &bias),
+            None => lrelu2(&y),
+        }
+    }
+
+    /// The weight's run-time scale, lr_mul / sqrt(in). The product applies it as it writes its
+    /// result (`Tensor::linear_scaled`), so the scaled weight is never made: on the GPU that
+    /// saves a dispatch forward and one backward in every layer.
+    pub fn weight_scale(&self) -> f32 {
+        self.lr_mul / (self.weight.shape()[1] as f32).sqrt()
+    }
+
+    /// The bias as the layer uses it. A bias with a learning-rate multiplier of 1 is used as it
+    /// is: scaling it by 1 would change nothing but cost an op forward and backward (on the
+    /// GPU, a dispatch each) in every layer.
+    fn scaled_bias(&self) -> Option<Tensor> {
+        self.bias.as_ref().map(|b| match self.lr_mul {
             1.0 => b.clone(),
             lr_mul => b.mul_scalar(lr_mul),
-        });
-        (w, b)
+        })
     }
 }
 // ANCHOR_END: eq_linear

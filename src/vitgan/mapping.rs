@@ -1,7 +1,7 @@
 //! The mapping network z -> w (StyleGAN): PixelNorm, then layers of equalized linear + scaled
 //! leaky ReLU, all with learning-rate multiplier 0.01.
 
-use super::layers::{lrelu2, pixel_norm, EqLinear};
+use super::layers::{pixel_norm, EqLinear};
 use crate::nn::{join, Module};
 use crate::Tensor;
 use rand::Rng;
@@ -32,7 +32,7 @@ impl MappingNet {
     pub fn forward(&self, z: &Tensor) -> Tensor {
         let mut x = pixel_norm(z);
         for layer in &self.layers {
-            x = lrelu2(&layer.forward(&x));
+            x = layer.forward_lrelu2(&x);
         }
         x
     }
