@@ -222,6 +222,26 @@ mod gpu {
     }
     // ANCHOR_END: parity
 
+    /// The LayerNorm module, SLN's op with the offset 0 (its weight is the scale itself): the
+    /// same values and gradients of x, weight and bias on both devices, over one "sample" of
+    /// 600 rows, whose weight gradient sums three chunks.
+    #[test]
+    fn layer_norm_agrees_on_cpu_and_gpu() {
+        use vitgan::nn::LayerNorm;
+        if !gpu_available() {
+            return;
+        }
+        let d = 40;
+        let x = inputs(1, 600, d, 40)[0].reshape(&[2, 300, d]);
+        let weight = super::randn(&[d], 41).mul_scalar(0.5).add_scalar(1.0);
+        let bias = super::randn(&[d], 42);
+        parity("LayerNorm", &[x, weight, bias], |t| {
+            let mut ln = LayerNorm::new(d, 1e-6);
+            (ln.weight, ln.bias) = (t[1].clone(), t[2].clone());
+            ln.forward(&t[0])
+        });
+    }
+
     /// Only gamma and beta need gradients (h is a constant): the GPU backward skips d_h and
     /// must still produce the other two.
     #[test]

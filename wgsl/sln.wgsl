@@ -1,8 +1,9 @@
 // Self-modulated LayerNorm over the rows of h [B, L, D] (row = b * L + l, D contiguous values):
-//   out = (1 + gamma[b]) * (h - mu) * rstd + beta[b],  rstd = 1 / sqrt(var + eps).
+//   out = (c + gamma[b]) * (h - mu) * rstd + beta[b],  rstd = 1 / sqrt(var + eps),
+// with c = 1 for SLN, 0 for a plain LayerNorm whose weight is gamma.
 // info: 0 = rows (B * L), 1 = L, 2 = D, 3 = eps (f32 bits), 4 = B * D,
 //       5 = what backward_affine sums (1: g * xhat for d_gamma, 0: g for d_beta),
-//       6 = rows per chunk of backward_affine, 7 = chunks per sample.
+//       6 = rows per chunk of backward_affine, 7 = chunks per sample, 8 = c (f32 bits).
 //
 // ANCHOR: bindings
 // Every entry binds the rows it normalizes at 1 and writes its result at 2; bindings 3 and 4
@@ -78,7 +79,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups
     let ms = mean_rstd(row, lane);
     for (var k = lane; k < d; k += WG) {
         let xhat = (h[row * d + k] - ms.x) * ms.y;
-        out[row * d + k] = (1.0 + gamma[modulation + k]) * xhat + beta[modulation + k];
+        out[row * d + k] = (slot_f32(8u) + gamma[modulation + k]) * xhat + beta[modulation + k];
     }
 }
 // ANCHOR_END: forward
@@ -98,13 +99,13 @@ fn backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
     let ms = mean_rstd(row, lane);
     var acc = vec2(0.0, 0.0);
     for (var k = lane; k < d; k += WG) {
-        let gs = grad[row * d + k] * (1.0 + gamma[modulation + k]);
+        let gs = grad[row * d + k] * (slot_f32(8u) + gamma[modulation + k]);
         let xhat = (h[row * d + k] - ms.x) * ms.y;
         acc += vec2(gs, gs * xhat);
     }
     let means = workgroup_sum(lane, acc) / f32(d);
     for (var k = lane; k < d; k += WG) {
-        let gs = grad[row * d + k] * (1.0 + gamma[modulation + k]);
+        let gs = grad[row * d + k] * (slot_f32(8u) + gamma[modulation + k]);
         let xhat = (h[row * d + k] - ms.x) * ms.y;
         out[row * d + k] = ms.y * (gs - means.x - xhat * means.y);
     }

@@ -22,20 +22,18 @@ impl LayerNorm {
     // ANCHOR: fused
     /// Through the fused op of self-modulated LayerNorm (src/vitgan/sln.rs), which is this
     /// LayerNorm with a scale and shift per sample: here one "sample" holds every row, and its
-    /// scale 1 + gamma is the weight. One kernel forward and three backward, where the
-    /// composed form runs about ten of each.
+    /// scale offset + gamma, with offset 0, is the weight. One kernel forward and three
+    /// backward, where the composed form runs about ten of each.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let d = *x
             .shape()
             .last()
             .expect("LayerNorm: a tensor with at least one axis");
         let rows = x.numel() / d.max(1);
-        // weight - 1 + 1 is the weight exactly for weights in [0.5, 2] (and within an ulp
-        // elsewhere).
-        let gamma = self.weight.add_scalar(-1.0).reshape(&[1, d]);
+        let gamma = self.weight.reshape(&[1, d]);
         let beta = self.bias.reshape(&[1, d]);
         let h = x.reshape(&[1, rows, d]);
-        crate::vitgan::sln::sln(&h, &gamma, &beta, self.eps).reshape(x.shape())
+        crate::vitgan::sln::sln_with_offset(&h, &gamma, &beta, self.eps, 0.0).reshape(x.shape())
     }
     // ANCHOR_END: fused
 

@@ -60,19 +60,33 @@ pub fn sln_composed(h: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Tens
 // ANCHOR: fused
 /// SLN as one fused op: one pass over each row forward, one backward rule for all three inputs.
 pub fn sln(h: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Tensor {
+    sln_with_offset(h, gamma, beta, eps, 1.0)
+}
+
+/// The same with the scale `offset + gamma` in place of `1 + gamma`: offset 0 makes it a plain
+/// LayerNorm whose weight is gamma (`nn::LayerNorm`, one op where `weight - 1` would be another).
+pub(crate) fn sln_with_offset(
+    h: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f32,
+    offset: f32,
+) -> Tensor {
     let dims = dims("sln", h, gamma, beta);
     let storage = match (h.storage(), gamma.storage(), beta.storage()) {
         (Storage::Cpu(h), Storage::Cpu(gamma), Storage::Cpu(beta)) => {
-            Storage::cpu_from_vec(forward_cpu(h, gamma, beta, dims, eps))
+            Storage::cpu_from_vec(forward_cpu(h, gamma, beta, dims, eps, offset))
         }
         #[cfg(feature = "gpu")]
-        (Storage::Gpu(h), Storage::Gpu(gamma), Storage::Gpu(beta)) => Storage::Gpu(
-            std::sync::Arc::new(crate::backend::gpu::sln::forward(h, gamma, beta, dims, eps)),
-        ),
+        (Storage::Gpu(h), Storage::Gpu(gamma), Storage::Gpu(beta)) => {
+            Storage::Gpu(std::sync::Arc::new(crate::backend::gpu::sln::forward(
+                h, gamma, beta, dims, eps, offset,
+            )))
+        }
         #[cfg(feature = "gpu")]
         _ => unreachable!("devices checked by dims"),
     };
-    let node = record(Sln { eps }, &[h, gamma, beta]);
+    let node = record(Sln { eps, offset }, &[h, gamma, beta]);
     Tensor::from_op(storage, h.shape().to_vec(), node)
 }
 // ANCHOR_END: fused
@@ -80,7 +94,8 @@ pub fn sln(h: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Tensor {
 // ANCHOR: backward_rule
 /// The recorded op. Its inputs are (h, gamma, beta).
 ///
-/// Per row, with r = 1 / sqrt(var + eps), xhat = (h - mu) r and s = 1 + gamma[b]:
+/// Per row, with r = 1 / sqrt(var + eps), xhat = (h - mu) r and s = offset + gamma[b]
+/// (offset 1 for SLN):
 /// out_k = s_k xhat_k + beta_k. So, with g the output gradient,
 ///
 /// * d_beta[b] = sum_l g and d_gamma[b] = sum_l g xhat (gamma and beta are shared by the L rows
@@ -95,6 +110,8 @@ pub fn sln(h: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Tensor {
 /// over a row, and the graph holds no extra tensors.
 struct Sln {
     eps: f32,
+    /// The c of the scale c + gamma: 1 for SLN, 0 for a plain LayerNorm.
+    offset: f32,
 }
 
 impl Op for Sln {
@@ -102,7 +119,10 @@ impl Op for Sln {
         false
     }
     fn name(&self) -> String {
-        format!("sln(eps={})", self.eps)
+        match self.offset {
+            1.0 => format!("sln(eps={})", self.eps),
+            offset => format!("sln(eps={}, offset={offset})", self.eps),
+        }
     }
 
     fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
@@ -115,7 +135,7 @@ impl Op for Sln {
             |storage: Storage, shape: &[usize]| Tensor::from_op(storage, shape.to_vec(), None);
         match (h.storage(), gamma.storage(), grad.storage()) {
             (Storage::Cpu(hv), Storage::Cpu(gv), Storage::Cpu(g)) => {
-                let (dh, dgamma, dbeta) = backward_cpu(hv, gv, g, dims, self.eps);
+                let (dh, dgamma, dbeta) = backward_cpu(hv, gv, g, dims, self.eps, self.offset);
                 vec![
                     Some(wrap(Storage::cpu_from_vec(dh), h.shape())),
                     Some(wrap(Storage::cpu_from_vec(dgamma), &[b, d])),
@@ -129,7 +149,7 @@ impl Op for Sln {
                 // Kernels run only for the gradients someone needs.
                 let want_affine = gamma.is_requires_grad() || beta.is_requires_grad();
                 let dh = h.is_requires_grad().then(|| {
-                    let dh = kernels::backward_input(hv, gv, g, dims, self.eps);
+                    let dh = kernels::backward_input(hv, gv, g, dims, self.eps, self.offset);
                     wrap(Storage::Gpu(Arc::new(dh)), h.shape())
                 });
                 let (dgamma, dbeta) = if want_affine {
@@ -193,6 +213,7 @@ fn forward_cpu(
     beta: &[f32],
     [_, l, d]: [usize; 3],
     eps: f32,
+    offset: f32,
 ) -> Vec<f32> {
     let mut out = zeros(h.len());
     let rows = rows_per_task(d);
@@ -205,7 +226,7 @@ fn forward_cpu(
                 let (gamma, beta) = (&gamma[b * d..][..d], &beta[b * d..][..d]);
                 let (mu, rstd) = mean_rstd(x, eps);
                 for k in 0..d {
-                    out[k] = (1.0 + gamma[k]) * (x[k] - mu) * rstd + beta[k];
+                    out[k] = (offset + gamma[k]) * (x[k] - mu) * rstd + beta[k];
                 }
             }
         });
@@ -222,6 +243,7 @@ fn backward_cpu(
     g: &[f32],
     [b, l, d]: [usize; 3],
     eps: f32,
+    offset: f32,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let mut dh = zeros(h.len());
     let mut dgamma = zeros(b * d);
@@ -254,7 +276,7 @@ fn backward_cpu(
                 let (mu, rstd) = mean_rstd(x, eps);
                 for k in 0..d {
                     xhat[k] = (x[k] - mu) * rstd;
-                    u[k] = g[k] * (1.0 + scale[k]);
+                    u[k] = g[k] * (offset + scale[k]);
                     u_xhat[k] = u[k] * xhat[k];
                     dgamma[k] += g[k] * xhat[k];
                     dbeta[k] += g[k];

@@ -18,8 +18,9 @@ fn u32_of(v: usize, what: &str) -> u32 {
 }
 
 // ANCHOR: info
-/// The info slots every entry reads (see the header of wgsl/sln.wgsl).
-fn info([b, l, d]: Dims, eps: f32, with_xhat: bool) -> [u32; 8] {
+/// The info slots every entry reads (see the header of wgsl/sln.wgsl). `offset` is the c of
+/// the scale c + gamma: 1 for SLN, 0 for a plain LayerNorm.
+fn info([b, l, d]: Dims, eps: f32, with_xhat: bool, offset: f32) -> [u32; 9] {
     // Flat indices into h go up to B * L * D: they must fit the kernel's u32 arithmetic.
     u32_of(b * l * d, "element count");
     [
@@ -31,6 +32,7 @@ fn info([b, l, d]: Dims, eps: f32, with_xhat: bool) -> [u32; 8] {
         with_xhat as u32,
         u32_of(AFFINE_CHUNK_ROWS, "rows"),
         u32_of(l.div_ceil(AFFINE_CHUNK_ROWS), "chunk count"),
+        offset.to_bits(),
     ]
 }
 
@@ -52,20 +54,21 @@ fn check(what: &str, buffer: &GpuBuffer, len: usize) {
     );
 }
 
-/// (1 + gamma[b]) * layer_norm(h[b, l]) + beta[b] for every row.
+/// (offset + gamma[b]) * layer_norm(h[b, l]) + beta[b] for every row.
 pub fn forward(
     h: &GpuBuffer,
     gamma: &GpuBuffer,
     beta: &GpuBuffer,
     dims: Dims,
     eps: f32,
+    offset: f32,
 ) -> GpuBuffer {
     let [b, l, d] = dims;
     check("h", h, b * l * d);
     check("gamma", gamma, b * d);
     check("beta", beta, b * d);
     let out = GpuBuffer::uninit(h.len());
-    let slots = info(dims, eps, false);
+    let slots = info(dims, eps, false, offset);
     let buffers = [h.raw(), out.raw(), gamma.raw(), beta.raw()];
     launch(SLN, "forward", &slots, &buffers, per_row(dims));
     out
@@ -78,13 +81,14 @@ pub fn backward_input(
     grad: &GpuBuffer,
     dims: Dims,
     eps: f32,
+    offset: f32,
 ) -> GpuBuffer {
     let [b, l, d] = dims;
     check("h", h, b * l * d);
     check("gamma", gamma, b * d);
     check("the output gradient", grad, b * l * d);
     let out = GpuBuffer::uninit(h.len());
-    let slots = info(dims, eps, false);
+    let slots = info(dims, eps, false, offset);
     let buffers = [h.raw(), out.raw(), gamma.raw(), grad.raw()];
     launch(SLN, "backward_input", &slots, &buffers, per_row(dims));
     out
@@ -95,7 +99,7 @@ pub fn row_stats(h: &GpuBuffer, dims: Dims, eps: f32) -> GpuBuffer {
     let [b, l, d] = dims;
     check("h", h, b * l * d);
     let out = GpuBuffer::uninit(2 * b * l);
-    let slots = info(dims, eps, false);
+    let slots = info(dims, eps, false, 1.0);
     launch(
         SLN,
         "row_stats",
@@ -125,7 +129,7 @@ pub fn backward_affine(
     let run = |with_xhat: bool| {
         let out = GpuBuffer::uninit(b * chunks * d);
         // eps is not read: the statistics already hold rstd.
-        let slots = info(dims, 0.0, with_xhat);
+        let slots = info(dims, 0.0, with_xhat, 1.0);
         let buffers = [h.raw(), out.raw(), stats.raw(), grad.raw()];
         launch(SLN, "backward_affine", &slots, &buffers, groups);
         if chunks == 1 {
