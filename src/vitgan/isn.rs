@@ -16,7 +16,7 @@
 //! started as is W / sqrt(in), so sigma0 is that matrix's largest singular value, and at
 //! initialization W_isn equals W / sqrt(in) (u, v are then the exact singular vectors).
 
-use super::isn_weight::{isn_weight, isn_weight_composed, isn_weight_updating_u};
+use super::isn_weight::{isn_weight, isn_weight_updating_u};
 use crate::nn::{join, Module};
 use crate::tensor::Storage;
 use crate::Tensor;
@@ -141,12 +141,6 @@ impl IsnLinear {
     pub fn effective_weight(&self) -> Tensor {
         self.dims("IsnLinear::effective_weight");
         isn_weight(&self.weight, &self.u, &self.v, &self.sigma0)
-    }
-
-    /// The same from primitive ops ([`isn_weight_composed`]): the twin the tests compare with.
-    pub fn effective_weight_composed(&self) -> Tensor {
-        self.dims("IsnLinear::effective_weight_composed");
-        isn_weight_composed(&self.weight, &self.u, &self.v, &self.sigma0)
     }
     // ANCHOR_END: effective_weight
 
