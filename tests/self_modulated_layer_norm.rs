@@ -3,7 +3,7 @@
 
 mod common;
 use common::{assert_close, randn};
-use vitgan::vitgan::sln::{sln, sln_composed};
+use vitgan::vitgan::sln::{sln, sln_composed, sln_packed};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 /// LayerNorm epsilon of the generator (the reference's `sln_eps`).
@@ -52,6 +52,56 @@ fn fused_equals_composed_values_and_gradients() {
     }
 }
 // ANCHOR_END: fused_vs_composed
+
+/// [h, [gamma | beta]]: the inputs of `sln_packed`, gamma and beta side by side in one tensor.
+fn packed_inputs(b: usize, l: usize, d: usize, seed: u64) -> [Tensor; 2] {
+    let [h, gamma, beta] = inputs(b, l, d, seed);
+    [h, Tensor::cat(&[&gamma, &beta], 1)]
+}
+
+// ANCHOR: packed
+/// `sln_packed` reads gamma and beta as the halves of one [B, 2D] tensor, as the layer's affine
+/// map writes them: the same values and gradients as `sln` of the two halves cut out by
+/// `narrow`, to the bit on the CPU (the same loops, reading other addresses).
+#[test]
+fn packed_equals_sln_of_the_halves() {
+    for (b, l, d) in [(2, 3, 8), (3, 5, 37)] {
+        let x = packed_inputs(b, l, d, 50 + d as u64);
+        let packed = forward_backward(|t| sln_packed(&t[0], &t[1], EPS), &x);
+        let halves = forward_backward(
+            |t| sln(&t[0], &t[1].narrow(1, 0, d), &t[1].narrow(1, d, d), EPS),
+            &x,
+        );
+        assert_eq!(
+            packed, halves,
+            "[{b}, {l}, {d}]: values, d_h, d_[gamma | beta]"
+        );
+    }
+}
+
+#[test]
+fn gradcheck_packed() {
+    let report = gradcheck(
+        |t| sln_packed(&t[0], &t[1], EPS),
+        &packed_inputs(2, 3, 8, 5),
+        &GradcheckOptions::default(),
+    );
+    assert!(
+        report.all_pass(),
+        "sln_packed: gradient check failed\n{report}"
+    );
+}
+// ANCHOR_END: packed
+
+#[test]
+#[should_panic(
+    expected = "sln_packed: expected [gamma | beta] of shape [B, 2D] = [2, 16] for h of shape \
+                [2, 3, 8], found [2, 8]"
+)]
+fn packed_halves_of_the_wrong_width_are_named() {
+    let [h, gamma, _] = inputs(2, 3, 8, 1);
+    sln_packed(&h, &gamma, EPS);
+}
 
 /// A LayerNorm with random weight and bias: the module's fused forward (SLN with one "sample"
 /// of all rows) against its composed twin, for x [2, 5, 37] (the discriminator's [B, L, D]) and
@@ -221,6 +271,22 @@ mod gpu {
         }
     }
     // ANCHOR_END: parity
+
+    /// The packed layout on both devices: the kernels read gamma and beta from one buffer
+    /// bound twice, and write their gradients into its halves (L = 600: the gradients are
+    /// summed in three chunks of rows and put together afterwards).
+    #[test]
+    fn packed_agrees_on_cpu_and_gpu() {
+        if !gpu_available() {
+            return;
+        }
+        for (b, l, d) in [(2, 3, 8), (2, 2, 384), (1, 600, 40)] {
+            let x = super::packed_inputs(b, l, d, 60 + d as u64);
+            parity(&format!("sln_packed [{b}, {l}, {d}]"), &x, |t| {
+                super::sln_packed(&t[0], &t[1], EPS)
+            });
+        }
+    }
 
     /// The LayerNorm module, SLN's op with the offset 0 (its weight is the scale itself): the
     /// same values and gradients of x, weight and bias on both devices, over one "sample" of

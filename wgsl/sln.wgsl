@@ -1,9 +1,13 @@
 // Self-modulated LayerNorm over the rows of h [B, L, D] (row = b * L + l, D contiguous values):
 //   out = (c + gamma[b]) * (h - mu) * rstd + beta[b],  rstd = 1 / sqrt(var + eps),
-// with c = 1 for SLN, 0 for a plain LayerNorm whose weight is gamma.
+// with c = 1 for SLN, 0 for a plain LayerNorm whose weight is gamma. gamma[b] and beta[b] are
+// rows of a stride of their own: D for [B, D] tensors, 2D when both are the halves of one
+// [B, 2D] tensor bound twice ([gamma | beta], as SLN's affine map writes them).
 // info: 0 = rows (B * L), 1 = L, 2 = D, 3 = eps (f32 bits), 4 = B * D,
 //       5 = what backward_affine sums (1: g * xhat for d_gamma, 0: g for d_beta),
-//       6 = rows per chunk of backward_affine, 7 = chunks per sample, 8 = c (f32 bits).
+//       6 = rows per chunk of backward_affine, 7 = chunks per sample, 8 = c (f32 bits),
+//       9 = the row stride of gamma and beta, 10 = beta's offset in its buffer,
+//       11, 12 = the row stride and offset of backward_affine's output.
 //
 // ANCHOR: bindings
 // Every entry binds the rows it normalizes at 1 and writes its result at 2; bindings 3 and 4
@@ -75,17 +79,18 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups
         return;
     }
     let d = slot(2u);
-    let modulation = (row / slot(1u)) * d;
+    let modulation = (row / slot(1u)) * slot(9u);
+    let shift = modulation + slot(10u);
     let ms = mean_rstd(row, lane);
     for (var k = lane; k < d; k += WG) {
         let xhat = (h[row * d + k] - ms.x) * ms.y;
-        out[row * d + k] = (slot_f32(8u) + gamma[modulation + k]) * xhat + beta[modulation + k];
+        out[row * d + k] = (slot_f32(8u) + gamma[modulation + k]) * xhat + beta[shift + k];
     }
 }
 // ANCHOR_END: forward
 
 // ANCHOR: backward_input
-// d_h = rstd * (g s - mean(g s) - xhat * mean(g s xhat)), s = 1 + gamma; one workgroup per row.
+// d_h = rstd * (g s - mean(g s) - xhat * mean(g s xhat)), s = c + gamma; one workgroup per row.
 // mu and rstd are recomputed here: storing them in the forward would need a fifth buffer.
 @compute @workgroup_size(256)
 fn backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
@@ -95,7 +100,7 @@ fn backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
         return;
     }
     let d = slot(2u);
-    let modulation = (row / slot(1u)) * d;
+    let modulation = (row / slot(1u)) * slot(9u);
     let ms = mean_rstd(row, lane);
     var acc = vec2(0.0, 0.0);
     for (var k = lane; k < d; k += WG) {
@@ -175,7 +180,7 @@ fn backward_affine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
         workgroupBarrier();
     }
     if lid.y == 0u && k < d {
-        out[(sample * chunks + chunk) * d + k] = partial[lid.x].x;
+        out[(sample * chunks + chunk) * slot(11u) + slot(12u) + k] = partial[lid.x].x;
     }
 }
 // ANCHOR_END: backward_affine

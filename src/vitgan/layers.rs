@@ -3,7 +3,7 @@
 
 use super::bias_act::bias_lrelu2;
 use super::fourier::{coord_grid, sine_embedding, sine_embedding_init};
-use super::sln::sln;
+use super::sln::sln_packed;
 use crate::nn::{join, Module};
 use crate::Tensor;
 use rand::Rng;
@@ -143,14 +143,8 @@ impl Sln {
 
     /// h [B, L, D], w [B, Dw] -> [B, L, D]
     pub fn forward(&self, h: &Tensor, w: &Tensor) -> Tensor {
-        let dim = h.shape()[2];
-        let gamma_beta = self.affine.forward(w);
-        sln(
-            h,
-            &gamma_beta.narrow(1, 0, dim),
-            &gamma_beta.narrow(1, dim, dim),
-            self.eps,
-        )
+        // [gamma | beta], read in place by the fused op.
+        sln_packed(h, &self.affine.forward(w), self.eps)
     }
 }
 // ANCHOR_END: sln_layer

@@ -19,6 +19,11 @@ use rayon::prelude::*;
 
 /// `[B, L, D]` after checking that gamma and beta are `[B, D]` and all three share a device.
 fn dims(op: &str, h: &Tensor, gamma: &Tensor, beta: &Tensor) -> [usize; 3] {
+    checked_dims(op, h, &[("gamma", gamma, 1), ("beta", beta, 1)])
+}
+
+/// `[B, L, D]` after checking that each `(name, t, k)` of `affine` is `[B, k D]` on h's device.
+fn checked_dims(op: &str, h: &Tensor, affine: &[(&str, &Tensor, usize)]) -> [usize; 3] {
     let &[b, l, d] = h.shape() else {
         panic!("{op}: expected h of shape [B, L, D], found {:?}", h.shape());
     };
@@ -27,11 +32,12 @@ fn dims(op: &str, h: &Tensor, gamma: &Tensor, beta: &Tensor) -> [usize; 3] {
         "{op}: h of shape {:?} has no features to normalize",
         h.shape()
     );
-    for (name, t) in [("gamma", gamma), ("beta", beta)] {
+    for &(name, t, k) in affine {
+        let width = if k == 1 { "D" } else { "2D" };
         assert!(
-            t.shape() == [b, d],
-            "{op}: expected {name} of shape [B, D] = {:?} for h of shape {:?}, found {:?}",
-            [b, d],
+            t.shape() == [b, k * d],
+            "{op}: expected {name} of shape [B, {width}] = {:?} for h of shape {:?}, found {:?}",
+            [b, k * d],
             h.shape(),
             t.shape()
         );
@@ -63,6 +69,22 @@ pub fn sln(h: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Tensor {
     sln_with_offset(h, gamma, beta, eps, 1.0)
 }
 
+/// SLN with gamma and beta the two halves of one `[B, 2D]` tensor, `[gamma | beta]`, as the
+/// layer's affine map writes them: the kernels read both in place, and the backward rule writes
+/// their gradients into the halves of one tensor. Equal to
+/// `sln(h, gamma_beta.narrow(1, 0, D), gamma_beta.narrow(1, D, D), eps)` without the two
+/// copies forward, and without the two padded gradients and their sum backward.
+pub fn sln_packed(h: &Tensor, gamma_beta: &Tensor, eps: f32) -> Tensor {
+    let dims = checked_dims("sln_packed", h, &[("[gamma | beta]", gamma_beta, 2)]);
+    let op = Sln {
+        eps,
+        offset: 1.0,
+        packed: true,
+    };
+    let storage = op.forward(h, gamma_beta, gamma_beta, dims);
+    Tensor::from_op(storage, h.shape().to_vec(), record(op, &[h, gamma_beta]))
+}
+
 /// The same with the scale `offset + gamma` in place of `1 + gamma`: offset 0 makes it a plain
 /// LayerNorm whose weight is gamma (`nn::LayerNorm`, one op where `weight - 1` would be another).
 pub(crate) fn sln_with_offset(
@@ -73,21 +95,13 @@ pub(crate) fn sln_with_offset(
     offset: f32,
 ) -> Tensor {
     let dims = dims("sln", h, gamma, beta);
-    let storage = match (h.storage(), gamma.storage(), beta.storage()) {
-        (Storage::Cpu(h), Storage::Cpu(gamma), Storage::Cpu(beta)) => {
-            Storage::cpu_from_vec(forward_cpu(h, gamma, beta, dims, eps, offset))
-        }
-        #[cfg(feature = "gpu")]
-        (Storage::Gpu(h), Storage::Gpu(gamma), Storage::Gpu(beta)) => {
-            Storage::Gpu(std::sync::Arc::new(crate::backend::gpu::sln::forward(
-                h, gamma, beta, dims, eps, offset,
-            )))
-        }
-        #[cfg(feature = "gpu")]
-        _ => unreachable!("devices checked by dims"),
+    let op = Sln {
+        eps,
+        offset,
+        packed: false,
     };
-    let node = record(Sln { eps, offset }, &[h, gamma, beta]);
-    Tensor::from_op(storage, h.shape().to_vec(), node)
+    let storage = op.forward(h, gamma, beta, dims);
+    Tensor::from_op(storage, h.shape().to_vec(), record(op, &[h, gamma, beta]))
 }
 // ANCHOR_END: fused
 
@@ -112,57 +126,115 @@ struct Sln {
     eps: f32,
     /// The c of the scale c + gamma: 1 for SLN, 0 for a plain LayerNorm.
     offset: f32,
+    /// Whether gamma and beta are the halves of one `[B, 2D]` input (`sln_packed`).
+    packed: bool,
+}
+
+impl Sln {
+    /// (row stride, beta's offset) of gamma's and beta's values for D features.
+    fn layout(&self, d: usize) -> [usize; 2] {
+        match self.packed {
+            true => [2 * d, d],
+            false => [d, 0],
+        }
+    }
+
+    /// The output; with `packed`, gamma and beta are the same `[B, 2D]` tensor.
+    fn forward(&self, h: &Tensor, gamma: &Tensor, beta: &Tensor, dims: [usize; 3]) -> Storage {
+        let [stride, beta_at] = self.layout(dims[2]);
+        let (eps, offset) = (self.eps, self.offset);
+        match (h.storage(), gamma.storage(), beta.storage()) {
+            (Storage::Cpu(h), Storage::Cpu(gamma), Storage::Cpu(beta)) => {
+                let affine = [gamma, &beta[beta_at..]];
+                Storage::cpu_from_vec(forward_cpu(h, affine, stride, dims, eps, offset))
+            }
+            #[cfg(feature = "gpu")]
+            (Storage::Gpu(h), Storage::Gpu(gamma), Storage::Gpu(beta)) => {
+                use crate::backend::gpu::sln::{forward, Affine};
+                let affine = match self.packed {
+                    true => Affine::Packed(gamma),
+                    false => Affine::Separate(gamma, beta),
+                };
+                Storage::Gpu(std::sync::Arc::new(forward(h, affine, dims, eps, offset)))
+            }
+            #[cfg(feature = "gpu")]
+            _ => unreachable!("devices checked by dims"),
+        }
+    }
 }
 
 impl Op for Sln {
     fn reads_output(&self) -> bool {
         false
     }
+
+    /// beta's values are not needed (packed, the one tensor holds gamma too).
+    fn reads_input(&self, index: usize) -> bool {
+        index < 2
+    }
+
     fn name(&self) -> String {
+        let packed = if self.packed { ", packed" } else { "" };
         match self.offset {
-            1.0 => format!("sln(eps={})", self.eps),
-            offset => format!("sln(eps={}, offset={offset})", self.eps),
+            1.0 => format!("sln(eps={}{packed})", self.eps),
+            offset => format!("sln(eps={}, offset={offset}{packed})", self.eps),
         }
     }
 
     fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
-        let [h, gamma, beta] = inputs else {
-            unreachable!("sln records three inputs")
+        let (h, gamma) = match inputs {
+            [h, gamma, _] | [h, gamma] => (h, gamma),
+            _ => unreachable!("sln records two or three inputs"),
         };
-        let dims = dims("sln backward", h, gamma, beta);
-        let [b, _, d] = dims;
+        let &[b, l, d] = h.shape() else {
+            unreachable!("h is [B, L, D], checked by the forward pass")
+        };
+        let dims = [b, l, d];
+        let [stride, _] = self.layout(d);
+        let want_affine = inputs[1..].iter().any(|t| t.is_requires_grad());
         let wrap =
-            |storage: Storage, shape: &[usize]| Tensor::from_op(storage, shape.to_vec(), None);
+            |storage: Storage, shape: &[usize]| Tensor::from_storage(storage, shape.to_vec());
+        // gamma's and beta's gradients, [B, D] each, as the rule returns them.
+        let affine_grads = |dgamma: Tensor, dbeta: Tensor| match self.packed {
+            true => vec![Some(Tensor::cat(&[&dgamma, &dbeta], 1))],
+            false => vec![Some(dgamma), Some(dbeta)],
+        };
         match (h.storage(), gamma.storage(), grad.storage()) {
             (Storage::Cpu(hv), Storage::Cpu(gv), Storage::Cpu(g)) => {
-                let (dh, dgamma, dbeta) = backward_cpu(hv, gv, g, dims, self.eps, self.offset);
-                vec![
-                    Some(wrap(Storage::cpu_from_vec(dh), h.shape())),
-                    Some(wrap(Storage::cpu_from_vec(dgamma), &[b, d])),
-                    Some(wrap(Storage::cpu_from_vec(dbeta), &[b, d])),
-                ]
+                let (dh, dgamma, dbeta) =
+                    backward_cpu(hv, gv, stride, g, dims, self.eps, self.offset);
+                let (dgamma, dbeta) = (
+                    wrap(Storage::cpu_from_vec(dgamma), &[b, d]),
+                    wrap(Storage::cpu_from_vec(dbeta), &[b, d]),
+                );
+                let dh = wrap(Storage::cpu_from_vec(dh), h.shape());
+                [vec![Some(dh)], affine_grads(dgamma, dbeta)].concat()
             }
             #[cfg(feature = "gpu")]
             (Storage::Gpu(hv), Storage::Gpu(gv), Storage::Gpu(g)) => {
                 use crate::backend::gpu::sln as kernels;
                 use std::sync::Arc;
+                let gpu = |buffer| Storage::Gpu(Arc::new(buffer));
                 // Kernels run only for the gradients someone needs.
-                let want_affine = gamma.is_requires_grad() || beta.is_requires_grad();
                 let dh = h.is_requires_grad().then(|| {
-                    let dh = kernels::backward_input(hv, gv, g, dims, self.eps, self.offset);
-                    wrap(Storage::Gpu(Arc::new(dh)), h.shape())
+                    let (eps, offset) = (self.eps, self.offset);
+                    let dh = kernels::backward_input(hv, gv, stride, g, dims, eps, offset);
+                    wrap(gpu(dh), h.shape())
                 });
-                let (dgamma, dbeta) = if want_affine {
+                let affine = if want_affine {
                     let stats = kernels::row_stats(hv, dims, self.eps);
-                    let (dgamma, dbeta) = kernels::backward_affine(hv, &stats, g, dims);
-                    (
-                        Some(wrap(Storage::Gpu(Arc::new(dgamma)), &[b, d])),
-                        Some(wrap(Storage::Gpu(Arc::new(dbeta)), &[b, d])),
-                    )
+                    match kernels::backward_affine(hv, &stats, g, dims, self.packed) {
+                        kernels::AffineGrads::Packed(both) => {
+                            vec![Some(wrap(gpu(both), &[b, 2 * d]))]
+                        }
+                        kernels::AffineGrads::Separate(dgamma, dbeta) => {
+                            affine_grads(wrap(gpu(dgamma), &[b, d]), wrap(gpu(dbeta), &[b, d]))
+                        }
+                    }
                 } else {
-                    (None, None)
+                    vec![None; inputs.len() - 1]
                 };
-                vec![dh, dgamma, dbeta]
+                [vec![dh], affine].concat()
             }
             #[cfg(feature = "gpu")]
             _ => panic!(
@@ -207,10 +279,11 @@ fn rows_per_task(d: usize) -> usize {
     (16384 / d).max(1)
 }
 
+/// The output, with gamma's and beta's rows `stride` values apart in `affine`.
 fn forward_cpu(
     h: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
+    [gamma, beta]: [&[f32]; 2],
+    stride: usize,
     [_, l, d]: [usize; 3],
     eps: f32,
     offset: f32,
@@ -223,7 +296,7 @@ fn forward_cpu(
         .for_each(|(task, (out, h))| {
             for (i, (out, x)) in out.chunks_mut(d).zip(h.chunks(d)).enumerate() {
                 let b = (task * rows + i) / l;
-                let (gamma, beta) = (&gamma[b * d..][..d], &beta[b * d..][..d]);
+                let (gamma, beta) = (&gamma[b * stride..][..d], &beta[b * stride..][..d]);
                 let (mu, rstd) = mean_rstd(x, eps);
                 for k in 0..d {
                     out[k] = (offset + gamma[k]) * (x[k] - mu) * rstd + beta[k];
@@ -240,6 +313,7 @@ fn forward_cpu(
 fn backward_cpu(
     h: &[f32],
     gamma: &[f32],
+    stride: usize,
     g: &[f32],
     [b, l, d]: [usize; 3],
     eps: f32,
@@ -267,7 +341,7 @@ fn backward_cpu(
     let partials: Vec<(usize, Vec<f32>, Vec<f32>)> = blocks
         .into_par_iter()
         .map(|(s, first, dh)| {
-            let scale = &gamma[s * d..][..d];
+            let scale = &gamma[s * stride..][..d];
             let (mut dgamma, mut dbeta) = (vec![0.0f32; d], vec![0.0f32; d]);
             let (mut u, mut xhat, mut u_xhat) = (vec![0.0f32; d], vec![0.0f32; d], vec![0.0f32; d]);
             for (i, dh) in dh.chunks_mut(d).enumerate() {

@@ -18,11 +18,49 @@ fn u32_of(v: usize, what: &str) -> u32 {
 }
 
 // ANCHOR: info
+/// Where gamma and beta lie: two `[B, D]` buffers, or the two halves of one `[B, 2D]` buffer
+/// (`[gamma | beta]`, as SLN's affine map writes them), bound twice.
+#[derive(Clone, Copy)]
+pub enum Affine<'a> {
+    Separate(&'a GpuBuffer, &'a GpuBuffer),
+    Packed(&'a GpuBuffer),
+}
+
+impl<'a> Affine<'a> {
+    fn buffers(self) -> [&'a GpuBuffer; 2] {
+        match self {
+            Affine::Separate(gamma, beta) => [gamma, beta],
+            Affine::Packed(both) => [both, both],
+        }
+    }
+
+    /// (row stride, beta's offset) for D features.
+    fn layout(self, d: usize) -> [usize; 2] {
+        match self {
+            Affine::Separate(..) => [d, 0],
+            Affine::Packed(_) => [2 * d, d],
+        }
+    }
+
+    fn check(self, [b, _, d]: Dims) {
+        match self {
+            Affine::Separate(gamma, beta) => {
+                check("gamma", gamma, b * d);
+                check("beta", beta, b * d);
+            }
+            Affine::Packed(both) => check("[gamma | beta]", both, 2 * b * d),
+        }
+    }
+}
+
 /// The info slots every entry reads (see the header of wgsl/sln.wgsl). `offset` is the c of
-/// the scale c + gamma: 1 for SLN, 0 for a plain LayerNorm.
-fn info([b, l, d]: Dims, eps: f32, with_xhat: bool, offset: f32) -> [u32; 9] {
+/// the scale c + gamma: 1 for SLN, 0 for a plain LayerNorm; `layout` holds the row stride and
+/// offset of gamma and beta's rows, then of backward_affine's output rows.
+fn info([b, l, d]: Dims, eps: f32, with_xhat: bool, offset: f32, layout: [usize; 4]) -> [u32; 13] {
     // Flat indices into h go up to B * L * D: they must fit the kernel's u32 arithmetic.
     u32_of(b * l * d, "element count");
+    u32_of(2 * b * d, "gamma and beta's element count");
+    let [stride, beta_at, out_stride, out_at] = layout.map(|v| u32_of(v, "a stride"));
     [
         u32_of(b * l, "row count"),
         u32_of(l, "L"),
@@ -33,6 +71,10 @@ fn info([b, l, d]: Dims, eps: f32, with_xhat: bool, offset: f32) -> [u32; 9] {
         u32_of(AFFINE_CHUNK_ROWS, "rows"),
         u32_of(l.div_ceil(AFFINE_CHUNK_ROWS), "chunk count"),
         offset.to_bits(),
+        stride,
+        beta_at,
+        out_stride,
+        out_at,
     ]
 }
 
@@ -55,29 +97,25 @@ fn check(what: &str, buffer: &GpuBuffer, len: usize) {
 }
 
 /// (offset + gamma[b]) * layer_norm(h[b, l]) + beta[b] for every row.
-pub fn forward(
-    h: &GpuBuffer,
-    gamma: &GpuBuffer,
-    beta: &GpuBuffer,
-    dims: Dims,
-    eps: f32,
-    offset: f32,
-) -> GpuBuffer {
+pub fn forward(h: &GpuBuffer, affine: Affine, dims: Dims, eps: f32, offset: f32) -> GpuBuffer {
     let [b, l, d] = dims;
     check("h", h, b * l * d);
-    check("gamma", gamma, b * d);
-    check("beta", beta, b * d);
+    affine.check(dims);
     let out = GpuBuffer::uninit(h.len());
-    let slots = info(dims, eps, false, offset);
+    let [stride, beta_at] = affine.layout(d);
+    let slots = info(dims, eps, false, offset, [stride, beta_at, 0, 0]);
+    let [gamma, beta] = affine.buffers();
     let buffers = [h.raw(), out.raw(), gamma.raw(), beta.raw()];
     launch(SLN, "forward", &slots, &buffers, per_row(dims));
     out
 }
 
-/// The gradient with respect to h, given the output gradient `grad`.
+/// The gradient with respect to h, given the output gradient `grad`. gamma's rows are
+/// `gamma_stride` values apart (D, or 2D in a `[gamma | beta]` buffer).
 pub fn backward_input(
     h: &GpuBuffer,
     gamma: &GpuBuffer,
+    gamma_stride: usize,
     grad: &GpuBuffer,
     dims: Dims,
     eps: f32,
@@ -85,10 +123,10 @@ pub fn backward_input(
 ) -> GpuBuffer {
     let [b, l, d] = dims;
     check("h", h, b * l * d);
-    check("gamma", gamma, b * d);
+    check("gamma", gamma, b * gamma_stride);
     check("the output gradient", grad, b * l * d);
     let out = GpuBuffer::uninit(h.len());
-    let slots = info(dims, eps, false, offset);
+    let slots = info(dims, eps, false, offset, [gamma_stride, 0, 0, 0]);
     let buffers = [h.raw(), out.raw(), gamma.raw(), grad.raw()];
     launch(SLN, "backward_input", &slots, &buffers, per_row(dims));
     out
@@ -99,7 +137,8 @@ pub fn row_stats(h: &GpuBuffer, dims: Dims, eps: f32) -> GpuBuffer {
     let [b, l, d] = dims;
     check("h", h, b * l * d);
     let out = GpuBuffer::uninit(2 * b * l);
-    let slots = info(dims, eps, false, 1.0);
+    // Neither the scale's constant nor the layout is read here.
+    let slots = info(dims, eps, false, 1.0, [d, 0, d, 0]);
     launch(
         SLN,
         "row_stats",
@@ -110,15 +149,26 @@ pub fn row_stats(h: &GpuBuffer, dims: Dims, eps: f32) -> GpuBuffer {
     out
 }
 
+/// The gradients of gamma and beta, as `backward_affine` returns them.
+pub enum AffineGrads {
+    /// `[B, D]` each.
+    Separate(GpuBuffer, GpuBuffer),
+    /// `[B, 2D]`: `[d_gamma | d_beta]`.
+    Packed(GpuBuffer),
+}
+
 // ANCHOR: affine_launcher
-/// The gradients with respect to gamma and beta, `[B, D]` each: sums over the L rows of each
-/// sample of `grad * xhat` and of `grad`. `stats` comes from [`row_stats`].
+/// The gradients with respect to gamma and beta: sums over the L rows of each sample of
+/// `grad * xhat` and of `grad`. `stats` comes from [`row_stats`]. With `packed`, and one
+/// chunk of rows per sample, both are written into the halves of one `[B, 2D]` buffer, the
+/// layout of [`Affine::Packed`]; otherwise they come as two `[B, D]` buffers.
 pub fn backward_affine(
     h: &GpuBuffer,
     stats: &GpuBuffer,
     grad: &GpuBuffer,
     dims: Dims,
-) -> (GpuBuffer, GpuBuffer) {
+    packed: bool,
+) -> AffineGrads {
     let [b, l, d] = dims;
     check("h", h, b * l * d);
     check("the row statistics", stats, 2 * b * l);
@@ -126,18 +176,27 @@ pub fn backward_affine(
     let chunks = l.div_ceil(AFFINE_CHUNK_ROWS);
     let workgroups = b * chunks * d.div_ceil(32);
     let groups = Grid::Flat(u32_of(workgroups, "workgroup count"));
-    let run = |with_xhat: bool| {
-        let out = GpuBuffer::uninit(b * chunks * d);
-        // eps is not read: the statistics already hold rstd.
-        let slots = info(dims, 0.0, with_xhat, 1.0);
+    // eps is not read: the statistics already hold rstd.
+    let run = |with_xhat: bool, out: &GpuBuffer, [out_stride, out_at]: [usize; 2]| {
+        let slots = info(dims, 0.0, with_xhat, 1.0, [d, 0, out_stride, out_at]);
         let buffers = [h.raw(), out.raw(), stats.raw(), grad.raw()];
         launch(SLN, "backward_affine", &slots, &buffers, groups);
+    };
+    if packed && chunks == 1 {
+        let out = GpuBuffer::uninit(2 * b * d);
+        run(true, &out, [2 * d, 0]);
+        run(false, &out, [2 * d, d]);
+        return AffineGrads::Packed(out);
+    }
+    let sums = |with_xhat: bool| {
+        let out = GpuBuffer::uninit(b * chunks * d);
+        run(with_xhat, &out, [d, 0]);
         if chunks == 1 {
             return out;
         }
         // The chunks' partial sums lie as [b, chunks, d].
         super::kernels::reduce(&out, b, chunks, d, 0)
     };
-    (run(true), run(false))
+    AffineGrads::Separate(sums(true), sums(false))
 }
 // ANCHOR_END: affine_launcher
