@@ -10,6 +10,8 @@
 //! with mu and the biased variance var taken over the D features of each token. [`sln`] is the
 //! fused op with a hand-derived backward (CPU loops, or wgsl/sln.wgsl on the GPU);
 //! [`sln_composed`] is the same function built from primitive ops, the oracle it is tested against.
+//! [`sln_packed`] takes gamma and beta as the halves of one `[B, 2D]` tensor, as the layer's
+//! affine map writes them.
 
 use crate::autograd::{record, Op};
 use crate::backend::cpu::{add_assign, zeros};
