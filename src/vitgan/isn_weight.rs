@@ -209,19 +209,8 @@ fn backward_cpu(g: &[f32], w: &[f32], context: &[f32], [rows, cols]: [usize; 2])
     })
 }
 
-/// The dot product of two equally long slices, summed in f64 in eight independent lanes (one
-/// long chain of dependent additions would wait on each one; eight vectorize).
+/// The dot product of two equally long slices, summed in f64 (`cpu::sum_pairs_f64`).
 fn dot(a: &[f32], b: &[f32]) -> f64 {
-    let mut lanes = [0.0f64; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = (a8.remainder().iter().zip(b8.remainder()))
-        .map(|(&a, &b)| a as f64 * b as f64)
-        .sum();
-    for (a, b) in a8.zip(b8) {
-        for k in 0..8 {
-            lanes[k] += a[k] as f64 * b[k] as f64;
-        }
-    }
-    lanes.iter().sum::<f64>() + tail
+    cpu::sum_pairs_f64(a, b, |x, y| x as f64 * y as f64)
 }
 // ANCHOR_END: cpu

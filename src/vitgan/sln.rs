@@ -14,7 +14,7 @@
 //! affine map writes them.
 
 use crate::autograd::{record, Op};
-use crate::backend::cpu::{add_assign, zeros};
+use crate::backend::cpu::{add_assign, sum_pairs_f64, zeros};
 use crate::tensor::Storage;
 use crate::Tensor;
 use rayon::prelude::*;
@@ -261,19 +261,10 @@ fn mean_rstd(row: &[f32], eps: f32) -> (f32, f32) {
     (mu as f32, (1.0 / (var + eps as f64).sqrt()) as f32)
 }
 
-/// The sum of `term(x)` over `values` in f64, in eight running partial sums: a single chain
-/// of dependent additions waits on each one in turn (the compiler may not reorder float
-/// additions itself), eight chains fill the vector units.
+/// The sum of `term(x)` over `values` in f64, in eight running partial sums
+/// (`cpu::sum_pairs_f64`).
 fn sum_f64(values: &[f32], term: impl Fn(f32) -> f64) -> f64 {
-    let mut lanes = [0.0f64; 8];
-    let chunks = values.chunks_exact(8);
-    let rest: f64 = chunks.remainder().iter().map(|&x| term(x)).sum();
-    for chunk in chunks {
-        for (lane, &x) in lanes.iter_mut().zip(chunk) {
-            *lane += term(x);
-        }
-    }
-    lanes.iter().sum::<f64>() + rest
+    sum_pairs_f64(values, values, |x, _| term(x))
 }
 
 /// Rows per parallel task: about 16K values, whatever the width.

@@ -104,6 +104,29 @@ pub fn add_to_rows(values: &mut [f32], row: &[f32]) {
     });
 }
 
+/// The sum of `term(a[i], b[i])` over two equally long slices, in f64 and in eight running
+/// partial sums: a single chain of dependent additions waits on each one in turn (the compiler
+/// may not reorder float additions itself), eight chains fill the vector units. The order of
+/// the additions is fixed, so the result does not depend on the machine.
+pub(crate) fn sum_pairs_f64(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f64) -> f64 {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "sum_pairs_f64: slices of different lengths"
+    );
+    let mut lanes = [0.0f64; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let rest: f64 = (a8.remainder().iter().zip(b8.remainder()))
+        .map(|(&x, &y)| term(x, y))
+        .sum();
+    for (a, b) in a8.zip(b8) {
+        for ((lane, &x), &y) in lanes.iter_mut().zip(a).zip(b) {
+            *lane += term(x, y);
+        }
+    }
+    lanes.iter().sum::<f64>() + rest
+}
+
 /// `acc += x`, element by element.
 pub fn add_assign(acc: &mut [f32], x: &[f32]) {
     assert_eq!(
