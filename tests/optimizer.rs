@@ -363,6 +363,7 @@ fn ema_update_follows_the_source_over_steps() {
 mod gpu {
     use super::*;
     use common::{assert_close, gpu_available};
+    use vitgan::backend::gpu::thread_dispatch_count;
     use vitgan::nn::to_device;
     use vitgan::Device;
 
@@ -488,6 +489,118 @@ mod gpu {
             if beta == 0.0 {
                 assert_eq!(gpu_ema.a.to_vec(), source.a.to_vec());
             }
+        }
+    }
+
+    /// Parameters of the given shapes, `p0`, `p1`, ..., on the GPU or the CPU.
+    struct Many(Vec<Tensor>);
+
+    impl Many {
+        fn new(shapes: &[&[usize]], seed: u64, device: Device) -> Many {
+            let params = shapes.iter().enumerate();
+            let params = params.map(|(i, shape)| randn(shape, seed + i as u64).to_device(device));
+            Many(params.map(|p| p.requires_grad()).collect())
+        }
+
+        /// Gradients of sum_i sum(p_i * g_i): exactly g_i, different for each `step`.
+        fn grads(&self, step: u64) -> Grads {
+            let mut loss: Option<Tensor> = None;
+            for (i, p) in self.0.iter().enumerate() {
+                let g = randn(p.shape(), 1000 * step + i as u64).to_device(p.device());
+                let term = p.mul(&g).sum_all();
+                loss = Some(match loss {
+                    Some(loss) => loss.add(&term),
+                    None => term,
+                });
+            }
+            loss.expect("at least one parameter").backward()
+        }
+
+        fn assert_close_to(&self, what: &str, cpu: &Many) {
+            for (i, (c, g)) in cpu.0.iter().zip(&self.0).enumerate() {
+                let what = format!("{what}: p{i}");
+                assert_close(&what, &c.to_vec(), &g.to_vec(), 1e-6, 1e-3);
+                assert!(g.is_requires_grad(), "{what} needs gradients");
+            }
+        }
+    }
+
+    impl Module for Many {
+        fn parameters<'a>(&'a mut self, prefix: &str, out: &mut Vec<(String, &'a mut Tensor)>) {
+            for (i, p) in self.0.iter_mut().enumerate() {
+                out.push((join(prefix, &format!("p{i}")), p));
+            }
+        }
+
+        fn buffers<'a>(&'a mut self, _: &str, _: &mut Vec<(String, &'a mut Tensor)>) {}
+    }
+
+    // ANCHOR: one_dispatch_per_chunk
+    /// On the GPU, Adam keeps runs of consecutive parameters in arenas: after the first step
+    /// has packed parameters and moments into them, a step is the gradients packed (three to a
+    /// dispatch) and one update per arena. A parameter over an arena's limit (4M values) has
+    /// one to itself, and the next parameter starts another.
+    #[test]
+    fn adam_gpu_updates_each_chunk_in_one_dispatch() {
+        if !gpu_available() {
+            return;
+        }
+        let shapes: [&[usize]; 7] = [
+            &[5, 7],
+            &[64],
+            &[1],
+            &[130, 3],
+            &[(1 << 22) + 1],
+            &[3, 3],
+            &[2],
+        ];
+        let mut cpu = Many::new(&shapes, 40, Device::Cpu);
+        let mut gpu = Many::new(&shapes, 40, Device::Gpu);
+        let mut cpu_adam = Adam::new(&mut cpu, LR, (0.5, 0.99), EPS);
+        let mut gpu_adam = Adam::new(&mut gpu, LR, (0.5, 0.99), EPS);
+        // Arenas of parameters 0..4, 4 and 5..7: per arena, the packings of the gradients
+        // (2, 1, 1) and one update; on the first step the parameters and moments are packed too.
+        let steady = (2 + 1) + (1 + 1) + (1 + 1);
+        let first = steady + 2 * (2 + 1 + 1);
+        for step in 0..3 {
+            let grads = cpu.grads(step);
+            cpu_adam.step(&mut cpu, &grads);
+            let grads = gpu.grads(step);
+            let before = thread_dispatch_count();
+            gpu_adam.step(&mut gpu, &grads);
+            let used = thread_dispatch_count() - before;
+            assert_eq!(used, if step == 0 { first } else { steady }, "step {step}");
+            gpu.assert_close_to(&format!("step {step}"), &cpu);
+        }
+        let gpu_state = state_map(&gpu_adam);
+        for (name, t) in cpu_adam.state() {
+            assert_close(&name, &t.to_vec(), &gpu_state[&name].to_vec(), 1e-6, 1e-3);
+        }
+    }
+    // ANCHOR_END: one_dispatch_per_chunk
+
+    /// The EMA of a generator that Adam keeps in an arena is an arena too: after the first
+    /// update has packed the average (two dispatches for five parameters), an update is one
+    /// dispatch, and its values are the CPU's.
+    #[test]
+    fn ema_gpu_averages_an_arena_in_one_dispatch() {
+        if !gpu_available() {
+            return;
+        }
+        let shapes: [&[usize]; 5] = [&[5, 7], &[64], &[1], &[130, 3], &[9]];
+        let mut source = Many::new(&shapes, 50, Device::Gpu);
+        let mut adam = Adam::new(&mut source, LR, BETAS, EPS);
+        let mut gpu_ema = Many::new(&shapes, 60, Device::Gpu);
+        let mut cpu_ema = Many::new(&shapes, 60, Device::Cpu);
+        for step in 0..3 {
+            let grads = source.grads(step);
+            adam.step(&mut source, &grads);
+            let before = thread_dispatch_count();
+            ema_update(&mut gpu_ema, &mut source, 0.9);
+            let used = thread_dispatch_count() - before;
+            assert_eq!(used, if step == 0 { 3 } else { 1 }, "step {step}");
+            ema_update(&mut cpu_ema, &mut source, 0.9);
+            gpu_ema.assert_close_to(&format!("step {step}"), &cpu_ema);
         }
     }
 }

@@ -2,10 +2,12 @@
 // moments (kept interleaved, m at 2i and v at 2i + 1, so that the update needs only one
 // read_write buffer besides the new parameter: four storage buffers in all).
 //
-// info, `update`: 0 = element count, 1 = lr / (1 - beta1^t), 2 = sqrt(1 - beta2^t), 3 = eps,
+// info, `update` and `update_packed`: 0 = element count, 1 = lr / (1 - beta1^t), 2 = sqrt(1 - beta2^t), 3 = eps,
 //   4 = 1 - beta1 (the lerp weight of m), 5 = beta2, 6 = 1 - beta2 (all f32 bits).
 // info, `ema`: 0 = element count, 1 = weight (f32 bits).
 // info, `split` and `join`: 0 = element count (of m, half the packed length).
+// info, `gather`: 0 = element count of the three sources together, 1..=3 = their counts,
+//   4..=6 = the offsets in the arena at which each is written.
 //
 // Entries declare different buffers at the same binding numbers; no entry uses two of one number.
 
@@ -27,6 +29,13 @@ const WG: u32 = 256u;
 // join: bindings 1 and 2 are m and v (read as `param` and `grad`)
 @group(0) @binding(3) var<storage, read_write> packed: array<f32>;
 
+// update_packed: binding 1 is the parameters (`param`), binding 3 the moments (`moments`)
+@group(0) @binding(2) var<storage, read_write> gathered: array<f32>;
+
+// gather: bindings 1 and 2 are the first two sources (read as `param` and `grad`), binding 4
+// the arena (written as `new_param`)
+@group(0) @binding(3) var<storage, read> third: array<f32>;
+
 // ANCHOR: lerp
 // torch.lerp's formula: from whichever end is nearer, so that weight 1 gives `end` exactly
 // (the EMA then copies the generator bit for bit, and Adam with beta1 = 0 has m = g).
@@ -43,6 +52,17 @@ fn index(wg: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
 }
 
 // ANCHOR: adam_update
+// Value i of a step with gradient g: updates its moments and returns the new parameter. The
+// same operations, in the same order, as `update_cpu` in src/nn/adam.rs.
+fn step_value(i: u32, g: f32) -> f32 {
+    let m = lerp(moments[2u * i], g, slot_f32(4u));
+    let v = moments[2u * i + 1u] * slot_f32(5u) + slot_f32(6u) * g * g;
+    moments[2u * i] = m;
+    moments[2u * i + 1u] = v;
+    let denom = sqrt(v) / slot_f32(2u) + slot_f32(3u);
+    return param[i] - slot_f32(1u) * m / denom;
+}
+
 @compute @workgroup_size(256)
 fn update(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
           @builtin(local_invocation_index) lane: u32) {
@@ -50,14 +70,19 @@ fn update(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups:
     if i >= slot(0u) {
         return;
     }
-    let g = grad[i];
-    // The same operations, in the same order, as `update_cpu` in src/nn/adam.rs.
-    let m = lerp(moments[2u * i], g, slot_f32(4u));
-    let v = moments[2u * i + 1u] * slot_f32(5u) + slot_f32(6u) * g * g;
-    moments[2u * i] = m;
-    moments[2u * i + 1u] = v;
-    let denom = sqrt(v) / slot_f32(2u) + slot_f32(3u);
-    new_param[i] = param[i] - slot_f32(1u) * m / denom;
+    new_param[i] = step_value(i, grad[i]);
+}
+
+// An arena's step: the gradients were packed into the buffer that receives the new values,
+// so no third arena is needed; each thread reads its gradient before it overwrites it.
+@compute @workgroup_size(256)
+fn update_packed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                 @builtin(local_invocation_index) lane: u32) {
+    let i = index(wg, groups, lane);
+    if i >= slot(0u) {
+        return;
+    }
+    gathered[i] = step_value(i, gathered[i]);
 }
 // ANCHOR_END: adam_update
 
@@ -92,3 +117,25 @@ fn join(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     packed[2u * i] = param[i];
     packed[2u * i + 1u] = grad[i];
 }
+
+// ANCHOR: gather
+// Copies up to three tensors into an arena at their offsets, one thread per value: the
+// gradients of many parameters become one buffer that one `update` covers.
+@compute @workgroup_size(256)
+fn gather(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+          @builtin(local_invocation_index) lane: u32) {
+    let i = index(wg, groups, lane);
+    if i >= slot(0u) {
+        return;
+    }
+    let first = slot(1u);
+    let second = first + slot(2u);
+    if i < first {
+        new_param[slot(4u) + i] = param[i];
+    } else if i < second {
+        new_param[slot(5u) + i - first] = grad[i - first];
+    } else {
+        new_param[slot(6u) + i - second] = third[i - second];
+    }
+}
+// ANCHOR_END: gather

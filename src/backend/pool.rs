@@ -75,8 +75,14 @@ impl<B> Pool<B> {
     /// The smallest pooled buffer of at least `size` bytes and at most `LARGEST_FIT` times it,
     /// a retired one where the sizes tie; `free_only` leaves retired ones out.
     pub(crate) fn take(&mut self, size: u64, free_only: bool) -> Option<B> {
+        self.take_at_most(size, size * LARGEST_FIT, free_only)
+    }
+
+    /// [`Pool::take`] with another bound on the size: `size` itself for a buffer that will be
+    /// held long (a parameter, an optimizer's moments), whose waste in a larger one would last.
+    pub(crate) fn take_at_most(&mut self, size: u64, largest: u64, free_only: bool) -> Option<B> {
         let smallest = |lists: &BTreeMap<u64, Vec<B>>| {
-            let mut fits = lists.range(size..=size * LARGEST_FIT);
+            let mut fits = lists.range(size..=largest);
             fits.find(|(_, list)| !list.is_empty())
                 .map(|(size, _)| *size)
         };
@@ -219,6 +225,14 @@ mod tests {
         assert_eq!(pool.take(1536, false), None, "4096 is over twice 1536");
         assert_eq!(pool.take(1024, true), Some(1024));
         assert_eq!(pool.take(4096, false), Some(4096));
+    }
+
+    #[test]
+    fn a_long_lived_request_takes_only_its_own_size() {
+        let mut pool = pool_of(&[2048, 4096], &[]);
+        assert_eq!(pool.take_at_most(1024, 1024, false), None, "2048 would waste half");
+        assert_eq!(pool.take_at_most(2048, 2048, false), Some(2048));
+        assert_eq!(pool.take(2048, false), Some(4096), "a loose request takes twice");
     }
 
     #[test]

@@ -10,8 +10,8 @@
 //! which is `p -= lr * m_hat / (sqrt(v_hat) + eps)` with the bias-corrected moments, eps added
 //! after the square root. The bias corrections are computed once per step on the host in f64, as
 //! PyTorch does in Python; the elementwise part runs in f32 on the parameter's device (a plain
-//! loop on the CPU, one dispatch of wgsl/adam.wgsl per tensor on the GPU) in the same order of
-//! operations on both.
+//! loop on the CPU; on the GPU one dispatch of wgsl/adam.wgsl per arena of consecutive
+//! parameters, see `Chunk`) in the same order of operations on both.
 //!
 //! One difference from PyTorch: the step count is shared by all parameters, where PyTorch counts
 //! per parameter. They differ only for a parameter that missed gradients on some steps.
@@ -19,9 +19,13 @@
 use super::Module;
 #[cfg(feature = "gpu")]
 use crate::backend::gpu::{self, GpuBuffer};
+use crate::backend::VIEW_ALIGN;
 use crate::tensor::Storage;
 use crate::{Device, Grads, Tensor};
 use std::collections::HashMap;
+use std::ops::Range;
+#[cfg(feature = "gpu")]
+use std::sync::Arc;
 
 /// m and v of one parameter tensor, interleaved (m at 2i, v at 2i + 1): the GPU update then
 /// needs one read_write buffer for both, leaving a binding for the new parameter.
@@ -78,6 +82,7 @@ pub struct Adam {
     pub eps: f32,
     pub step: u64,
     slots: Vec<Slot>,
+    chunks: Vec<Chunk>,
 }
 
 /// The f64 the user most likely meant: the reference's hyper-parameters are Python floats, and
@@ -119,11 +124,114 @@ fn update_cpu(param: &[f32], grad: &[f32], moments: &mut [f32], s: [f32; 6]) -> 
 }
 // ANCHOR_END: adam_update
 
+/// One parameter's step, a dispatch of its own on the GPU.
+fn update_one(param: &mut Tensor, slot: &mut Slot, grad: &Tensor, scalars: [f32; 6]) {
+    let storage = match (param.storage(), grad.storage(), &mut slot.moments) {
+        (Storage::Cpu(p), Storage::Cpu(g), Moments::Cpu(mv)) => {
+            Storage::cpu_from_vec(update_cpu(p, g, mv, scalars))
+        }
+        #[cfg(feature = "gpu")]
+        (Storage::Gpu(p), Storage::Gpu(g), Moments::Gpu(mv)) => {
+            Storage::Gpu(Arc::new(gpu::adam::update(p, g, mv, scalars)))
+        }
+        #[cfg(feature = "gpu")]
+        _ => unreachable!("the gradient and the moments were moved to the parameter's device"),
+    };
+    *param = Tensor::from_storage(storage, param.shape().to_vec()).requires_grad();
+}
+
+// ANCHOR: chunks
+/// The most values in one chunk: on the GPU one dispatch updates a chunk of consecutive
+/// parameters. Their interleaved moments are twice as many, 32 MB, within every adapter's limit
+/// on one binding (128 MiB at least).
+const CHUNK_VALUES: usize = 1 << 22;
+
+/// Consecutive parameters placed in one arena, each at an offset that a view may start at.
+struct Chunk {
+    slots: Range<usize>,
+    offsets: Vec<usize>,
+    len: usize,
+}
+
+/// Parameters of `sizes` values, in order, cut into chunks of at most [`CHUNK_VALUES`] (one
+/// larger parameter makes a chunk of its own).
+fn chunks(sizes: &[usize]) -> Vec<Chunk> {
+    let mut chunks: Vec<Chunk> = Vec::new();
+    for (i, &n) in sizes.iter().enumerate() {
+        let room = n.max(1).next_multiple_of(VIEW_ALIGN);
+        match chunks.last_mut() {
+            Some(chunk) if chunk.len + room <= CHUNK_VALUES => {
+                chunk.slots.end = i + 1;
+                chunk.offsets.push(chunk.len);
+                chunk.len += room;
+            }
+            _ => chunks.push(Chunk {
+                slots: i..i + 1,
+                offsets: vec![0],
+                len: room,
+            }),
+        }
+    }
+    chunks
+}
+
+#[cfg(feature = "gpu")]
+impl Chunk {
+    /// The whole chunk in one update: the gradients packed into a new arena (three to a
+    /// dispatch), one `update_packed` that replaces them there by the new values, and the new
+    /// parameters views of it. The parameters and moments are packed too unless they are still
+    /// views of the arenas of the last step. False, leaving everything as it was, when a
+    /// parameter is not on the GPU or has no gradient: then each parameter is updated alone.
+    fn update_on_gpu(
+        &self,
+        params: &mut [(String, &mut Tensor)],
+        slots: &mut [Slot],
+        grads: &[Option<Tensor>],
+        scalars: [f32; 6],
+    ) -> bool {
+        let mut parts = Vec::with_capacity(params.len());
+        for (((_, param), slot), (grad, &offset)) in params
+            .iter()
+            .zip(&*slots)
+            .zip(grads.iter().zip(&self.offsets))
+        {
+            let (Storage::Gpu(p), Some(Storage::Gpu(g)), Moments::Gpu(mv)) = (
+                param.storage(),
+                grad.as_ref().map(Tensor::storage),
+                &slot.moments,
+            ) else {
+                return false;
+            };
+            parts.push((p.clone(), g.clone(), mv, offset));
+        }
+        let p: Vec<_> = parts.iter().map(|(p, _, _, o)| (p.as_ref(), *o)).collect();
+        let g: Vec<_> = parts.iter().map(|(_, g, _, o)| (g.as_ref(), *o)).collect();
+        let mv: Vec<_> = parts.iter().map(|(_, _, mv, o)| (*mv, 2 * o)).collect();
+        let (p, g, mv) = (
+            gpu::adam::arena(&p, self.len),
+            gpu::adam::pack(&g, self.len),
+            gpu::adam::arena(&mv, 2 * self.len),
+        );
+        drop(parts);
+        let new = Arc::new(gpu::adam::update_packed(&p, g, &mv, scalars));
+        for (((_, param), slot), &offset) in params.iter_mut().zip(slots).zip(&self.offsets) {
+            let n = param.numel();
+            let view = GpuBuffer::view(&new, offset, n);
+            **param = Tensor::from_storage(Storage::Gpu(Arc::new(view)), param.shape().to_vec())
+                .requires_grad();
+            slot.moments = Moments::Gpu(GpuBuffer::view(&mv, 2 * offset, 2 * n));
+        }
+        true
+    }
+}
+// ANCHOR_END: chunks
+
 impl Adam {
     /// Zero moments for every parameter of `module`, on the parameter's device.
     pub fn new(module: &mut impl Module, lr: f32, betas: (f32, f32), eps: f32) -> Adam {
         let mut params = Vec::new();
         module.parameters("", &mut params);
+        let sizes: Vec<usize> = params.iter().map(|(_, t)| t.numel()).collect();
         let slots = params
             .into_iter()
             .map(|(name, t)| Slot {
@@ -139,6 +247,7 @@ impl Adam {
             eps,
             step: 0,
             slots,
+            chunks: chunks(&sizes),
         }
     }
 
@@ -173,41 +282,40 @@ impl Adam {
         );
         self.step += 1;
         let scalars = self.scalars(self.step);
-        for ((name, param), slot) in params.into_iter().zip(&mut self.slots) {
-            assert_eq!(name, slot.name, "Adam::step: parameters out of order");
+        let mut found = Vec::with_capacity(params.len());
+        for ((name, param), slot) in params.iter().zip(&mut self.slots) {
+            assert_eq!(*name, slot.name, "Adam::step: parameters out of order");
             assert_eq!(
                 param.shape(),
                 slot.shape,
                 "Adam::step: {name}: shape changed"
-            );
-            let Some(grad) = grads.get(param) else {
-                continue;
-            };
-            assert_eq!(
-                grad.shape(),
-                param.shape(),
-                "Adam::step: {name}: gradient shape"
             );
             let device = param.device();
             if slot.moments.device() != device {
                 // The module was moved after the optimizer was made: the moments follow it.
                 slot.moments = Moments::from_host(slot.moments.to_host(), device);
             }
-            let grad = grad.to_device(device);
-            let storage = match (param.storage(), grad.storage(), &mut slot.moments) {
-                (Storage::Cpu(p), Storage::Cpu(g), Moments::Cpu(mv)) => {
-                    Storage::cpu_from_vec(update_cpu(p, g, mv, scalars))
+            found.push(grads.get(param).map(|grad| {
+                assert_eq!(
+                    grad.shape(),
+                    param.shape(),
+                    "Adam::step: {name}: gradient shape"
+                );
+                grad.to_device(device)
+            }));
+        }
+        for chunk in &self.chunks {
+            let range = chunk.slots.clone();
+            let (params, slots) = (&mut params[range.clone()], &mut self.slots[range.clone()]);
+            #[cfg(feature = "gpu")]
+            if chunk.update_on_gpu(params, slots, &found[range.clone()], scalars) {
+                continue;
+            }
+            for (((_, param), slot), grad) in params.iter_mut().zip(slots).zip(&found[range]) {
+                if let Some(grad) = grad {
+                    update_one(param, slot, grad, scalars);
                 }
-                #[cfg(feature = "gpu")]
-                (Storage::Gpu(p), Storage::Gpu(g), Moments::Gpu(mv)) => {
-                    Storage::Gpu(std::sync::Arc::new(gpu::adam::update(p, g, mv, scalars)))
-                }
-                #[cfg(feature = "gpu")]
-                _ => unreachable!(
-                    "the gradient and the moments were moved to the parameter's device"
-                ),
-            };
-            *param = Tensor::from_storage(storage, param.shape().to_vec()).requires_grad();
+            }
         }
     }
     // ANCHOR_END: adam_step
@@ -226,10 +334,7 @@ impl Adam {
                 #[cfg(feature = "gpu")]
                 Moments::Gpu(packed) => {
                     let (m, v) = gpu::adam::split(packed);
-                    (
-                        Storage::Gpu(std::sync::Arc::new(m)),
-                        Storage::Gpu(std::sync::Arc::new(v)),
-                    )
+                    (Storage::Gpu(Arc::new(m)), Storage::Gpu(Arc::new(v)))
                 }
             };
             let shape = slot.shape.clone();

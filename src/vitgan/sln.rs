@@ -193,7 +193,6 @@ impl Op for Sln {
         };
         let dims = [b, l, d];
         let [stride, _] = self.layout(d);
-        let want_affine = inputs[1..].iter().any(|t| t.is_requires_grad());
         let wrap =
             |storage: Storage, shape: &[usize]| Tensor::from_storage(storage, shape.to_vec());
         // gamma's and beta's gradients, [B, D] each, as the rule returns them.
@@ -217,6 +216,7 @@ impl Op for Sln {
                 use crate::backend::gpu::sln as kernels;
                 use std::sync::Arc;
                 let gpu = |buffer| Storage::Gpu(Arc::new(buffer));
+                let want_affine = inputs[1..].iter().any(|t| t.is_requires_grad());
                 // Kernels run only for the gradients someone needs.
                 let dh = h.is_requires_grad().then(|| {
                     let (eps, offset) = (self.eps, self.offset);

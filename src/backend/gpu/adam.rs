@@ -3,6 +3,7 @@
 
 use super::buffers::GpuBuffer;
 use super::launch::{launch, Grid, Kernel};
+use std::sync::Arc;
 
 const ADAM: Kernel = Kernel {
     name: "adam.wgsl",
@@ -32,33 +33,61 @@ fn check(what: &str, buffer: &GpuBuffer, len: usize) {
     );
 }
 
-/// One Adam step of one parameter tensor: updates `moments` (m and v interleaved, `2n` values)
-/// in place and returns the new parameter. `scalars` are the kernel's info slots 1..=6:
+/// One Adam step of one parameter tensor, or of an arena of many: updates `moments` (m and v
+/// interleaved, `2n` values; a buffer or a view, written by the kernel) in place and returns
+/// the new parameter. `scalars` are the kernel's info slots 1..=6:
 /// lr / (1 - beta1^t), sqrt(1 - beta2^t), eps, 1 - beta1, beta2, 1 - beta2.
 pub fn update(
     param: &GpuBuffer,
     grad: &GpuBuffer,
-    moments: &mut GpuBuffer,
+    moments: &GpuBuffer,
     scalars: [f32; 6],
 ) -> GpuBuffer {
     let n = param.len();
     check("grad", grad, n);
     check("moments", moments, 2 * n);
-    let out = GpuBuffer::uninit(n);
+    let out = GpuBuffer::uninit_held(n);
+    let buffers = [param.raw(), grad.raw(), moments.raw(), out.raw()];
+    launch(ADAM, "update", &info(n, scalars), &buffers, per_element(n));
+    out
+}
+
+/// The info slots of `update` and `update_packed`: the count, then the scalars.
+fn info(n: usize, scalars: [f32; 6]) -> [u32; 7] {
     let mut info = [u32_of(n, "element count"); 7];
     for (slot, s) in info[1..].iter_mut().zip(scalars) {
         *slot = s.to_bits();
     }
-    let buffers = [param.raw(), grad.raw(), moments.raw(), out.raw()];
-    launch(ADAM, "update", &info, &buffers, per_element(n));
-    out
+    info
+}
+
+/// One Adam step of an arena: `packed` holds the gradients (made by [`pack`]) and receives the
+/// new parameters in their place; `param` and `moments` as in [`update`].
+pub fn update_packed(
+    param: &GpuBuffer,
+    packed: GpuBuffer,
+    moments: &GpuBuffer,
+    scalars: [f32; 6],
+) -> GpuBuffer {
+    let n = param.len();
+    check("packed gradients", &packed, n);
+    check("moments", moments, 2 * n);
+    let buffers = [param.raw(), packed.raw(), moments.raw()];
+    launch(
+        ADAM,
+        "update_packed",
+        &info(n, scalars),
+        &buffers,
+        per_element(n),
+    );
+    packed
 }
 
 /// `torch.lerp(ema, source, weight)` elementwise, into a new buffer.
 pub fn ema(ema: &GpuBuffer, source: &GpuBuffer, weight: f32) -> GpuBuffer {
     let n = ema.len();
     check("source", source, n);
-    let out = GpuBuffer::uninit(n);
+    let out = GpuBuffer::uninit_held(n);
     let info = [u32_of(n, "element count"), weight.to_bits()];
     launch(
         ADAM,
@@ -90,7 +119,7 @@ pub fn split(packed: &GpuBuffer) -> (GpuBuffer, GpuBuffer) {
 pub fn join(m: &GpuBuffer, v: &GpuBuffer) -> GpuBuffer {
     let n = m.len();
     check("v", v, n);
-    let packed = GpuBuffer::uninit(2 * n);
+    let packed = GpuBuffer::uninit_held(2 * n);
     let info = [u32_of(n, "element count")];
     launch(
         ADAM,
@@ -100,4 +129,54 @@ pub fn join(m: &GpuBuffer, v: &GpuBuffer) -> GpuBuffer {
         per_element(n),
     );
     packed
+}
+
+// ANCHOR: pack
+/// A new arena of `len` values holding each of `parts` (a buffer and its offset there, a
+/// multiple of [`VIEW_ALIGN`](crate::backend::VIEW_ALIGN)), three to a dispatch: a kernel binds
+/// at most four buffers. Values between the parts are left undefined.
+pub fn pack(parts: &[(&GpuBuffer, usize)], len: usize) -> GpuBuffer {
+    let arena = GpuBuffer::uninit_held(len);
+    for three in parts.chunks(3) {
+        let mut info = [0u32; 7];
+        for (k, (part, offset)) in three.iter().enumerate() {
+            assert!(
+                offset + part.len() <= len,
+                "adam (gpu): pack: values {offset}..{} of an arena of {len}",
+                offset + part.len()
+            );
+            info[1 + k] = u32_of(part.len(), "part length");
+            info[4 + k] = u32_of(*offset, "offset");
+        }
+        let total: usize = three.iter().map(|(part, _)| part.len()).sum();
+        info[0] = u32_of(total, "element count");
+        // Fewer than three parts: the first is bound again in the empty places (count 0).
+        let source = |k: usize| three.get(k).unwrap_or(&three[0]).0.raw();
+        let buffers = [source(0), source(1), source(2), arena.raw()];
+        launch(
+            ADAM,
+            "gather",
+            &info,
+            &buffers,
+            Grid::Flat(u32_of(total.div_ceil(WORKGROUP), "workgroup count")),
+        );
+    }
+    arena
+}
+// ANCHOR_END: pack
+
+/// The arena that `parts` (a buffer and the offset it should have) already are views of, at
+/// those offsets, when it holds `len` values: packing them again would copy them in place.
+pub fn arena_of(parts: &[(&GpuBuffer, usize)], len: usize) -> Option<Arc<GpuBuffer>> {
+    let (arena, _) = parts.first()?.0.viewed()?;
+    let in_place = |(part, offset): &(&GpuBuffer, usize)| {
+        part.viewed()
+            .is_some_and(|(a, at)| Arc::ptr_eq(a, arena) && at == *offset)
+    };
+    (arena.len() == len && parts.iter().all(in_place)).then(|| arena.clone())
+}
+
+/// [`arena_of`] `parts`, or a new arena they are packed into.
+pub fn arena(parts: &[(&GpuBuffer, usize)], len: usize) -> Arc<GpuBuffer> {
+    arena_of(parts, len).unwrap_or_else(|| Arc::new(pack(parts, len)))
 }

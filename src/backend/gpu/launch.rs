@@ -21,6 +21,16 @@ pub fn dispatch_count() -> u64 {
     DISPATCHES.load(Ordering::Relaxed)
 }
 
+thread_local! {
+    static THREAD_DISPATCHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Kernel dispatches recorded by the calling thread: what one piece of work cost, exactly, while
+/// other threads (other tests) use the GPU too.
+pub fn thread_dispatch_count() -> u64 {
+    THREAD_DISPATCHES.with(|n| n.get())
+}
+
 static RECORDING_NS: AtomicU64 = AtomicU64::new(0);
 
 /// Host time spent recording dispatches since the process started, in seconds: set against a
@@ -155,7 +165,7 @@ pub(crate) fn launch(
     kernel: Kernel,
     entry: &'static str,
     info: &[u32],
-    buffers: &[&wgpu::Buffer],
+    buffers: &[wgpu::BufferBinding],
     grid: Grid,
 ) {
     let started = std::time::Instant::now();
@@ -167,7 +177,7 @@ fn record_dispatch(
     kernel: Kernel,
     entry: &'static str,
     info: &[u32],
-    buffers: &[&wgpu::Buffer],
+    buffers: &[wgpu::BufferBinding],
     grid: Grid,
 ) {
     assert!(
@@ -230,7 +240,7 @@ fn record_dispatch(
     for (i, b) in buffers.iter().enumerate() {
         entries.push(wgpu::BindGroupEntry {
             binding: i as u32 + 1,
-            resource: b.as_entire_binding(),
+            resource: wgpu::BindingResource::Buffer(b.clone()),
         });
     }
     let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -268,6 +278,7 @@ fn record_dispatch(
         recorder.pass = None;
     }
     DISPATCHES.fetch_add(1, Ordering::Relaxed);
+    THREAD_DISPATCHES.with(|n| n.set(n.get() + 1));
     *BY_KERNEL
         .lock()
         .unwrap()

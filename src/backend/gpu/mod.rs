@@ -28,5 +28,8 @@ pub mod sln;
 pub use buffers::{buffers_created, bytes_allocated, peak_live_bytes, GpuBuffer};
 pub use context::{context, is_available, GpuContext, GpuError};
 pub use kernels::*;
-pub use launch::{dispatch_count, dispatches_by_kernel, flush, recording_seconds, synchronize};
+pub use launch::{
+    dispatch_count, dispatches_by_kernel, flush, recording_seconds, synchronize,
+    thread_dispatch_count,
+};
 pub use profile::gpu_time_by_kernel;
