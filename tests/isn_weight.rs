@@ -7,7 +7,9 @@ use common::{assert_close, randn};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use vitgan::vitgan::isn::IsnLinear;
-use vitgan::vitgan::isn_weight::{isn_weight, isn_weight_composed, isn_weight_updating_u};
+use vitgan::vitgan::isn_weight::{
+    isn_weight, isn_weight_composed, isn_weight_power_step, isn_weight_updating_u,
+};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 /// [W, u, v, sigma0] of a layer whose weight has moved since initialization, followed by two
@@ -136,6 +138,23 @@ fn updating_u_is_the_power_step_then_the_weight() {
     );
 }
 
+/// The whole step of a training forward, on the CPU: v and u are those of `power_iteration`,
+/// and the weight is `isn_weight` with them, to the bit.
+#[test]
+fn the_power_step_is_the_iteration_then_the_weight() {
+    let [w, u, v, sigma0] = moved(6, 9, 5);
+    let mut lin = IsnLinear::new(9, 6, false, &mut StdRng::seed_from_u64(0));
+    (lin.weight, lin.u, lin.v) = (w.clone(), u.clone(), v);
+    lin.power_iteration();
+    let (w_isn, new_u, new_v) = isn_weight_power_step(&w, &u, &sigma0);
+    assert_eq!(new_v.to_vec(), lin.v.to_vec());
+    assert_eq!(new_u.to_vec(), lin.u.to_vec());
+    assert_eq!(
+        w_isn.to_vec(),
+        isn_weight(&w, &lin.u, &lin.v, &sigma0).to_vec()
+    );
+}
+
 #[test]
 #[should_panic(
     expected = "isn_weight: expected u of shape [3] for a weight of shape [3, 5], found [4]"
@@ -165,7 +184,11 @@ fn a_flat_weight_is_named() {
 mod gpu {
     use super::moved;
     use crate::common::{assert_close, gpu_available, parity};
-    use vitgan::vitgan::isn_weight::{isn_weight, isn_weight_updating_u};
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+    use vitgan::backend::gpu::thread_dispatch_count;
+    use vitgan::vitgan::isn::IsnLinear;
+    use vitgan::vitgan::isn_weight::{isn_weight, isn_weight_power_step, isn_weight_updating_u};
     use vitgan::Device;
 
     // ANCHOR: parity
@@ -212,4 +235,39 @@ mod gpu {
             );
         }
     }
+
+    // ANCHOR: power_step_parity
+    /// The whole step of a training forward in four dispatches, v normalized inside the
+    /// product W v: v is the GPU's own `product_normalize` to the bit (every workgroup summed
+    /// the same squares in the same order), and u, the value and the gradient agree with the
+    /// CPU's. Columns beyond a workgroup make each thread sum several squares.
+    #[test]
+    fn isn_weight_power_step_agrees_on_cpu_and_gpu() {
+        if !gpu_available() {
+            return;
+        }
+        for (rows, cols) in [(5, 7), (300, 7), (7, 600), (600, 500)] {
+            let [w, u, _, sigma0] = moved(rows, cols, 22);
+            let what = format!("isn_weight_power_step [{rows}, {cols}]");
+            parity(&what, &[w.clone(), u.clone(), sigma0.clone()], |t| {
+                isn_weight_power_step(&t[0], &t[1], &t[2]).0
+            });
+            let (_, u_cpu, v_cpu) = isn_weight_power_step(&w, &u, &sigma0);
+            let mut layer = IsnLinear::new(cols, rows, false, &mut StdRng::seed_from_u64(0));
+            (layer.weight, layer.u) = (w.clone(), u.clone());
+            vitgan::nn::to_device(&mut layer, Device::Gpu);
+            let on_gpu = [w, u, sigma0].map(|t| t.to_device(Device::Gpu));
+            let before = thread_dispatch_count();
+            let (_, u_gpu, v_gpu) = isn_weight_power_step(&on_gpu[0], &on_gpu[1], &on_gpu[2]);
+            assert_eq!(thread_dispatch_count() - before, 4, "{what}: dispatches");
+            assert_eq!(u_gpu.device(), Device::Gpu);
+            layer.power_iteration();
+            assert_eq!(v_gpu.to_vec(), layer.v.to_vec(), "{what}: v");
+            for (name, cpu, gpu) in [("u", &u_cpu, &u_gpu), ("v", &v_cpu, &v_gpu)] {
+                let what = format!("{what}: {name}");
+                assert_close(&what, &cpu.to_vec(), &gpu.to_vec(), 1e-5, 0.1);
+            }
+        }
+    }
+    // ANCHOR_END: power_step_parity
 }

@@ -110,6 +110,15 @@ fn normalize(@builtin(local_invocation_index) lane: u32) {
 @group(0) @binding(2) var<storage, read> vector: array<f32>;
 @group(0) @binding(3) var<storage, read_write> context: array<f32>;
 
+// (W v)_k for v = `vector` times `scale`, summed by one workgroup as in `rows`.
+fn row_times_vector(k: u32, cols: u32, lane: u32, scale: f32) -> f32 {
+    var acc = 0.0;
+    for (var j = lane; j < cols; j += WG) {
+        acc += weight[k * cols + j] * (vector[j] * scale);
+    }
+    return workgroup_sum(lane, acc);
+}
+
 // context[2 + k] = (W v)_k, one workgroup per row k as in `rows`; workgroup 0 also copies v
 // to its place after u's.
 @compute @workgroup_size(256)
@@ -122,11 +131,7 @@ fn rows_into_context(@builtin(workgroup_id) wg: vec3<u32>,
     if k >= rows {
         return;
     }
-    var acc = 0.0;
-    for (var j = lane; j < cols; j += WG) {
-        acc += weight[k * cols + j] * vector[j];
-    }
-    let total = workgroup_sum(lane, acc);
+    let total = row_times_vector(k, cols, lane, 1.0);
     if lane == 0u {
         context[2u + k] = total;
     }
@@ -136,6 +141,43 @@ fn rows_into_context(@builtin(workgroup_id) wg: vec3<u32>,
         }
     }
 }
+
+// ANCHOR: rows_into_context_normalizing
+// As `rows_into_context` for v = normalize(x), x = W^T u as `columns` left it: the power
+// iteration's first normalization, done here instead of in a dispatch of its own. Every
+// workgroup sums the squares of x itself, in the order `normalize` does, so all of them use the
+// v that `normalize` would have made, to the bit; workgroup 0 also writes v out for the layer
+// to keep. info slot 3 = eps.
+@group(0) @binding(4) var<storage, read_write> v_normalized: array<f32>;
+
+@compute @workgroup_size(256)
+fn rows_into_context_normalizing(@builtin(workgroup_id) wg: vec3<u32>,
+                                 @builtin(num_workgroups) groups: vec3<u32>,
+                                 @builtin(local_invocation_index) lane: u32) {
+    let k = flat_workgroup(wg, groups);
+    let rows = slot(0u);
+    let cols = slot(1u);
+    if k >= rows {
+        return;
+    }
+    var squares = 0.0;
+    for (var j = lane; j < cols; j += WG) {
+        squares += vector[j] * vector[j];
+    }
+    let scale = 1.0 / max(sqrt(workgroup_sum(lane, squares)), slot_f32(3u));
+    let total = row_times_vector(k, cols, lane, scale);
+    if lane == 0u {
+        context[2u + k] = total;
+    }
+    if k == 0u {
+        for (var j = lane; j < cols; j += WG) {
+            let v = vector[j] * scale;
+            context[2u + rows + j] = v;
+            v_normalized[j] = v;
+        }
+    }
+}
+// ANCHOR_END: rows_into_context_normalizing
 
 @group(0) @binding(1) var<storage, read> u_in: array<f32>;
 @group(0) @binding(2) var<storage, read> sigma0: array<f32>;

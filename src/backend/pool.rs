@@ -230,9 +230,17 @@ mod tests {
     #[test]
     fn a_long_lived_request_takes_only_its_own_size() {
         let mut pool = pool_of(&[2048, 4096], &[]);
-        assert_eq!(pool.take_at_most(1024, 1024, false), None, "2048 would waste half");
+        assert_eq!(
+            pool.take_at_most(1024, 1024, false),
+            None,
+            "2048 would waste half"
+        );
         assert_eq!(pool.take_at_most(2048, 2048, false), Some(2048));
-        assert_eq!(pool.take(2048, false), Some(4096), "a loose request takes twice");
+        assert_eq!(
+            pool.take(2048, false),
+            Some(4096),
+            "a loose request takes twice"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! started as is W / sqrt(in), so sigma0 is that matrix's largest singular value, and at
 //! initialization W_isn equals W / sqrt(in) (u, v are then the exact singular vectors).
 
-use super::isn_weight::{isn_weight, isn_weight_updating_u};
+use super::isn_weight::{isn_weight, isn_weight_power_step};
 use crate::nn::{join, Module};
 use crate::tensor::Storage;
 use crate::Tensor;
@@ -160,15 +160,15 @@ impl IsnLinear {
     }
 
     /// W_isn; in training after a power-iteration step. The step's second half,
-    /// u = normalize(W v), and sigma = u^T W v share the product W v (`isn_weight_updating_u`):
-    /// the same values as `power_iteration` followed by `effective_weight`.
+    /// u = normalize(W v), and sigma = u^T W v share the product W v, and on the GPU v is
+    /// normalized inside it (`isn_weight_power_step`): the same values as `power_iteration`
+    /// followed by `effective_weight`.
     fn weight_for(&mut self, train: bool) -> Tensor {
         if !train {
             return self.effective_weight();
         }
-        self.v = self.normalized_product(&self.u, true);
-        let (w_isn, u) = isn_weight_updating_u(&self.weight, &self.v, &self.sigma0);
-        self.u = u;
+        let (w_isn, u, v) = isn_weight_power_step(&self.weight, &self.u, &self.sigma0);
+        (self.u, self.v) = (u, v);
         w_isn
     }
     // ANCHOR_END: forward

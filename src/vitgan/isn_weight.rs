@@ -25,7 +25,13 @@ use crate::Tensor;
 
 /// [rows, cols] of the weight, after checking u [rows] (when given), v [cols], sigma0 [] and
 /// one device.
-fn dims(op: &str, weight: &Tensor, u: Option<&Tensor>, v: &Tensor, sigma0: &Tensor) -> [usize; 2] {
+fn dims(
+    op: &str,
+    weight: &Tensor,
+    u: Option<&Tensor>,
+    v: Option<&Tensor>,
+    sigma0: &Tensor,
+) -> [usize; 2] {
     let &[rows, cols] = weight.shape() else {
         panic!(
             "{op}: expected a weight of shape [out, in], found {:?}",
@@ -37,8 +43,9 @@ fn dims(op: &str, weight: &Tensor, u: Option<&Tensor>, v: &Tensor, sigma0: &Tens
         "{op}: expected a non-empty weight, found [{rows}, {cols}]"
     );
     let u = u.map(|u| ("u", u, vec![rows]));
-    let others = [("v", v, vec![cols]), ("sigma0", sigma0, vec![])];
-    for (name, t, shape) in u.into_iter().chain(others) {
+    let v = v.map(|v| ("v", v, vec![cols]));
+    let sigma0 = ("sigma0", sigma0, vec![]);
+    for (name, t, shape) in u.into_iter().chain(v).chain([sigma0]) {
         assert!(
             t.shape() == shape,
             "{op}: expected {name} of shape {shape:?} for a weight of shape [{rows}, {cols}], \
@@ -60,7 +67,7 @@ fn dims(op: &str, weight: &Tensor, u: Option<&Tensor>, v: &Tensor, sigma0: &Tens
 /// The twin from primitive ops. u, v and sigma0 enter detached, so autograd differentiates
 /// through sigma = u^T W v with them held fixed.
 pub fn isn_weight_composed(weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Tensor) -> Tensor {
-    let [rows, cols] = dims("isn_weight_composed", weight, Some(u), v, sigma0);
+    let [rows, cols] = dims("isn_weight_composed", weight, Some(u), Some(v), sigma0);
     let u = u.detach().reshape(&[1, rows]);
     let v = v.detach().reshape(&[cols, 1]);
     let sigma = u.matmul(weight).matmul(&v).reshape(&[]);
@@ -73,7 +80,7 @@ pub fn isn_weight_composed(weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Ten
 /// Equal to [`isn_weight_composed`] up to the order of the sums; only the weight gets a
 /// gradient.
 pub fn isn_weight(weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Tensor) -> Tensor {
-    let dims = dims("isn_weight", weight, Some(u), v, sigma0);
+    let dims = dims("isn_weight", weight, Some(u), Some(v), sigma0);
     let (out, context) = match (weight.storage(), u.storage(), v.storage(), sigma0.storage()) {
         (Storage::Cpu(w), Storage::Cpu(u), Storage::Cpu(v), Storage::Cpu(sigma0)) => {
             let (out, context) = forward_cpu(w, u, v, sigma0[0], dims);
@@ -96,7 +103,7 @@ pub fn isn_weight(weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Tensor) -> T
 /// layer computes W v for both; on the GPU the product is made once, and the norm and sigma
 /// in one small kernel.
 pub fn isn_weight_updating_u(weight: &Tensor, v: &Tensor, sigma0: &Tensor) -> (Tensor, Tensor) {
-    let dims = dims("isn_weight_updating_u", weight, None, v, sigma0);
+    let dims = dims("isn_weight_updating_u", weight, None, Some(v), sigma0);
     #[cfg(feature = "gpu")]
     if let (Storage::Gpu(w), Storage::Gpu(v), Storage::Gpu(sigma0)) =
         (weight.storage(), v.storage(), sigma0.storage())
@@ -115,6 +122,38 @@ pub fn isn_weight_updating_u(weight: &Tensor, v: &Tensor, sigma0: &Tensor) -> (T
     );
     (isn_weight(weight, &u, v, sigma0), u)
 }
+
+// ANCHOR: power_step
+/// A training forward's whole power-iteration step and the weight that uses it:
+/// v = normalize(W^T u), then `isn_weight_updating_u(weight, v, sigma0)`. Returns
+/// (W_isn, u, v). On the GPU four dispatches: v is normalized inside the product W v.
+pub fn isn_weight_power_step(
+    weight: &Tensor,
+    u: &Tensor,
+    sigma0: &Tensor,
+) -> (Tensor, Tensor, Tensor) {
+    let dims = dims("isn_weight_power_step", weight, Some(u), None, sigma0);
+    #[cfg(feature = "gpu")]
+    if let (Storage::Gpu(w), Storage::Gpu(u), Storage::Gpu(sigma0)) =
+        (weight.storage(), u.storage(), sigma0.storage())
+    {
+        use super::isn::NORMALIZE_EPS;
+        use crate::backend::gpu::isn::power_step_weight;
+        use std::sync::Arc;
+        let (out, context, u, v) = power_step_weight(w, u, sigma0, dims, NORMALIZE_EPS);
+        let gpu = |b| Storage::Gpu(Arc::new(b));
+        let u = Tensor::from_storage(gpu(u), vec![dims[0]]);
+        let v = Tensor::from_storage(gpu(v), vec![dims[1]]);
+        return (recorded(weight, dims, gpu(out), gpu(context)), u, v);
+    }
+    let v = Tensor::from_vec(
+        product_normalize(weight.cpu_values(), dims, u.cpu_values(), true),
+        &[dims[1]],
+    );
+    let (w_isn, u) = isn_weight_updating_u(weight, &v, sigma0);
+    (w_isn, u, v)
+}
+// ANCHOR_END: power_step
 
 /// The output tensor, with its node when the weight needs a gradient.
 fn recorded(weight: &Tensor, dims: [usize; 2], out: Storage, context: Storage) -> Tensor {

@@ -31,10 +31,27 @@ fn check(what: &str, buffer: &GpuBuffer, len: usize) {
 pub fn product_normalize(
     w: &GpuBuffer,
     x: &GpuBuffer,
-    [rows, cols]: [usize; 2],
+    dims: [usize; 2],
     transposed: bool,
     eps: f32,
 ) -> GpuBuffer {
+    let out = product(w, x, dims, transposed);
+    let slots = normalize_slots(dims, out.len(), eps);
+    launch(ISN, "normalize", &slots, &[out.raw()], Grid::Flat(1));
+    out
+}
+
+fn normalize_slots([rows, cols]: [usize; 2], len: usize, eps: f32) -> [u32; 4] {
+    [
+        u32_of(rows, "rows"),
+        u32_of(cols, "columns"),
+        u32_of(len, "length"),
+        eps.to_bits(),
+    ]
+}
+
+/// W^T x when `transposed`, else W x: `product_normalize` before the normalization.
+fn product(w: &GpuBuffer, x: &GpuBuffer, [rows, cols]: [usize; 2], transposed: bool) -> GpuBuffer {
     // Flat indices into W go up to rows * cols: they must fit the kernel's u32 arithmetic.
     u32_of(rows * cols, "the weight's element count");
     check("the weight", w, rows * cols);
@@ -45,12 +62,7 @@ pub fn product_normalize(
     };
     check("the vector", x, from);
     let out = GpuBuffer::uninit(to);
-    let slots = [
-        u32_of(rows, "rows"),
-        u32_of(cols, "columns"),
-        u32_of(to, "length"),
-        eps.to_bits(),
-    ];
+    let slots = [u32_of(rows, "rows"), u32_of(cols, "columns")];
     let buffers = [w.raw(), x.raw(), out.raw()];
     if transposed {
         let groups = Grid::Xyz(u32_of(cols.div_ceil(32), "column tiles"), 1, 1);
@@ -64,7 +76,6 @@ pub fn product_normalize(
             Grid::Flat(u32_of(rows, "rows")),
         );
     }
-    launch(ISN, "normalize", &slots, &[out.raw()], Grid::Flat(1));
     out
 }
 
@@ -101,16 +112,52 @@ pub fn normalized_weight_updating_u(
     eps: f32,
 ) -> (GpuBuffer, GpuBuffer, GpuBuffer) {
     let context = weight_times_v(w, v, sigma0, dims);
-    let u = GpuBuffer::uninit(dims[0]);
+    let u = normalize_sigma(sigma0, &context, dims, eps);
+    (scaled(w, &context, dims), context, u)
+}
+
+// ANCHOR: power_step
+/// A whole training step of the power iteration and the weight that uses it: v =
+/// normalize(W^T u), u = normalize(W v), and (W s, context) as `normalized_weight` makes them.
+/// Returns (W s, context, u, v) after four dispatches: v is normalized inside the product W v
+/// (`rows_into_context_normalizing`) instead of by a dispatch of its own, to the same values.
+pub fn power_step_weight(
+    w: &GpuBuffer,
+    u: &GpuBuffer,
+    sigma0: &GpuBuffer,
+    dims @ [rows, cols]: [usize; 2],
+    eps: f32,
+) -> (GpuBuffer, GpuBuffer, GpuBuffer, GpuBuffer) {
+    check("u", u, rows);
+    check("sigma0", sigma0, 1);
+    let x = product(w, u, dims, true);
+    let (context, v) = (GpuBuffer::uninit(2 + rows + cols), GpuBuffer::uninit(cols));
+    let slots = normalize_slots(dims, cols, eps);
+    let buffers = [w.raw(), x.raw(), context.raw(), v.raw()];
+    let grid = Grid::Flat(u32_of(rows, "rows"));
+    launch(ISN, "rows_into_context_normalizing", &slots, &buffers, grid);
+    let u = normalize_sigma(sigma0, &context, dims, eps);
+    (scaled(w, &context, dims), context, u, v)
+}
+// ANCHOR_END: power_step
+
+/// u = normalize(W v) and sigma, s into the context, from the W v that it holds.
+fn normalize_sigma(
+    sigma0: &GpuBuffer,
+    context: &GpuBuffer,
+    [rows, cols]: [usize; 2],
+    eps: f32,
+) -> GpuBuffer {
+    let u = GpuBuffer::uninit(rows);
     let slots = [
-        u32_of(dims[0], "rows"),
-        u32_of(dims[1], "columns"),
+        u32_of(rows, "rows"),
+        u32_of(cols, "columns"),
         0,
         eps.to_bits(),
     ];
     let buffers = [u.raw(), sigma0.raw(), context.raw()];
     launch(ISN, "normalize_sigma", &slots, &buffers, Grid::Flat(1));
-    (scaled(w, &context, dims), context, u)
+    u
 }
 
 /// A new context holding W v where u will go, and v; after checking the sizes.
