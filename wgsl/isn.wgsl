@@ -110,36 +110,36 @@ fn normalize(@builtin(local_invocation_index) lane: u32) {
 @group(0) @binding(2) var<storage, read> vector: array<f32>;
 @group(0) @binding(3) var<storage, read_write> context: array<f32>;
 
-// (W v)_k for v = `vector` times `scale`, summed by one workgroup as in `rows`.
-fn row_times_vector(k: u32, cols: u32, lane: u32, scale: f32) -> f32 {
+// context[2 + k] = (W v)_k for v = `vector` times `scale`, summed by one workgroup as in
+// `rows`; workgroup 0 also puts v in its place after u's.
+fn row_into_context(k: u32, lane: u32, scale: f32) {
+    let rows = slot(0u);
+    let cols = slot(1u);
     var acc = 0.0;
     for (var j = lane; j < cols; j += WG) {
         acc += weight[k * cols + j] * (vector[j] * scale);
     }
-    return workgroup_sum(lane, acc);
-}
-
-// context[2 + k] = (W v)_k, one workgroup per row k as in `rows`; workgroup 0 also copies v
-// to its place after u's.
-@compute @workgroup_size(256)
-fn rows_into_context(@builtin(workgroup_id) wg: vec3<u32>,
-                     @builtin(num_workgroups) groups: vec3<u32>,
-                     @builtin(local_invocation_index) lane: u32) {
-    let k = flat_workgroup(wg, groups);
-    let rows = slot(0u);
-    let cols = slot(1u);
-    if k >= rows {
-        return;
-    }
-    let total = row_times_vector(k, cols, lane, 1.0);
+    let total = workgroup_sum(lane, acc);
     if lane == 0u {
         context[2u + k] = total;
     }
     if k == 0u {
         for (var j = lane; j < cols; j += WG) {
-            context[2u + rows + j] = vector[j];
+            context[2u + rows + j] = vector[j] * scale;
         }
     }
+}
+
+// One workgroup per row k of W, for the v in `vector`.
+@compute @workgroup_size(256)
+fn rows_into_context(@builtin(workgroup_id) wg: vec3<u32>,
+                     @builtin(num_workgroups) groups: vec3<u32>,
+                     @builtin(local_invocation_index) lane: u32) {
+    let k = flat_workgroup(wg, groups);
+    if k >= slot(0u) {
+        return;
+    }
+    row_into_context(k, lane, 1.0);
 }
 
 // ANCHOR: rows_into_context_normalizing
@@ -155,9 +155,8 @@ fn rows_into_context_normalizing(@builtin(workgroup_id) wg: vec3<u32>,
                                  @builtin(num_workgroups) groups: vec3<u32>,
                                  @builtin(local_invocation_index) lane: u32) {
     let k = flat_workgroup(wg, groups);
-    let rows = slot(0u);
     let cols = slot(1u);
-    if k >= rows {
+    if k >= slot(0u) {
         return;
     }
     var squares = 0.0;
@@ -165,15 +164,10 @@ fn rows_into_context_normalizing(@builtin(workgroup_id) wg: vec3<u32>,
         squares += vector[j] * vector[j];
     }
     let scale = 1.0 / max(sqrt(workgroup_sum(lane, squares)), slot_f32(3u));
-    let total = row_times_vector(k, cols, lane, scale);
-    if lane == 0u {
-        context[2u + k] = total;
-    }
+    row_into_context(k, lane, scale);
     if k == 0u {
         for (var j = lane; j < cols; j += WG) {
-            let v = vector[j] * scale;
-            context[2u + rows + j] = v;
-            v_normalized[j] = v;
+            v_normalized[j] = vector[j] * scale;
         }
     }
 }
