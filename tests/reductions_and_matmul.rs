@@ -36,6 +36,46 @@ fn reductions_over_every_axis() {
     parity("max of rows", &[rows], |t| t[0].max(1, false));
 }
 
+// ANCHOR: sum_to_runs
+/// `sum_to` sums each run of neighbouring axes in one reduction: a bias's gradient, [B, L, D]
+/// to [D], is one dispatch; [2, 3, 4, 5] to [1, 3, 1, 5], whose summed axes a kept one
+/// separates, two. The values are those of summing axis by axis, and the CPU's.
+#[test]
+fn sum_to_sums_neighbouring_axes_at_once() {
+    use vitgan::backend::gpu::thread_dispatch_count;
+    use vitgan::Device;
+    if !gpu_available() {
+        return;
+    }
+    let cases: [(&[usize], &[usize], u64); 3] = [
+        (&[4, 65, 24], &[24], 1),
+        (&[2, 3, 4, 5], &[1, 3, 1, 5], 2),
+        (&[2, 1, 4, 1, 6], &[1, 6], 1),
+    ];
+    for (from, to, dispatches) in cases {
+        let x = randn(from, 23);
+        let what = format!("sum_to {from:?} -> {to:?}");
+        parity(&what, &[x.clone()], |t| t[0].sum_to(to));
+        let mut by_axis = x.clone();
+        let extra = from.len() - to.len();
+        for (axis, &size) in from.iter().enumerate() {
+            let target = if axis < extra { 1 } else { to[axis - extra] };
+            if target == 1 && size != 1 {
+                by_axis = by_axis.sum(axis as isize, true);
+            }
+        }
+        let by_axis = by_axis.reshape(to).to_vec();
+        // Another order of additions: errors against the largest sum, not each small one.
+        common::assert_close(&what, &by_axis, &x.sum_to(to).to_vec(), 1e-5, 1.0);
+        let on_gpu = x.to_device(Device::Gpu);
+        let before = thread_dispatch_count();
+        let summed = on_gpu.sum_to(to);
+        assert_eq!(thread_dispatch_count() - before, dispatches, "{what}");
+        assert_eq!(summed.shape(), to);
+    }
+}
+// ANCHOR_END: sum_to_runs
+
 #[test]
 fn softmax_over_every_axis() {
     if !gpu_available() {

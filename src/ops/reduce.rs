@@ -120,31 +120,45 @@ impl Tensor {
 
     // ANCHOR: sum_to
     /// Sums a broadcast result back to `shape`: over the leading axes `shape` lacks, and over
-    /// the axes where `shape` has size 1. The gradient of `broadcast_to`.
+    /// the axes where `shape` has size 1. The gradient of `broadcast_to`. Neighbouring axes
+    /// that are summed over are merged into one first (a reshape, which copies nothing), so a
+    /// bias's gradient, [B, L, D] to [D], is one reduction over B L rows: one dispatch on the
+    /// GPU instead of one per axis.
     pub fn sum_to(&self, shape: &[usize]) -> Tensor {
         if self.shape() == shape {
             return self.clone();
         }
-        let extra = self.rank().checked_sub(shape.len()).unwrap_or_else(|| {
+        let mismatch = || -> ! {
             panic!(
                 "sum_to: cannot reduce shape {:?} to {:?}",
                 self.shape(),
                 shape
             )
-        });
-        let mut t = self.clone();
-        for axis in 0..self.rank() {
+        };
+        let extra = self
+            .rank()
+            .checked_sub(shape.len())
+            .unwrap_or_else(|| mismatch());
+        // Runs of neighbouring axes that are all summed over, or all kept: (size, summed).
+        // Axes of size 1 belong to either and are left out.
+        let mut runs: Vec<(usize, bool)> = Vec::new();
+        for (axis, &size) in self.shape().iter().enumerate() {
             let target = if axis < extra { 1 } else { shape[axis - extra] };
-            if target == 1 && t.shape()[axis] != 1 {
+            let summed = target == 1 && size != 1;
+            if !summed && target != size {
+                mismatch();
+            }
+            match runs.last_mut() {
+                _ if size == 1 => {}
+                Some((run, run_summed)) if *run_summed == summed => *run *= size,
+                _ => runs.push((size, summed)),
+            }
+        }
+        let sizes: Vec<usize> = runs.iter().map(|&(size, _)| size).collect();
+        let mut t = self.reshape(&sizes);
+        for (axis, &(_, summed)) in runs.iter().enumerate() {
+            if summed {
                 t = t.sum(axis as isize, true);
-            } else {
-                assert_eq!(
-                    target,
-                    t.shape()[axis],
-                    "sum_to: cannot reduce shape {:?} to {:?}",
-                    self.shape(),
-                    shape
-                );
             }
         }
         t.reshape(shape)
