@@ -189,30 +189,29 @@ impl Chunk {
         grads: &[Option<Tensor>],
         scalars: [f32; 6],
     ) -> bool {
-        let mut parts = Vec::with_capacity(params.len());
+        // Each buffer with the offset it has (or will have) in its arena.
+        let (mut p, mut g, mut mv) = (Vec::new(), Vec::new(), Vec::new());
         for (((_, param), slot), (grad, &offset)) in params
             .iter()
             .zip(&*slots)
             .zip(grads.iter().zip(&self.offsets))
         {
-            let (Storage::Gpu(p), Some(Storage::Gpu(g)), Moments::Gpu(mv)) = (
+            let (Storage::Gpu(param), Some(Storage::Gpu(grad)), Moments::Gpu(moments)) = (
                 param.storage(),
                 grad.as_ref().map(Tensor::storage),
                 &slot.moments,
             ) else {
                 return false;
             };
-            parts.push((p.clone(), g.clone(), mv, offset));
+            p.push((param.as_ref(), offset));
+            g.push((grad.as_ref(), offset));
+            mv.push((moments, 2 * offset));
         }
-        let p: Vec<_> = parts.iter().map(|(p, _, _, o)| (p.as_ref(), *o)).collect();
-        let g: Vec<_> = parts.iter().map(|(_, g, _, o)| (g.as_ref(), *o)).collect();
-        let mv: Vec<_> = parts.iter().map(|(_, _, mv, o)| (*mv, 2 * o)).collect();
         let (p, g, mv) = (
             gpu::adam::arena(&p, self.len),
             gpu::adam::pack(&g, self.len),
             gpu::adam::arena(&mv, 2 * self.len),
         );
-        drop(parts);
         let new = Arc::new(gpu::adam::update_packed(&p, g, &mv, scalars));
         for (((_, param), slot), &offset) in params.iter_mut().zip(slots).zip(&self.offsets) {
             let n = param.numel();

@@ -110,26 +110,25 @@ fn blend_arena(
     let Some((arena, _)) = view(&sources[0].1) else {
         return 0;
     };
-    let mut run = Vec::new();
+    // The average's buffers, each with its source's offset in the arena.
+    let mut parts = Vec::new();
     for ((_, e), (_, s)) in targets.iter().zip(sources) {
         match (e.storage(), view(s)) {
-            (Storage::Gpu(e), Some((a, at))) if Arc::ptr_eq(&a, &arena) => {
-                run.push((e.clone(), at))
-            }
+            (Storage::Gpu(e), Some((a, at))) if Arc::ptr_eq(&a, &arena) => parts.push((&**e, at)),
             _ => break,
         }
     }
-    if run.len() < 2 {
+    if parts.len() < 2 {
         return 0;
     }
-    let parts: Vec<_> = run.iter().map(|(e, at)| (e.as_ref(), *at)).collect();
+    let offsets: Vec<usize> = parts.iter().map(|&(_, at)| at).collect();
     let average = gpu::adam::arena(&parts, arena.len());
     let blended = Arc::new(gpu::adam::ema(&average, &arena, weight));
-    for ((_, e), (_, at)) in targets.iter_mut().zip(&run) {
+    for ((_, e), at) in targets.iter_mut().zip(&offsets) {
         let view = GpuBuffer::view(&blended, *at, e.numel());
         replace_keeping_mark(e, Storage::Gpu(Arc::new(view)));
     }
-    run.len()
+    offsets.len()
 }
 // ANCHOR_END: blend_arena
 
