@@ -7,6 +7,7 @@
 
 mod common;
 use common::{gpu_available, parity, parity_tol, randn};
+use vitgan::Tensor;
 
 #[test]
 fn reductions_over_every_axis() {
@@ -75,6 +76,51 @@ fn sum_to_sums_neighbouring_axes_at_once() {
     }
 }
 // ANCHOR_END: sum_to_runs
+
+// ANCHOR: long_lanes
+/// A long lane over few outputs (a bias gradient summed over every pixel) is cut into pieces,
+/// which are reduced first, then their results: two dispatches, with the CPU's values, for
+/// strided lanes (inner > 1) and contiguous ones, sums and maxima. A length whose only
+/// divisors make pieces shorter than 256 (1031, a prime) stays one pass.
+#[test]
+fn long_lanes_are_reduced_in_pieces() {
+    use vitgan::backend::gpu::{reduction_pieces, thread_dispatch_count};
+    use vitgan::Device;
+    // Enough workgroups already, a short lane, a prime, and the cap of 64 pieces.
+    assert_eq!(reduction_pieces(512, 1 << 16), 1);
+    assert_eq!(reduction_pieces(2, 511), 1);
+    assert_eq!(reduction_pieces(2, 1031), 1);
+    assert_eq!(reduction_pieces(16, 1 << 16), 32);
+    assert_eq!(reduction_pieces(1, 1 << 16), 64);
+    // 1536 = 6 x 256: the largest divisor within min(512 / 3, 1536 / 256) = 6.
+    assert_eq!(reduction_pieces(3, 1536), 6);
+    if !gpu_available() {
+        return;
+    }
+    let cases: [(&[usize], isize, u64); 4] = [
+        (&[2048, 40], 0, 2),
+        (&[3, 1536], 1, 2),
+        (&[1031, 40], 0, 1),
+        (&[3, 300, 5], 1, 1),
+    ];
+    for (shape, axis, dispatches) in cases {
+        let x = randn(shape, 24);
+        let what = format!("{shape:?} over axis {axis}");
+        parity(&format!("sum {what}"), &[x.clone()], |t| {
+            t[0].sum(axis, false)
+        });
+        parity(&format!("max {what}"), &[x.clone()], |t| {
+            t[0].max(axis, false)
+        });
+        let on_gpu = x.to_device(Device::Gpu);
+        for reduce in [Tensor::sum, Tensor::max] {
+            let before = thread_dispatch_count();
+            let _ = reduce(&on_gpu, axis, false);
+            assert_eq!(thread_dispatch_count() - before, dispatches, "{what}");
+        }
+    }
+}
+// ANCHOR_END: long_lanes
 
 #[test]
 fn softmax_over_every_axis() {

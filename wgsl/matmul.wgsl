@@ -91,6 +91,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let row0 = wg.y * BLOCK;
     let col0 = wg.x * BLOCK;
     let thread = lid.y * 16u + lid.x;
+    let own = owner(thread);
 
     // 1024 values of each operand per step of k, 4 per thread. The next step's values are
     // loaded into registers while the current step computes (prefetch), so the wait for memory
@@ -119,11 +120,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 next_b[i] = fetch_b(p, e, BLOCK, k0 + KSTEP, col0);
             }
         }
-        // Thread (x, y) owns rows 4y..4y+3 and columns 4x..4x+3 of the block: two vec4 reads
-        // feed 16 multiply-adds.
+        // Thread `own` = (x, y) owns rows 4y..4y+3 and columns 4x..4x+3 of the block: two vec4
+        // reads feed 16 multiply-adds.
         for (var kk = 0u; kk < KSTEP; kk++) {
-            let av = a_tile[kk * A_ROW + lid.y];
-            let bv = b_tile[kk * B_ROW + lid.x];
+            let av = a_tile[kk * A_ROW + own.y];
+            let bv = b_tile[kk * B_ROW + own.x];
             for (var i = 0u; i < 4u; i++) {
                 acc[i] = fma(vec4(av[i]), bv, acc[i]);
             }
@@ -131,8 +132,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         workgroupBarrier();
     }
     for (var i = 0u; i < 4u; i++) {
-        let r = row0 + 4u * lid.y + i;
-        let col = col0 + 4u * lid.x;
+        let r = row0 + 4u * own.y + i;
+        let col = col0 + 4u * own.x;
         if r < p.m {
             for (var j = 0u; j < 4u; j++) {
                 if col + j < p.n {
@@ -161,6 +162,7 @@ fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let row0 = wg.y * WIDE;
     let col0 = wg.x * WIDE;
     let thread = lid.y * 16u + lid.x;
+    let own = owner(thread);
 
     // 2048 values of each operand per step, 8 per thread, prefetched as in `main`.
     var next_a: array<f32, 8>;
@@ -187,12 +189,12 @@ fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 next_b[i] = fetch_b(p, e, WIDE, k0 + KSTEP, col0);
             }
         }
-        // Rows 4 lid.y + {0..3} and 64 + 4 lid.y + {0..3}; columns likewise with lid.x.
+        // Rows 4 own.y + {0..3} and 64 + 4 own.y + {0..3}; columns likewise with own.x.
         for (var kk = 0u; kk < KSTEP; kk++) {
-            let a0 = a_wide[kk * WIDE_A_ROW + lid.y];
-            let a1 = a_wide[kk * WIDE_A_ROW + 16u + lid.y];
-            let b0 = b_wide[kk * WIDE_B_ROW + lid.x];
-            let b1 = b_wide[kk * WIDE_B_ROW + 16u + lid.x];
+            let a0 = a_wide[kk * WIDE_A_ROW + own.y];
+            let a1 = a_wide[kk * WIDE_A_ROW + 16u + own.y];
+            let b0 = b_wide[kk * WIDE_B_ROW + own.x];
+            let b1 = b_wide[kk * WIDE_B_ROW + 16u + own.x];
             for (var i = 0u; i < 4u; i++) {
                 acc[i] = fma(vec4(a0[i]), b0, acc[i]);
                 acc[4u + i] = fma(vec4(a0[i]), b1, acc[4u + i]);
@@ -202,11 +204,11 @@ fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
         workgroupBarrier();
     }
-    // acc[4 h + i] holds row (h / 2) * 64 + 4 lid.y + i, columns (h % 2) * 64 + 4 lid.x + 0..3.
+    // acc[4 h + i] holds row (h / 2) * 64 + 4 own.y + i, columns (h % 2) * 64 + 4 own.x + 0..3.
     for (var h = 0u; h < 4u; h++) {
         for (var i = 0u; i < 4u; i++) {
-            let r = row0 + (h / 2u) * 64u + 4u * lid.y + i;
-            let col = col0 + (h % 2u) * 64u + 4u * lid.x;
+            let r = row0 + (h / 2u) * 64u + 4u * own.y + i;
+            let col = col0 + (h % 2u) * 64u + 4u * own.x;
             if r < p.m {
                 for (var j = 0u; j < 4u; j++) {
                     if col + j < p.n {

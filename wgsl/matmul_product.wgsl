@@ -41,3 +41,16 @@ fn product(z: u32) -> Product {
                    k_begin, min(k, k_begin + slot(5u)), slot(7u) == 1u, slot(8u) == 1u);
 }
 // ANCHOR_END: product
+
+// ANCHOR: owner
+// Which 4 x 4 sub-block (column x, row y, of 16 x 16) the thread `thread` of a workgroup
+// computes. The 32 threads of a warp take an 8 x 4 patch of them rather than a 16 x 2 strip:
+// per step of k they then read 8 vec4s of B's staged tile and 4 of A's instead of 16 and 2,
+// two passes of workgroup memory instead of three. The staging loops, which work by `thread`,
+// do not change, and neither does any sum: only which thread computes it.
+fn owner(thread: u32) -> vec2<u32> {
+    let warp = thread / 32u;
+    let lane = thread % 32u;
+    return vec2((warp % 2u) * 8u + lane % 8u, (warp / 2u) * 4u + lane / 8u);
+}
+// ANCHOR_END: owner

@@ -113,6 +113,7 @@ fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let row0 = wg.y * 128u;
     let col0 = wg.x * 128u;
     let thread = lid.y * 16u + lid.x;
+    let own = owner(thread);
     // 512 vec4s of each operand per step of k: two per thread.
     var next_a: array<vec4<f32>, 2>;
     var next_b: array<vec4<f32>, 2>;
@@ -134,15 +135,15 @@ fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 next_b[i] = load_b(p, v, k0 + KSTEP, col0);
             }
         }
-        // Rows 4 lid.y + {0..3} and 64 + 4 lid.y + {0..3}; columns likewise with lid.x.
+        // Rows 4 own.y + {0..3} and 64 + 4 own.y + {0..3}; columns likewise with own.x.
         let base = current * TILE;
         for (var kk = 0u; kk < KSTEP; kk++) {
             let row = base + kk * GROUPS;
             let s = swizzle(kk);
-            let a0 = tiles[row + (lid.y ^ s)];
-            let a1 = tiles[row + ((16u + lid.y) ^ s)];
-            let b0 = tiles[B_TILES + row + (lid.x ^ s)];
-            let b1 = tiles[B_TILES + row + ((16u + lid.x) ^ s)];
+            let a0 = tiles[row + (own.y ^ s)];
+            let a1 = tiles[row + ((16u + own.y) ^ s)];
+            let b0 = tiles[B_TILES + row + (own.x ^ s)];
+            let b1 = tiles[B_TILES + row + ((16u + own.x) ^ s)];
             for (var i = 0u; i < 4u; i++) {
                 acc[i] = fma(vec4(a0[i]), b0, acc[i]);
                 acc[4u + i] = fma(vec4(a0[i]), b1, acc[4u + i]);
@@ -161,11 +162,11 @@ fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         workgroupBarrier();
         current = 1u - current;
     }
-    // acc[4 h + i] holds row (h / 2) * 64 + 4 lid.y + i, columns (h % 2) * 64 + 4 lid.x + 0..3.
+    // acc[4 h + i] holds row (h / 2) * 64 + 4 own.y + i, columns (h % 2) * 64 + 4 own.x + 0..3.
     for (var h = 0u; h < 4u; h++) {
         for (var i = 0u; i < 4u; i++) {
-            let r = row0 + (h / 2u) * 64u + 4u * lid.y + i;
-            store4(p, r, col0 + (h % 2u) * 64u + 4u * lid.x, acc[4u * h + i]);
+            let r = row0 + (h / 2u) * 64u + 4u * own.y + i;
+            store4(p, r, col0 + (h % 2u) * 64u + 4u * own.x, acc[4u * h + i]);
         }
     }
 }

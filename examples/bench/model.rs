@@ -219,5 +219,14 @@ fn print_kernel_table(preset: &str, calls: usize) {
             per_step(total * 1e3),
             rows.join(", ")
         );
+        // The same keys' dispatches per step: a product's time per call, and so its FLOP/s.
+        let calls: Vec<String> = times
+            .iter()
+            .map(|(k, _, n)| format!("\"{k}\": {:.1}", per_step(*n as f64)))
+            .collect();
+        println!(
+            "{{\"what\": \"gpu_dispatches_per_step_by_kernel\", \"preset\": \"{preset}\", {}}}",
+            calls.join(", ")
+        );
     }
 }
