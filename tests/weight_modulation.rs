@@ -252,4 +252,40 @@ mod gpu {
             }
         }
     }
+
+    /// The scaling kernel, alone: a grid too narrow for a sample's values (each thread takes
+    /// several, stepping its column of s modulo K: 1280 = 6 mod 7), and more samples than a
+    /// grid dimension holds (70,000 > 65,535, rows of workgroups take several), against the
+    /// host's products, exactly.
+    #[test]
+    fn the_scaling_kernel_strides_over_values_and_samples() {
+        use vitgan::backend::gpu::{modulated, GpuBuffer};
+        if !gpu_available() {
+            return;
+        }
+        for (n, t, k) in [(3, 700, 7), (70_000, 1, 3), (2, 4, 5)] {
+            for shared in [false, true] {
+                let x = randn(&[if shared { 1 } else { n }, t, k], 61).to_vec();
+                let s = randn(&[n, k], 62).to_vec();
+                let found = modulated::scale(
+                    &GpuBuffer::upload(&x),
+                    &GpuBuffer::upload(&s),
+                    n,
+                    t,
+                    k,
+                    shared,
+                )
+                .download();
+                for (i, value) in found.iter().enumerate() {
+                    let (sample, column) = (i / (t * k), i % k);
+                    let x_at = if shared { i % (t * k) } else { i };
+                    let expected = x[x_at] * s[sample * k + column];
+                    assert_eq!(
+                        *value, expected,
+                        "[{n}, {t}, {k}] shared {shared}: value {i}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -63,19 +63,28 @@ fn demod(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid
 // res[n, t, k] = x[n, t, k] * s[n, k], with x[0, t, k] instead when x is shared (slot 3 = 1).
 // Scaling the inputs by the style a and the outputs (and their gradient) by d are both this.
 // info: 0 = N, 1 = T, 2 = K, 3 = x shared.
+// Grid: rows y of workgroups take samples n, columns x stride through a sample's T K values,
+// each thread several of them. A thread steps its column of s by the stride modulo K instead of
+// dividing: divisions by a size known only at run time cost more than the multiply itself, and
+// kept this memory-bound kernel at a third of the H200's bandwidth.
 @compute @workgroup_size(256)
 fn scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
          @builtin(local_invocation_index) lane: u32) {
-    let idx = flat_workgroup(wg, groups) * 256u + lane;
-    let tokens = slot(1u);
     let k = slot(2u);
-    let block = tokens * k;
-    if idx >= slot(0u) * block {
-        return;
+    let block = slot(1u) * k;
+    let first = wg.x * 256u + lane;
+    let stride = groups.x * 256u;
+    for (var n = wg.y; n < slot(0u); n += groups.y) {
+        let x_base = select(n * block, 0u, slot(3u) == 1u);
+        var column = first % k;
+        for (var e = first; e < block; e += stride) {
+            res[n * block + e] = lhs[x_base + e] * rhs[n * k + column];
+            column += stride % k;
+            if column >= k {
+                column -= k;
+            }
+        }
     }
-    let n = idx / block;
-    let x_index = select(idx, idx % block, slot(3u) == 1u);
-    res[idx] = lhs[x_index] * rhs[n * k + idx % k];
 }
 // ANCHOR_END: scale
 

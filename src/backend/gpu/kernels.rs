@@ -290,7 +290,10 @@ pub fn reduction_pieces(workgroups: usize, len: usize) -> usize {
         .div_ceil(workgroups.max(1))
         .min(len / REDUCE_MIN_PIECE)
         .min(SERIAL_MAX_LEN);
-    (1..=most).rev().find(|p| len.is_multiple_of(*p)).unwrap_or(1)
+    (1..=most)
+        .rev()
+        .find(|p| len.is_multiple_of(*p))
+        .unwrap_or(1)
 }
 
 /// Workgroups a reduction should run to keep a large GPU busy (an H200 has 132 SMs).

@@ -68,15 +68,28 @@ pub fn scale(
         u32_of(k, "size"),
         x_shared as u32,
     ];
+    if len == 0 {
+        return out;
+    }
+    // About four values per thread along x; one row of workgroups per sample (the kernel
+    // strides over the rest where there are more samples than a grid dimension holds).
+    let grid = Grid::Xyz(
+        u32_of((t * k).div_ceil(4 * WORKGROUP).min(MAX_GROUPS), "size"),
+        u32_of(n.min(MAX_GROUPS), "sample count"),
+        1,
+    );
     launch(
         MODULATED,
         "scale",
         &info,
         &[x.raw(), s.raw(), out.raw()],
-        groups_for(len),
+        grid,
     );
     out
 }
+
+/// WebGPU's guaranteed workgroups per grid dimension.
+const MAX_GROUPS: usize = 65_535;
 
 /// sum_t p[n, t, k] q[n, t, k] for `p` [n, t, k] and `q` [n, t, k] (or [1, t, k] when
 /// `q_shared`): [n, k].
