@@ -596,9 +596,11 @@ const WIDE_MIN_BLOCKS: usize = 256;
 /// Into how many slices of k to split a product of `blocks` 64 x 64 blocks. A weight gradient
 /// (`[384, tokens] x [tokens, 1152]`) has few blocks and a long k: a few hundred workgroups
 /// would each walk thousands of k while most of the GPU waits. Split, each slice of at least
-/// 256 writes a partial product, and one more kernel sums them.
+/// 256 writes a partial product, and one more kernel sums them. Aiming at 1024 workgroups
+/// (about eight per SM of an H200) rather than 256 took 4% off a cifar step at batch 32 and 64,
+/// for 4.5 MB more memory at batch 32 (book: Performance).
 pub fn split_k(blocks: usize, k: usize) -> usize {
-    const ENOUGH_BLOCKS: usize = 256;
+    const ENOUGH_BLOCKS: usize = 1024;
     const MIN_SLICE: usize = 256;
     if blocks >= ENOUGH_BLOCKS || k < 2 * MIN_SLICE {
         return 1;
