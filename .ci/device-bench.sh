@@ -41,7 +41,7 @@ if [ -x $B/bench_base ]; then
   done
 fi
 timeout 120 $B/bench --device gpu --what g_fwd,d_fwd,g_fwdbwd,d_fwdbwd --preset cifar --batch 32 --steps "$STEPS" | tee -a "$OUT/ours.jsonl"
-VITGAN_GPU_PROFILE=1 timeout 120 $B/bench --device gpu --what train --preset cifar --batch 32 --steps 2 | tail -2 >"$OUT/profile.jsonl"
+VITGAN_GPU_PROFILE=1 timeout 120 $B/bench --device gpu --what train --preset cifar --batch 32 --steps 2 | tail -3 >"$OUT/profile.jsonl"
 
 if [ -f .gl/ref/bench.py ]; then
   echo "== whole model, PyTorch (eager, fp32, TF32 off)"
