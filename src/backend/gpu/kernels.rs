@@ -256,7 +256,7 @@ pub fn reduce(x: &GpuBuffer, outer: usize, len: usize, inner: usize, opcode: u32
     // Too few workgroups for a long lane (the bias gradient of a layer applied to every pixel,
     // [65536, 512] to [512], is 16 workgroups walking 65536 rows each): cut the lane into
     // pieces, reduce each piece, then the pieces.
-    let pieces = reduction_pieces(reduce_workgroups(outer, len, inner), len);
+    let pieces = reduction_pieces(reduce_work(outer, len, inner).1, len);
     if pieces > 1 {
         let partial = reduce_once(x, outer * pieces, len / pieces, inner, opcode);
         return reduce_once(&partial, outer, pieces, inner, opcode);
@@ -264,16 +264,16 @@ pub fn reduce(x: &GpuBuffer, outer: usize, len: usize, inner: usize, opcode: u32
     reduce_once(x, outer, len, inner, opcode)
 }
 
-/// How many workgroups one pass over `[outer, len, inner]` runs, in the three shapes of work:
-/// short lanes are folded by one thread each; long contiguous lanes (inner = 1) by a workgroup
-/// each; long strided lanes by 32 at a time (see wgsl/reduce.wgsl).
-fn reduce_workgroups(outer: usize, len: usize, inner: usize) -> usize {
+/// The entry point and workgroup count of one pass over `[outer, len, inner]`, in the three
+/// shapes of work: short lanes are folded by one thread each; long contiguous lanes
+/// (inner = 1) by a workgroup each; long strided lanes by 32 at a time (see wgsl/reduce.wgsl).
+fn reduce_work(outer: usize, len: usize, inner: usize) -> (&'static str, usize) {
     if len <= SERIAL_MAX_LEN {
-        (outer * inner).div_ceil(WORKGROUP)
+        ("serial", (outer * inner).div_ceil(WORKGROUP))
     } else if inner == 1 {
-        outer
+        ("main", outer)
     } else {
-        outer * inner.div_ceil(32)
+        ("columns", outer * inner.div_ceil(32))
     }
 }
 
@@ -310,17 +310,8 @@ fn reduce_once(x: &GpuBuffer, outer: usize, len: usize, inner: usize, opcode: u3
         u32_of(inner, "size"),
         opcode,
     ];
-    let groups = Grid::Flat(u32_of(
-        reduce_workgroups(outer, len, inner),
-        "workgroup count",
-    ));
-    let entry = if len <= SERIAL_MAX_LEN {
-        "serial"
-    } else if inner == 1 {
-        "main"
-    } else {
-        "columns"
-    };
+    let (entry, groups) = reduce_work(outer, len, inner);
+    let groups = Grid::Flat(u32_of(groups, "workgroup count"));
     launch(REDUCE, entry, &info, &[x.raw(), out.raw()], groups);
     out
 }
