@@ -29,7 +29,10 @@ fn parse_args() -> Result<(PathBuf, Device), String> {
                 device = match args.next().as_deref() {
                     Some("cpu") => Device::Cpu,
                     Some("gpu") => Device::Gpu,
-                    other => return Err(format!("--device expects cpu or gpu, found {other:?}")),
+                    Some(other) => {
+                        return Err(format!("--device expects cpu or gpu, found {other:?}"))
+                    }
+                    None => return Err("--device expects cpu or gpu, found nothing".into()),
                 }
             }
             "--help" | "-h" => {

@@ -4,10 +4,12 @@
 use crate::Tensor;
 use safetensors::{Dtype, SafeTensors};
 use std::collections::HashMap;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Every f32 tensor of a safetensors file, by name. Tensors of other types (the golden files
-/// carry a few integer ones) are skipped.
+/// Every f32 tensor of a safetensors file, by name. Integer tensors (the golden files carry a
+/// few) are skipped; a floating-point tensor of another width is an error.
 pub fn load_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, String> {
     load_checkpoint(path).map(|(tensors, _)| tensors)
 }
@@ -15,7 +17,8 @@ pub fn load_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, String> 
 /// Tensors by name, and text metadata (counters, seeds, names) by key.
 pub type Checkpoint = (HashMap<String, Tensor>, HashMap<String, String>);
 
-/// The f32 tensors of a safetensors file and its text metadata.
+/// The f32 tensors of a safetensors file and its text metadata. A tensor stored as f16, bf16 or
+/// f64 is refused by name rather than skipped, so that it is not later reported as missing.
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let invalid = |e: safetensors::SafeTensorError| {
@@ -25,8 +28,17 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, String> {
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(invalid)?;
     let mut tensors = HashMap::new();
     for (name, view) in file.tensors() {
-        if view.dtype() != Dtype::F32 {
-            continue;
+        match view.dtype() {
+            Dtype::F32 => {}
+            Dtype::F16 | Dtype::BF16 | Dtype::F64 => {
+                return Err(format!(
+                    "{}: tensor {name} is stored as {:?}; this crate reads F32 tensors \
+                     (convert the file to float32 first)",
+                    path.display(),
+                    view.dtype()
+                ))
+            }
+            _ => continue,
         }
         let values: Vec<f32> = view
             .data()
@@ -44,8 +56,10 @@ pub fn save_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<(),
 }
 
 // ANCHOR: save
-/// Writes `tensors` and `metadata` to `path` atomically: into a temporary file beside it, then
-/// renamed over it, so a crash or Ctrl-C mid-write leaves the previous file intact.
+/// Writes `tensors` and `metadata` to `path` atomically: into a temporary file beside it whose
+/// name no other writer uses, flushed to the disk, then renamed over `path` (and the rename
+/// flushed too). A crash, a kill or a full disk mid-write leaves the previous file intact; a
+/// failed write removes its temporary.
 pub fn save_checkpoint(
     path: &Path,
     tensors: &[(String, Tensor)],
@@ -66,16 +80,75 @@ pub fn save_checkpoint(
             (name.clone(), view)
         })
         .collect();
-    let temporary = path.with_extension("safetensors.tmp");
     let metadata = (!metadata.is_empty()).then(|| metadata.clone());
-    safetensors::serialize_to_file(views, metadata, &temporary)
-        .map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
-    std::fs::rename(&temporary, path).map_err(|e| {
+    let bytes = safetensors::serialize(views, metadata)
+        .map_err(|e| format!("cannot serialize {}: {e}", path.display()))?;
+    let temporary = temporary_name(path);
+    let written = write_synced(&temporary, &bytes).and_then(|()| {
+        std::fs::rename(&temporary, path)?;
+        sync_folder(path)
+    });
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&temporary);
         format!(
-            "cannot move {} to {}: {e}",
-            temporary.display(),
-            path.display()
+            "cannot write {} (through {}): {e}",
+            path.display(),
+            temporary.display()
         )
     })
 }
 // ANCHOR_END: save
+
+/// `checkpoint.safetensors.<pid>-<n>.tmp`: unique to this process and this write, so two
+/// writers of one path never share a temporary.
+fn temporary_name(path: &Path) -> PathBuf {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}-{n}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Flushes the folder holding `path`, so that a rename into it survives a power cut.
+fn sync_folder(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        std::fs::File::open(parent.unwrap_or(Path::new(".")))?.sync_all()?;
+    }
+    let _ = path;
+    Ok(())
+}
+
+/// Removes the temporaries that killed writers of `path` left beside it (a killed process
+/// cannot clean up after itself). Call it only while no other process writes `path` (the
+/// training example holds a lock on its folder). Returns what was removed.
+pub fn remove_stale_temporaries(path: &Path) -> Vec<PathBuf> {
+    let (Some(folder), Some(name)) = (path.parent(), path.file_name()) else {
+        return Vec::new();
+    };
+    let folder = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|p| {
+            let file = p.file_name().unwrap_or_default().to_string_lossy();
+            file.starts_with(&prefix) && file.ends_with(".tmp")
+        })
+        .filter(|p| std::fs::remove_file(p).is_ok())
+        .collect()
+}

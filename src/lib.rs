@@ -18,6 +18,7 @@ pub mod data;
 pub mod images;
 pub mod nn;
 pub mod ops;
+pub mod run;
 pub mod tensor;
 pub mod vitgan;
 

@@ -24,7 +24,8 @@ pub const TRAIN_FILES: [&str; 5] = [
 const PIXELS: usize = 3 * 32 * 32;
 const RECORD: usize = 1 + PIXELS;
 
-/// One CIFAR-10 `.bin` file as a dataset of its images (labels are not needed for a GAN).
+/// One CIFAR-10 `.bin` file as a dataset of its images (labels are checked, not kept: a GAN
+/// does not need them).
 pub fn read_file(path: &Path) -> Result<Dataset, String> {
     let bytes =
         fs::read(path).map_err(|e| format!("reading CIFAR-10 file {}: {e}", path.display()))?;
@@ -38,8 +39,16 @@ pub fn read_file(path: &Path) -> Result<Dataset, String> {
     }
     let count = bytes.len() / RECORD;
     let mut pixels = Vec::with_capacity(count * PIXELS);
-    for record in bytes.chunks_exact(RECORD) {
-        // record[0] is the label; the R, G and B planes follow in NCHW order.
+    for (n, record) in bytes.chunks_exact(RECORD).enumerate() {
+        // record[0] is the label; the R, G and B planes follow in NCHW order. The labels are
+        // not trained on, but one above 9 says the file is not CIFAR-10.
+        if record[0] > 9 {
+            return Err(format!(
+                "{} is not a CIFAR-10 file: image {n} has label {}, expected 0 to 9",
+                path.display(),
+                record[0]
+            ));
+        }
         pixels.extend_from_slice(&record[1..]);
     }
     Ok(Dataset {

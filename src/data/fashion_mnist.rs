@@ -62,6 +62,12 @@ pub fn read_idx_images(path: &Path) -> Result<IdxImages, String> {
         ));
     }
     let (count, rows, cols) = (word(1) as usize, word(2) as usize, word(3) as usize);
+    if rows == 0 || cols == 0 {
+        return Err(format!(
+            "bad IDX header in {}: expected images of at least 1x1 pixels, found {rows}x{cols}",
+            path.display()
+        ));
+    }
     // u128: a corrupt header's sizes must not overflow the product.
     let expected = 16 + count as u128 * rows as u128 * cols as u128;
     if bytes.len() as u128 != expected {

@@ -1,6 +1,9 @@
 //! Every hyperparameter of the model and its training, with the two presets of the PyTorch
 //! reference. Field names are the reference's, so a golden file's `config` loads as it is.
 
+use super::diffaugment::AugmentParams;
+use rand::SeedableRng;
+
 /// The model and training configuration. Start from [`Config::cifar`] or [`Config::tiny`] and
 /// override fields directly or by name with [`Config::set`].
 #[derive(Clone, Debug, PartialEq)]
@@ -198,9 +201,60 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks the relations between fields that the model relies on.
+    /// Checks every field before any work starts: sizes at least 1, hyperparameters finite and
+    /// in their range, and the relations between fields that the model relies on.
     pub fn validate(&self) -> Result<(), String> {
         let must = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
+        let sizes = [
+            ("img_size", self.img_size),
+            ("channels", self.channels),
+            ("z_dim", self.z_dim),
+            ("g_dim", self.g_dim),
+            ("g_depth", self.g_depth),
+            ("g_mlp", self.g_mlp),
+            ("fou_dim", self.fou_dim),
+            ("inr_hidden", self.inr_hidden),
+            ("d_dim", self.d_dim),
+            ("d_depth", self.d_depth),
+            ("d_mlp", self.d_mlp),
+        ];
+        for (name, value) in sizes {
+            must(value > 0, format!("{name} must be at least 1, found 0"))?;
+        }
+        let positive = [
+            ("lr_g", self.lr_g),
+            ("lr_d", self.lr_d),
+            ("adam_eps", self.adam_eps),
+            ("map_lr_mul", self.map_lr_mul),
+            ("sln_eps", self.sln_eps),
+            ("d_ln_eps", self.d_ln_eps),
+        ];
+        for (name, value) in positive {
+            must(
+                value.is_finite() && value > 0.0,
+                format!("{name} must be a finite number above 0, found {value}"),
+            )?;
+        }
+        let non_negative = [
+            ("bcr_real", self.bcr_real),
+            ("bcr_fake", self.bcr_fake),
+            ("ema_halflife_kimg", self.ema_halflife_kimg),
+            ("ema_start_kimg", self.ema_start_kimg),
+        ];
+        for (name, value) in non_negative {
+            must(
+                value.is_finite() && value >= 0.0,
+                format!("{name} must be a finite number of at least 0, found {value}"),
+            )?;
+        }
+        let (b1, b2) = self.betas;
+        must(
+            (0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2),
+            format!("betas must both lie in [0, 1), found ({b1}, {b2})"),
+        )?;
+        // The policy's words and the probability, checked by the code that will use them.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        AugmentParams::draw(0, self.img_size, &self.aug_policy, self.aug_prob, &mut rng)?;
         must(
             self.patch > 0 && self.img_size.is_multiple_of(self.patch),
             format!(

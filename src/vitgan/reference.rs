@@ -41,12 +41,49 @@ impl Golden {
             .as_u64()
             .ok_or(format!("{}: no integer \"batch\"", json_path.display()))?
             as usize;
-        Ok(Golden {
+        let golden = Golden {
             tensors,
             integers,
             config,
             batch,
-        })
+        };
+        golden.check_inputs().map_err(|e| {
+            format!(
+                "{} does not match {}: {e}",
+                path.display(),
+                json_path.display()
+            )
+        })?;
+        Ok(golden)
+    }
+
+    /// The inputs' shapes against the `.json`'s config and batch, before anything runs on them.
+    fn check_inputs(&self) -> Result<(), String> {
+        let (b, c) = (self.batch, &self.config);
+        if b == 0 {
+            return Err("\"batch\" is 0".into());
+        }
+        let expected = [
+            ("in.z", vec![b, c.z_dim]),
+            ("in.x", vec![b, c.channels, c.img_size, c.img_size]),
+        ];
+        for (name, shape) in expected {
+            let found = self.get(name)?.shape();
+            if found != shape.as_slice() {
+                return Err(format!(
+                    "tensor {name} has shape {found:?}, the config and batch give {shape:?}"
+                ));
+            }
+        }
+        for (name, values) in &self.integers {
+            if name.starts_with("aug.") && values.len() != b {
+                return Err(format!(
+                    "tensor {name} holds {} values, expected one per image of the batch ({b})",
+                    values.len()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The golden tensor `name`, or an error naming it.

@@ -225,9 +225,30 @@ impl Trainer {
     // ANCHOR_END: checkpoint
 
     /// Restores a checkpoint written by [`Trainer::save`] for the same configuration. Checks
-    /// every tensor before changing anything, so a mismatched file leaves the trainer as it was.
+    /// every tensor (its shape, and that its values are finite) before changing anything, so a
+    /// mismatched or damaged file leaves the trainer as it was.
     pub fn load(&mut self, path: &Path) -> Result<(), String> {
         let (tensors, metadata) = load_checkpoint(path)?;
+        if let Some(preset) = metadata.get("preset").filter(|p| **p != self.cfg.name) {
+            return Err(format!(
+                "{} was written by a run of the {preset:?} preset, this run's is {:?} \
+                 (pass --preset {preset})",
+                path.display(),
+                self.cfg.name
+            ));
+        }
+        let mut names: Vec<&String> = tensors.keys().collect();
+        names.sort();
+        if let Some(name) = names
+            .into_iter()
+            .find(|n| tensors[*n].to_vec().iter().any(|v| !v.is_finite()))
+        {
+            return Err(format!(
+                "{}: tensor {name} holds values that are not finite (NaN or infinite): \
+                 the run that wrote it had diverged",
+                path.display()
+            ));
+        }
         let counter = |key: &str| -> Result<u64, String> {
             metadata
                 .get(key)
