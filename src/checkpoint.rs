@@ -1,7 +1,7 @@
 //! Reading and writing tensors in the safetensors format (what PyTorch users already have),
 //! with errors that name the file, and writes that cannot leave a half-written file behind.
 
-use crate::Tensor;
+use crate::{Error, Tensor};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::HashMap;
 use std::io::Write;
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every f32 tensor of a safetensors file, by name. Integer tensors (the golden files carry a
 /// few) are skipped; a floating-point tensor of another width is an error.
-pub fn load_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, String> {
+pub fn load_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, Error> {
     load_checkpoint(path).map(|(tensors, _)| tensors)
 }
 
@@ -19,10 +19,10 @@ pub type Checkpoint = (HashMap<String, Tensor>, HashMap<String, String>);
 
 /// The f32 tensors of a safetensors file and its text metadata. A tensor stored as f16, bf16 or
 /// f64 is refused by name rather than skipped, so that it is not later reported as missing.
-pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
     let invalid = |e: safetensors::SafeTensorError| {
-        format!("{} is not a valid safetensors file: {e}", path.display())
+        Error::bad_file(path, format!("not a valid safetensors file: {e}"))
     };
     let file = SafeTensors::deserialize(&bytes).map_err(invalid)?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(invalid)?;
@@ -31,11 +31,13 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, String> {
         match view.dtype() {
             Dtype::F32 => {}
             Dtype::F16 | Dtype::BF16 | Dtype::F64 => {
-                return Err(format!(
-                    "{}: tensor {name} is stored as {:?}; this crate reads F32 tensors \
-                     (convert the file to float32 first)",
-                    path.display(),
-                    view.dtype()
+                return Err(Error::bad_file(
+                    path,
+                    format!(
+                        "tensor {name} is stored as {:?}; this crate reads F32 tensors \
+                         (convert the file to float32 first)",
+                        view.dtype()
+                    ),
                 ))
             }
             _ => continue,
@@ -51,7 +53,7 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, String> {
 }
 
 /// Writes `tensors` to `path` atomically (see [`save_checkpoint`]), with no metadata.
-pub fn save_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), String> {
+pub fn save_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), Error> {
     save_checkpoint(path, tensors, &HashMap::new())
 }
 
@@ -64,7 +66,7 @@ pub fn save_checkpoint(
     path: &Path,
     tensors: &[(String, Tensor)],
     metadata: &HashMap<String, String>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let data: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
         .iter()
         .map(|(name, t)| {
@@ -82,7 +84,7 @@ pub fn save_checkpoint(
         .collect();
     let metadata = (!metadata.is_empty()).then(|| metadata.clone());
     let bytes = safetensors::serialize(views, metadata)
-        .map_err(|e| format!("cannot serialize {}: {e}", path.display()))?;
+        .map_err(|e| Error::bad_file(path, format!("cannot serialize the tensors: {e}")))?;
     let temporary = temporary_name(path);
     let written = write_synced(&temporary, &bytes).and_then(|()| {
         std::fs::rename(&temporary, path)?;
@@ -90,11 +92,7 @@ pub fn save_checkpoint(
     });
     written.map_err(|e| {
         let _ = std::fs::remove_file(&temporary);
-        format!(
-            "cannot write {} (through {}): {e}",
-            path.display(),
-            temporary.display()
-        )
+        Error::io("write", path, e)
     })
 }
 // ANCHOR_END: save

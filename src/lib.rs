@@ -15,6 +15,7 @@ pub mod autograd;
 pub mod backend;
 pub mod checkpoint;
 pub mod data;
+pub mod error;
 pub mod images;
 pub mod nn;
 pub mod ops;
@@ -23,4 +24,5 @@ pub mod tensor;
 pub mod vitgan;
 
 pub use autograd::{gradcheck, gradcheck_directional, no_grad, GradcheckOptions, Grads};
+pub use error::Error;
 pub use tensor::{Device, DeviceError, Tensor, TensorId};

@@ -2,57 +2,10 @@
 //! checkpoints get a message and a non-zero exit, and a short run writes what it promises.
 //! `cargo test` builds the examples next to the test binaries, so the test runs the real one.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn example() -> Command {
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/cifar10
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let binary = deps.parent().unwrap().join("examples").join("cifar10");
-    assert!(
-        binary.exists(),
-        "the example was not built at {}",
-        binary.display()
-    );
-    let mut command = Command::new(binary);
-    command.env("VITGAN_NO_DOWNLOAD", "1");
-    command
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vitgan-example-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// A few steps of a tiny model on the procedural set.
-fn short_run(out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "--device",
-        "cpu",
-        "--preset",
-        "tiny",
-        "--dataset",
-        "synthetic",
-        "--batch",
-        "2",
-    ];
-    args.extend_from_slice(&["--sample-every", "2", "--out", out.to_str().unwrap()]);
-    args.extend_from_slice(extra);
-    example().args(&args).output().unwrap()
-}
+use common::example::{checkpoint_step, log_steps, wait_for_rows};
+use common::example::{example, scratch, send, short_run, spawn_long, text, tiny_flags};
 
 #[test]
 fn unknown_flags_and_bad_values_are_refused() {
@@ -139,7 +92,7 @@ fn a_corrupt_checkpoint_is_refused_and_kept() {
     let output = short_run(&out, &["--steps", "1", "--resume"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        text(&output).contains("is not a valid safetensors file"),
+        text(&output).contains("not a valid safetensors file"),
         "{}",
         text(&output)
     );
@@ -153,43 +106,30 @@ fn a_corrupt_checkpoint_is_refused_and_kept() {
 
 #[cfg(unix)]
 #[test]
-fn ctrl_c_saves_and_exits_cleanly() {
+fn ctrl_c_is_acknowledged_saves_and_exits_130() {
     let out = scratch("interrupt");
-    let child = example()
-        .args([
-            "--device",
-            "cpu",
-            "--preset",
-            "tiny",
-            "--dataset",
-            "synthetic",
-            "--batch",
-            "2",
-        ])
-        .args(["--steps", "100000", "--out", out.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_long(tiny_flags(&out), &[]);
     // Wait until training is under way (the log has a step), then press Ctrl-C.
-    let log = out.join("log.csv");
-    let started = std::time::Instant::now();
-    while std::fs::read_to_string(&log).map_or(0, |l| l.lines().count()) < 2 {
-        assert!(started.elapsed().as_secs() < 120, "training did not start");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    wait_for_rows(&out.join("log.csv"), 1);
+    send(&child, "INT");
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
     assert!(
-        text(&output).contains("interrupted: saved step"),
+        text(&output).contains("SIGINT received"),
         "{}",
         text(&output)
     );
-    assert!(out.join("checkpoint.safetensors").exists());
+    assert!(
+        text(&output).contains("stopped by SIGINT: saved step"),
+        "{}",
+        text(&output)
+    );
+    let steps = log_steps(&out.join("log.csv"));
+    let saved = checkpoint_step(&out.join("checkpoint.safetensors"));
+    assert_eq!(
+        Some(&saved),
+        steps.last(),
+        "the checkpoint holds the last logged step"
+    );
     std::fs::remove_dir_all(&out).unwrap();
 }

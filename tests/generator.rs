@@ -191,7 +191,15 @@ fn bad_files_and_configs_get_clear_errors() {
     let e = vitgan::checkpoint::load_safetensors(&corrupt)
         .err()
         .unwrap();
-    assert!(e.contains("is not a valid safetensors file"), "{e}");
+    assert!(
+        matches!(&e, vitgan::Error::BadFile { path, .. } if *path == corrupt),
+        "{e:?}"
+    );
+    let e = e.to_string();
+    assert!(
+        e.contains("corrupt.safetensors: not a valid safetensors file"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
     // A parameter of the wrong shape is named, and nothing is loaded.
     let mut g = Generator::new(&Config::tiny(), &mut StdRng::seed_from_u64(0));

@@ -74,7 +74,7 @@ fn bad_checkpoints_are_refused_and_nothing_changes() {
     let corrupt = dir.join("corrupt.safetensors");
     std::fs::write(&corrupt, b"garbage").unwrap();
     let e = trainer.load(&corrupt).unwrap_err();
-    assert!(e.contains("is not a valid safetensors file"), "{e}");
+    assert!(e.contains("not a valid safetensors file"), "{e}");
     // A checkpoint of another configuration: the mismatched tensor is named.
     let mut other = small_config();
     other.g_dim = 24;
@@ -87,6 +87,36 @@ fn bad_checkpoints_are_refused_and_nothing_changes() {
         before,
         "a refused load changes nothing"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_failed_checkpoint_write_keeps_the_old_file_and_leaves_no_temporary() {
+    let dir = scratch("failed-write");
+    let mut trainer = Trainer::new(&small_config(), 1, Device::Cpu);
+    // A folder where the checkpoint should go: the temporary is written, the rename fails.
+    let blocked = dir.join("blocked.safetensors");
+    std::fs::create_dir_all(blocked.join("keep")).unwrap();
+    let e = trainer.save(&blocked).unwrap_err();
+    assert!(
+        matches!(&e, vitgan::Error::Io { action: "write", path, .. } if *path == blocked),
+        "{e:?}"
+    );
+    assert!(blocked.join("keep").is_dir(), "what was there is kept");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(left, [blocked.clone()], "a temporary was left behind");
+    // Temporaries of killed writers are found and removed; other files are not touched.
+    let path = dir.join("checkpoint.safetensors");
+    trainer.save(&path).unwrap();
+    let stale = dir.join("checkpoint.safetensors.999-3.tmp");
+    std::fs::write(&stale, b"half").unwrap();
+    let removed = vitgan::checkpoint::remove_stale_temporaries(&path);
+    assert_eq!(removed, [stale.clone()]);
+    assert!(path.is_file() && !stale.exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -2,6 +2,7 @@
 //! an old run, and its log kept in step with its checkpoint.
 
 use crate::checkpoint::remove_stale_temporaries;
+use crate::Error;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -22,12 +23,14 @@ impl RunFolder {
     /// Creates `path` if needed, checks it is writable and takes its lock. Fails, naming the
     /// process, when another run holds it. Removes the checkpoint temporaries that a killed
     /// run left behind and returns them.
-    pub fn open(path: &Path) -> Result<(RunFolder, Vec<PathBuf>), String> {
+    pub fn open(path: &Path) -> Result<(RunFolder, Vec<PathBuf>), Error> {
+        let create = "create the output folder";
         if path.as_os_str().is_empty() {
-            return Err("the output folder is an empty path: name a folder".into());
+            let empty = std::io::Error::new(std::io::ErrorKind::InvalidInput, "an empty path");
+            return Err(Error::io(create, path, empty));
         }
-        std::fs::create_dir_all(path)
-            .map_err(|e| format!("cannot create the output folder {}: {e}", path.display()))?;
+        std::fs::create_dir_all(path).map_err(|e| Error::io(create, path, e))?;
+        let unwritable = |e| Error::io("write into the output folder", path, e);
         let lock_path = path.join(LOCK);
         let mut lock = OpenOptions::new()
             .read(true)
@@ -35,37 +38,28 @@ impl RunFolder {
             .create(true)
             .truncate(false)
             .open(&lock_path)
-            .map_err(|e| format!("the output folder {} is not writable: {e}", path.display()))?;
+            .map_err(unwritable)?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 let _ = lock.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let holder = if holder.is_empty() {
-                    "another process"
-                } else {
-                    holder
+                let holder = match holder.trim() {
+                    "" => "another process".to_string(),
+                    named => named.to_string(),
                 };
-                return Err(format!(
-                    "the output folder {} is in use by {holder}: wait for that run to end, \
-                     stop it, or choose another --out",
-                    path.display()
-                ));
+                let path = path.to_path_buf();
+                return Err(Error::FolderInUse { path, holder });
             }
-            Err(TryLockError::Error(e)) => {
-                return Err(format!("cannot lock {}: {e}", lock_path.display()))
-            }
+            Err(TryLockError::Error(e)) => return Err(Error::io("lock", lock_path, e)),
         }
         // Who holds it, for the message a second run gets.
         let args: Vec<String> = std::env::args().collect();
         let me = format!("process {} ({})", std::process::id(), args.join(" "));
-        let written = lock
-            .set_len(0)
+        lock.set_len(0)
             .and_then(|()| lock.rewind())
-            .and_then(|()| lock.write_all(me.as_bytes()));
-        written
-            .map_err(|e| format!("the output folder {} is not writable: {e}", path.display()))?;
+            .and_then(|()| lock.write_all(me.as_bytes()))
+            .map_err(unwritable)?;
         let folder = RunFolder {
             path: path.to_path_buf(),
             _lock: lock,
@@ -106,7 +100,7 @@ impl RunFolder {
     }
 
     /// Deletes the files of [`RunFolder::earlier_run`] (`--overwrite`).
-    pub fn remove_earlier_run(&self) -> Result<usize, String> {
+    pub fn remove_earlier_run(&self) -> Result<usize, Error> {
         let files = self.earlier_run();
         for file in &files {
             let removed = if file.is_dir() {
@@ -114,21 +108,22 @@ impl RunFolder {
             } else {
                 std::fs::remove_file(file)
             };
-            removed.map_err(|e| format!("cannot remove {}: {e}", file.display()))?;
+            removed.map_err(|e| Error::io("remove", file, e))?;
         }
         Ok(files.len())
     }
 }
 
+// ANCHOR: cut_log
 /// Cuts a CSV log back to `step`: keeps the header and the rows whose first field is at most
 /// `step`, so that a run resumed from a checkpoint at `step` does not log the steps after it
 /// twice. Rewrites the file atomically; returns the number of rows dropped. A missing log
 /// drops nothing.
-pub fn cut_log(log: &Path, step: u64) -> Result<usize, String> {
+pub fn cut_log(log: &Path, step: u64) -> Result<usize, Error> {
     let text = match std::fs::read_to_string(log) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(format!("cannot read {}: {e}", log.display())),
+        Err(e) => return Err(Error::io("read", log, e)),
     };
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
@@ -151,7 +146,8 @@ pub fn cut_log(log: &Path, step: u64) -> Result<usize, String> {
         .and_then(|()| std::fs::rename(&temporary, log));
     written.map_err(|e| {
         let _ = std::fs::remove_file(&temporary);
-        format!("cannot rewrite {}: {e}", log.display())
+        Error::io("rewrite", log, e)
     })?;
     Ok(dropped)
 }
+// ANCHOR_END: cut_log

@@ -2,6 +2,7 @@
 //! (SIGTERM) and a closed terminal (SIGHUP) all ask the run to finish its step, save and exit;
 //! the first signal is acknowledged at once, a second one exits at once without saving.
 
+use crate::Error;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ pub const SIGINT: i32 = 2;
 impl StopSignal {
     /// Starts listening for SIGINT, SIGTERM and SIGHUP (SIGINT alone where there are no
     /// Unix signals).
-    pub fn install() -> Result<StopSignal, String> {
+    pub fn install() -> Result<StopSignal, Error> {
         let stop = StopSignal {
             received: Arc::new(AtomicI32::new(0)),
         };
@@ -60,11 +61,12 @@ fn acknowledge(signal: i32) {
     );
 }
 
+// ANCHOR: listen
 #[cfg(unix)]
-fn listen(received: Arc<AtomicI32>) -> Result<(), String> {
+fn listen(received: Arc<AtomicI32>) -> Result<(), Error> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-        .map_err(|e| format!("cannot listen for stop signals: {e}"))?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(Error::Signals)?;
     std::thread::spawn(move || {
         for signal in signals.forever() {
             if received
@@ -80,9 +82,10 @@ fn listen(received: Arc<AtomicI32>) -> Result<(), String> {
     });
     Ok(())
 }
+// ANCHOR_END: listen
 
 #[cfg(not(unix))]
-fn listen(received: Arc<AtomicI32>) -> Result<(), String> {
+fn listen(received: Arc<AtomicI32>) -> Result<(), Error> {
     ctrlc::set_handler(move || {
         if received
             .compare_exchange(0, SIGINT, Ordering::SeqCst, Ordering::SeqCst)
@@ -93,5 +96,5 @@ fn listen(received: Arc<AtomicI32>) -> Result<(), String> {
             std::process::exit(StopSignal::exit_code(SIGINT));
         }
     })
-    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))
+    .map_err(|e| Error::Signals(std::io::Error::other(e)))
 }

@@ -12,7 +12,7 @@ use crate::nn::ema::{ema_beta, ema_update};
 use crate::nn::{
     load_buffers, load_parameters, named_buffers, named_parameters, to_device, with_frozen,
 };
-use crate::{no_grad, Device, Tensor};
+use crate::{no_grad, Device, Error, Tensor};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::collections::HashMap;
@@ -201,7 +201,7 @@ impl Trainer {
     // ANCHOR: checkpoint
     /// Everything needed to continue: G (reference names), D with its ISN buffers, G's EMA,
     /// both Adam states, the counters and the seed. Written atomically.
-    pub fn save(&mut self, path: &Path) -> Result<(), String> {
+    pub fn save(&mut self, path: &Path) -> Result<(), Error> {
         let mut tensors = Vec::new();
         let mut add = |prefix: &str, list: Vec<(String, Tensor)>| {
             tensors.extend(list.into_iter().map(|(n, t)| (format!("{prefix}{n}"), t)));

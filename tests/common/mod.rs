@@ -1,7 +1,9 @@
-//! Shared by the GPU test files: run one expression on the CPU and on the GPU and compare the
-//! values and the gradients.
+//! Shared by the test files: CPU/GPU comparisons of one expression (values and gradients), and
+//! (in `example`) running the training example as a user does.
 
 #![allow(dead_code)]
+
+pub mod example;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
