@@ -20,6 +20,8 @@ pub enum Error {
     BadFile { path: PathBuf, problem: String },
     /// Another process holds a run's output folder.
     FolderInUse { path: PathBuf, holder: String },
+    /// A new run's output folder holds the files of an earlier run.
+    EarlierRun { path: PathBuf, files: Vec<String> },
     /// The operating system would not deliver stop signals.
     Signals(std::io::Error),
 }
@@ -56,6 +58,19 @@ impl fmt::Display for Error {
                  it, or choose another --out",
                 path.display()
             ),
+            Error::EarlierRun { path, files } => {
+                let shown = files.iter().take(4).cloned().collect::<Vec<_>>().join(", ");
+                let more = match files.len().saturating_sub(4) {
+                    0 => String::new(),
+                    n => format!(" and {n} more"),
+                };
+                write!(
+                    f,
+                    "{} holds an earlier run ({shown}{more}): pass --resume to continue it, \
+                     --overwrite to delete it and start afresh, or choose another --out",
+                    path.display()
+                )
+            }
             Error::Signals(source) => write!(f, "cannot listen for stop signals: {source}"),
         }
     }
@@ -65,7 +80,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io { source, .. } | Error::Signals(source) => Some(source),
-            Error::BadFile { .. } | Error::FolderInUse { .. } => None,
+            Error::BadFile { .. } | Error::FolderInUse { .. } | Error::EarlierRun { .. } => None,
         }
     }
 }

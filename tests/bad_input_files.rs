@@ -218,7 +218,9 @@ fn a_checkpoint_of_half_precision_tensors_says_so() {
     let bytes = [0u8; 8];
     let view = safetensors::tensor::TensorView::new(Dtype::F16, vec![4], &bytes).unwrap();
     safetensors::serialize_to_file([("G.weight", view)], None, &path).unwrap();
-    let message = vitgan::checkpoint::load_checkpoint(&path).unwrap_err();
+    let message = vitgan::checkpoint::load_checkpoint(&path)
+        .unwrap_err()
+        .to_string();
     assert!(
         message.contains("tensor G.weight is stored as F16"),
         "{message}"

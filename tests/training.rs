@@ -108,14 +108,18 @@ fn a_failed_checkpoint_write_keeps_the_old_file_and_leaves_no_temporary() {
         .flatten()
         .map(|e| e.path())
         .collect();
-    assert_eq!(left, [blocked.clone()], "a temporary was left behind");
+    assert_eq!(
+        left,
+        std::slice::from_ref(&blocked),
+        "a temporary was left behind"
+    );
     // Temporaries of killed writers are found and removed; other files are not touched.
     let path = dir.join("checkpoint.safetensors");
     trainer.save(&path).unwrap();
     let stale = dir.join("checkpoint.safetensors.999-3.tmp");
     std::fs::write(&stale, b"half").unwrap();
     let removed = vitgan::checkpoint::remove_stale_temporaries(&path);
-    assert_eq!(removed, [stale.clone()]);
+    assert_eq!(removed, std::slice::from_ref(&stale));
     assert!(path.is_file() && !stale.exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }

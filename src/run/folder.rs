@@ -99,9 +99,17 @@ impl RunFolder {
         found
     }
 
-    /// Deletes the files of [`RunFolder::earlier_run`] (`--overwrite`).
-    pub fn remove_earlier_run(&self) -> Result<usize, Error> {
+    /// Makes way for a new run: an earlier run's files are an error, or with `overwrite`
+    /// deleted (returns how many). Nothing of an old run is mixed into a new one.
+    pub fn start_afresh(&self, overwrite: bool) -> Result<usize, Error> {
         let files = self.earlier_run();
+        if !files.is_empty() && !overwrite {
+            let names = files.iter().map(|p| p.file_name().unwrap_or_default());
+            return Err(Error::EarlierRun {
+                path: self.path.clone(),
+                files: names.map(|n| n.to_string_lossy().into()).collect(),
+            });
+        }
         for file in &files {
             let removed = if file.is_dir() {
                 std::fs::remove_dir_all(file)

@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use vitgan::data::{self, DatasetKind};
+use vitgan::data;
 use vitgan::images::{append_csv_row, save_grid, save_image, save_loss_plot};
 use vitgan::run::{cut_log, signal_name, Progress, RunFolder, StopSignal};
 use vitgan::vitgan::swd::sliced_wasserstein;
@@ -20,168 +20,11 @@ use vitgan::vitgan::train::Trainer;
 use vitgan::vitgan::Config;
 use vitgan::{Device, Tensor};
 
-const USAGE: &str = "\
-usage: cifar10 [flags]
-  --device auto|cpu|gpu     where to train (auto: the GPU when an adapter exists)   [auto]
-  --preset cifar|tiny       model size                        [cifar on a GPU, tiny on a CPU]
-  --dataset auto|cifar10|fashion-mnist|synthetic                                    [auto]
-  --data DIR                a folder with CIFAR-10's data_batch_*.bin files
-  --cache DIR               where a downloaded CIFAR-10 is kept          [~/.cache/vitgan]
-  --steps N                 training steps in total (a resumed run counts on)       [10000]
-  --batch N                 images per step                                         [32]
-  --lr X                    Adam learning rate of G and D, above 0        [preset: 0.002]
-  --bcr X                   weight of both bCR terms, 0 or more       [preset: 10; tiny 1]
-  --seed N                  seed of every random draw (a resumed run keeps its own)  [0]
-  --out DIR                 output folder                               [runs/<preset>]
-  --resume                  continue from DIR/checkpoint.safetensors (the log is cut back
-                            to its step)
-  --overwrite               delete an earlier run in DIR and start afresh
-  --sample-every N          sample grid, SWD and loss plot every N steps            [500]
-  --checkpoint-every N      checkpoint every N steps                                [1000]
-  --export-samples N        after training, write N single-image PNGs to DIR/samples/
-Ctrl-C, SIGTERM or SIGHUP saves a checkpoint and exits (130, 143, 129); a second one exits
-at once. Progress is a bar on a terminal, plain lines every 10 s in a file or pipe.";
+mod device;
+mod flags;
 
-struct Args {
-    device: String,
-    preset: Option<String>,
-    dataset: DatasetKind,
-    data: Option<PathBuf>,
-    cache: PathBuf,
-    steps: u64,
-    batch: usize,
-    lr: Option<f32>,
-    bcr: Option<f32>,
-    seed: Option<u64>,
-    out: Option<PathBuf>,
-    resume: bool,
-    overwrite: bool,
-    sample_every: u64,
-    checkpoint_every: u64,
-    export: usize,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    let mut a = Args {
-        device: "auto".into(),
-        preset: None,
-        dataset: DatasetKind::Auto,
-        data: None,
-        cache: home.join(".cache/vitgan"),
-        steps: 10_000,
-        batch: 32,
-        lr: None,
-        bcr: None,
-        seed: None,
-        out: None,
-        resume: false,
-        overwrite: false,
-        sample_every: 500,
-        checkpoint_every: 1000,
-        export: 0,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} expects a value\n{USAGE}"));
-        fn number<T: std::str::FromStr>(flag: &str, v: String) -> Result<T, String> {
-            v.parse()
-                .map_err(|_| format!("{flag} expects a number, found {v:?}"))
-        }
-        match flag.as_str() {
-            "--device" => a.device = value()?,
-            "--preset" => a.preset = Some(value()?),
-            "--dataset" => a.dataset = value()?.parse()?,
-            "--data" => a.data = Some(PathBuf::from(value()?)),
-            "--cache" => a.cache = PathBuf::from(value()?),
-            "--steps" => a.steps = number(&flag, value()?)?,
-            "--batch" => a.batch = number(&flag, value()?)?,
-            "--lr" => a.lr = Some(number(&flag, value()?)?),
-            "--bcr" => a.bcr = Some(number(&flag, value()?)?),
-            "--seed" => a.seed = Some(number(&flag, value()?)?),
-            "--out" => a.out = Some(PathBuf::from(value()?)),
-            "--resume" => a.resume = true,
-            "--overwrite" => a.overwrite = true,
-            "--sample-every" => a.sample_every = number(&flag, value()?)?,
-            "--checkpoint-every" => a.checkpoint_every = number(&flag, value()?)?,
-            "--export-samples" => a.export = number(&flag, value()?)?,
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown flag {other:?}\n{USAGE}")),
-        }
-    }
-    if a.batch == 0 || a.sample_every == 0 || a.checkpoint_every == 0 {
-        return Err("--batch, --sample-every and --checkpoint-every must be at least 1".into());
-    }
-    if let Some(lr) = a.lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
-        return Err(format!("--lr expects a finite number above 0, found {lr}"));
-    }
-    if let Some(bcr) = a.bcr.filter(|bcr| !(bcr.is_finite() && *bcr >= 0.0)) {
-        return Err(format!(
-            "--bcr expects a finite number of at least 0, found {bcr}"
-        ));
-    }
-    if a.out.as_ref().is_some_and(|out| out.as_os_str().is_empty()) {
-        return Err("--out expects a folder, found an empty string".into());
-    }
-    if a.resume && a.overwrite {
-        return Err("--resume continues the run in --out, --overwrite deletes it: pass one".into());
-    }
-    Ok(a)
-}
-
-/// `auto`: the GPU when the build has it and an adapter answers, otherwise the CPU; said aloud.
-fn choose_device(wanted: &str) -> Result<Device, String> {
-    match wanted {
-        "cpu" => Ok(Device::Cpu),
-        "gpu" => {
-            Tensor::zeros(&[1])
-                .try_to_device(Device::Gpu)
-                .map_err(|e| format!("--device gpu: {e}"))?;
-            println!("device: the GPU ({})", gpu_name());
-            Ok(Device::Gpu)
-        }
-        "auto" => match Tensor::zeros(&[1]).try_to_device(Device::Gpu) {
-            Ok(_) if software_gpu() => {
-                println!(
-                    "device: the CPU (the GPU adapter, {}, is a software renderer, slower \
-                     than the CPU backend; --device gpu uses it anyway)",
-                    gpu_name()
-                );
-                Ok(Device::Cpu)
-            }
-            Ok(_) => {
-                println!("device: the GPU ({})", gpu_name());
-                Ok(Device::Gpu)
-            }
-            Err(e) => {
-                println!("device: the CPU (no GPU: {e})");
-                Ok(Device::Cpu)
-            }
-        },
-        other => Err(format!(
-            "--device expects auto, cpu or gpu, found {other:?}"
-        )),
-    }
-}
-
-fn software_gpu() -> bool {
-    #[cfg(feature = "gpu")]
-    if let Ok(ctx) = vitgan::backend::gpu::context() {
-        return ctx.is_software();
-    }
-    false
-}
-
-fn gpu_name() -> String {
-    #[cfg(feature = "gpu")]
-    if let Ok(ctx) = vitgan::backend::gpu::context() {
-        return ctx.adapter_name();
-    }
-    "unknown".into()
-}
+use device::choose_device;
+use flags::parse_args;
 
 fn main() {
     match run() {
@@ -250,7 +93,13 @@ fn run() -> Result<i32, String> {
         resume(&mut trainer, &folder, args.seed)?;
         saved = checkpoint.exists().then_some(trainer.step);
     } else {
-        start_afresh(&folder, args.overwrite)?;
+        let removed = folder.start_afresh(args.overwrite)?;
+        if removed > 0 {
+            println!(
+                "--overwrite: removed {removed} files of the earlier run in {}",
+                out.display()
+            );
+        }
     }
     let stop = StopSignal::install()?;
 
@@ -366,38 +215,6 @@ fn resume(trainer: &mut Trainer, folder: &RunFolder, seed: Option<u64>) -> Resul
         );
     }
     Ok(())
-}
-
-/// A new run: refuses a folder that holds another run, unless `--overwrite` deletes it.
-fn start_afresh(folder: &RunFolder, overwrite: bool) -> Result<(), String> {
-    let earlier = folder.earlier_run();
-    if earlier.is_empty() {
-        return Ok(());
-    }
-    if overwrite {
-        let removed = folder.remove_earlier_run()?;
-        println!(
-            "--overwrite: removed {removed} files of the earlier run in {}",
-            folder.path().display()
-        );
-        return Ok(());
-    }
-    let names: Vec<String> = earlier
-        .iter()
-        .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into())
-        .collect();
-    let shown = names.iter().take(4).cloned().collect::<Vec<_>>().join(", ");
-    let more = names.len().saturating_sub(4);
-    let more = if more > 0 {
-        format!(" and {more} more")
-    } else {
-        String::new()
-    };
-    Err(format!(
-        "{} holds an earlier run ({shown}{more}): pass --resume to continue it, --overwrite \
-         to delete it and start afresh, or choose another --out",
-        folder.path().display()
-    ))
 }
 
 /// Said when a CPU run would take over an hour.
