@@ -3,6 +3,9 @@
 //! IDX (Fashion-MNIST), the CIFAR-10 binary, the safetensors checkpoint and the golden files
 //! (`.safetensors` and `.json`) of the PyTorch reference.
 
+mod common;
+
+use common::idx_bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use safetensors::{Dtype, SafeTensors};
@@ -50,15 +53,6 @@ fn cut_points(len: usize) -> Vec<usize> {
     points
 }
 
-fn idx(count: u32, rows: u32, cols: u32, pixels: &[u8]) -> Vec<u8> {
-    let mut bytes = vec![0, 0, 8, 3];
-    for v in [count, rows, cols] {
-        bytes.extend(v.to_be_bytes());
-    }
-    bytes.extend_from_slice(pixels);
-    bytes
-}
-
 #[test]
 fn damaged_idx_files_are_errors() {
     let dir = folder("idx");
@@ -67,7 +61,7 @@ fn damaged_idx_files_are_errors() {
         std::fs::write(&path, bytes).unwrap();
         fashion_mnist::load_dir(&dir, 32)
     };
-    let good = idx(3, 4, 5, &(0..60).collect::<Vec<u8>>());
+    let good = idx_bytes(3, 4, 5, &(0..60).collect::<Vec<u8>>());
     assert_eq!(load(&good).unwrap().count, 3);
     for len in cut_points(good.len()) {
         refused(&format!("IDX cut to {len} bytes"), Some(&path), || {
@@ -90,7 +84,9 @@ fn damaged_idx_files_are_errors() {
     // Zero rows or columns: a valid length (16 bytes) for any count.
     for (count, rows, cols) in [(2, 0, 28), (2, 28, 0), (0, 0, 0), (0, 28, 28)] {
         let damage = format!("IDX header of {count} images of {rows}x{cols}");
-        refused(&damage, Some(&path), || load(&idx(count, rows, cols, &[])));
+        refused(&damage, Some(&path), || {
+            load(&idx_bytes(count, rows, cols, &[]))
+        });
     }
     // Pixels are any bytes: corrupting them gives another image, not an error.
     let mut rng = StdRng::seed_from_u64(0);

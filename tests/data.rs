@@ -2,6 +2,9 @@
 //! written here with known bytes, the errors for broken files, the procedural set, and how
 //! `load` chooses. Nothing here touches the network: every `Sources` has `download: false`.
 
+mod common;
+
+use common::idx_bytes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use rand::rngs::StdRng;
@@ -55,15 +58,6 @@ fn cifar_record(k: usize) -> Vec<u8> {
     record.extend(std::iter::repeat_n(255u8, 1024));
     record.extend((0..1024).map(|i| ((i + k) % 256) as u8));
     record
-}
-
-fn idx_bytes(count: u32, rows: u32, cols: u32, pixels: &[u8]) -> Vec<u8> {
-    let mut bytes = vec![0, 0, 8, 3];
-    for v in [count, rows, cols] {
-        bytes.extend(v.to_be_bytes());
-    }
-    bytes.extend_from_slice(pixels);
-    bytes
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -21,8 +21,8 @@ fn stopped_by(out: &Path, signal: &str, rows: usize) -> std::process::Output {
 
 #[cfg(unix)]
 #[test]
-fn sigterm_and_sighup_save_the_step_they_stop_at_and_exit_143_and_129() {
-    for (signal, code) in [("TERM", 143), ("HUP", 129)] {
+fn ctrl_c_sigterm_and_sighup_save_the_step_they_stop_at_and_exit_130_143_and_129() {
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
         let out = scratch(&format!("signal-{signal}"));
         let output = stopped_by(&out, signal, 3);
         let said = text(&output);

@@ -106,3 +106,13 @@ pub fn golden_tiny() -> vitgan::vitgan::reference::Golden {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden_tiny.safetensors");
     vitgan::vitgan::reference::Golden::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// An IDX3 file of unsigned bytes: the magic, the three big-endian sizes, then `pixels`.
+pub fn idx_bytes(count: u32, rows: u32, cols: u32, pixels: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![0, 0, 8, 3];
+    for v in [count, rows, cols] {
+        bytes.extend(v.to_be_bytes());
+    }
+    bytes.extend_from_slice(pixels);
+    bytes
+}
