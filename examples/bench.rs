@@ -23,8 +23,59 @@ mod kernels;
 #[path = "bench/model.rs"]
 mod model;
 
+use clap::{Parser, ValueEnum};
 use std::time::Instant;
 use vitgan::{Device, Tensor};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DeviceChoice {
+    Cpu,
+    Gpu,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Measurement {
+    Matmul,
+    Elementwise,
+    Dispatch,
+    #[value(name = "g_fwd")]
+    GFwd,
+    #[value(name = "g_fwdbwd")]
+    GFwdbwd,
+    #[value(name = "d_fwd")]
+    DFwd,
+    #[value(name = "d_fwdbwd")]
+    DFwdbwd,
+    Train,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Preset {
+    Cifar,
+    Tiny,
+}
+
+/// Benchmarks, one JSON line per measurement.
+#[derive(Parser, Debug)]
+#[command(name = "bench")]
+struct Flags {
+    /// What to measure, comma separated
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["matmul", "elementwise"])]
+    what: Vec<Measurement>,
+    /// Where to run
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+    /// Timed calls per measurement (after two warm-up calls)
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    steps: u64,
+    /// Model presets of the model measurements, comma separated
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["cifar"])]
+    preset: Vec<Preset>,
+    /// Batch sizes of the model measurements, comma separated
+    #[arg(long, value_delimiter = ',', default_values = ["8", "32"],
+          value_parser = clap::value_parser!(u64).range(1..))]
+    batch: Vec<u64>,
+}
 
 pub(crate) struct Args {
     what: Vec<String>,
@@ -34,77 +85,24 @@ pub(crate) struct Args {
     pub(crate) batches: Vec<usize>,
 }
 
-const USAGE: &str =
-    "usage: bench [--what matmul,elementwise,dispatch,g_fwd,g_fwdbwd,d_fwd,d_fwdbwd,train] [--device cpu|gpu] \
-                     [--steps N] [--preset cifar,tiny] [--batch 8,32]";
-const MEASUREMENTS: [&str; 8] = [
-    "matmul",
-    "elementwise",
-    "dispatch",
-    "g_fwd",
-    "g_fwdbwd",
-    "d_fwd",
-    "d_fwdbwd",
-    "train",
-];
+fn parse_args() -> Args {
+    let flags = Flags::parse();
+    Args {
+        what: flags.what.iter().map(value_name).collect(),
+        device: match flags.device {
+            DeviceChoice::Cpu => Device::Cpu,
+            DeviceChoice::Gpu => Device::Gpu,
+        },
+        steps: flags.steps as usize,
+        presets: flags.preset.iter().map(value_name).collect(),
+        batches: flags.batch.iter().map(|&b| b as usize).collect(),
+    }
+}
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        what: vec!["matmul".into(), "elementwise".into()],
-        device: Device::Cpu,
-        steps: 20,
-        presets: vec!["cifar".into()],
-        batches: vec![8, 32],
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} expects a value"));
-        match flag.as_str() {
-            "--what" => args.what = value()?.split(',').map(String::from).collect(),
-            "--device" => {
-                args.device = match value()?.as_str() {
-                    "cpu" => Device::Cpu,
-                    "gpu" => Device::Gpu,
-                    other => return Err(format!("--device expects cpu or gpu, found {other:?}")),
-                }
-            }
-            "--steps" => {
-                let v = value()?;
-                args.steps = v
-                    .parse()
-                    .map_err(|_| format!("--steps expects a count, found {v:?}"))?
-            }
-            "--preset" => args.presets = value()?.split(',').map(String::from).collect(),
-            "--batch" => {
-                let v = value()?;
-                args.batches = v
-                    .split(',')
-                    .map(|b| {
-                        b.parse()
-                            .map_err(|_| format!("--batch expects counts, found {v:?}"))
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown flag {other:?}\n{USAGE}")),
-        }
-    }
-    if let Some(w) = args
-        .what
-        .iter()
-        .find(|w| !MEASUREMENTS.contains(&w.as_str()))
-    {
-        return Err(format!(
-            "--what: unknown measurement {w:?} (expected one of {MEASUREMENTS:?})"
-        ));
-    }
-    for p in &args.presets {
-        vitgan::vitgan::Config::preset(p).map_err(|e| format!("--preset: {e}"))?;
-    }
-    Ok(args)
+/// The name a value has on the command line.
+fn value_name<T: ValueEnum>(value: &T) -> String {
+    let value = value.to_possible_value().expect("no value is skipped");
+    value.get_name().to_string()
 }
 
 /// Peak resident memory of this process, from /proc (0 where that does not exist).
@@ -179,10 +177,7 @@ pub(crate) fn report(what: &str, size: usize, args: &Args, ms: f64, rate: (&str,
 }
 
 fn main() {
-    let args = parse_args().unwrap_or_else(|e| {
-        eprintln!("bench: {e}");
-        std::process::exit(2);
-    });
+    let args = parse_args();
     if let Err(e) = Tensor::zeros(&[1]).try_to_device(args.device) {
         eprintln!("bench: --device gpu: {e}");
         std::process::exit(2);

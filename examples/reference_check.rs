@@ -13,43 +13,28 @@
 //! power iteration of every spectral norm from the stored u, v (1e-4); and DiffAugment's
 //! translation and cutout with the file's fixed parameters, `aug.*` (1e-6).
 
+use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
 use vitgan::vitgan::reference::{check_augment, check_discriminator, check_generator, Golden};
 use vitgan::Device;
 
-const USAGE: &str = "usage: reference_check GOLDEN.safetensors [--device cpu|gpu]";
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DeviceChoice {
+    Cpu,
+    Gpu,
+}
 
-fn parse_args() -> Result<(PathBuf, Device), String> {
-    let mut path = None;
-    let mut device = Device::Cpu;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--device" => {
-                device = match args.next().as_deref() {
-                    Some("cpu") => Device::Cpu,
-                    Some("gpu") => Device::Gpu,
-                    Some(other) => {
-                        return Err(format!("--device expects cpu or gpu, found {other:?}"))
-                    }
-                    None => return Err("--device expects cpu or gpu, found nothing".into()),
-                }
-            }
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            flag if flag.starts_with("--") => {
-                return Err(format!("unknown flag {flag:?}\n{USAGE}"))
-            }
-            file if path.is_none() => path = Some(PathBuf::from(file)),
-            extra => return Err(format!("unexpected argument {extra:?}\n{USAGE}")),
-        }
-    }
-    Ok((
-        path.ok_or(format!("no golden file given\n{USAGE}"))?,
-        device,
-    ))
+/// Checks this port against golden tensors of the PyTorch reference: one JSON line per compared
+/// tensor; exits 1 if a comparison fails, 2 on bad input.
+#[derive(Parser, Debug)]
+#[command(name = "reference_check")]
+struct Args {
+    /// The golden file (the .json beside it holds its config and batch)
+    #[arg(value_name = "GOLDEN.safetensors")]
+    golden: PathBuf,
+    /// Where to run the model
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
 }
 
 fn main() {
@@ -57,7 +42,11 @@ fn main() {
         eprintln!("reference_check: {message}");
         std::process::exit(2);
     };
-    let (path, device) = parse_args().unwrap_or_else(|e| fail(e));
+    let args = Args::parse();
+    let (path, device) = match args.device {
+        DeviceChoice::Cpu => (args.golden, Device::Cpu),
+        DeviceChoice::Gpu => (args.golden, Device::Gpu),
+    };
     if let Err(e) = vitgan::Tensor::zeros(&[1]).try_to_device(device) {
         fail(format!("--device gpu: {e}"));
     }

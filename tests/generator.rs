@@ -228,3 +228,62 @@ fn bad_files_and_configs_get_clear_errors() {
         .unwrap_err()
         .contains("img_size 32 must be a multiple of patch 5"));
 }
+
+#[test]
+fn every_config_field_is_named_read_and_set_and_its_range_checked() {
+    // FIELDS (what --set and --help offer) holds every field of a golden file's config.
+    let text = std::fs::read_to_string("tests/data/golden_tiny.json").unwrap();
+    let golden: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut keys: Vec<&String> = golden["config"].as_object().unwrap().keys().collect();
+    keys.retain(|k| *k != "name");
+    keys.sort();
+    let mut fields = Config::FIELDS.to_vec();
+    fields.sort();
+    assert_eq!(keys, fields);
+    // Each field reads back what it holds, and setting another preset's value changes it.
+    let cifar = Config::cifar();
+    let mut cfg = Config::tiny();
+    for field in Config::FIELDS {
+        let value = cifar.get_json(field).unwrap();
+        cfg.set_json(field, &value).unwrap();
+        assert_eq!(cfg.get_json(field), Some(value), "{field}");
+    }
+    assert_eq!(cfg.name, "tiny", "FIELDS leaves the preset's name alone");
+    let renamed = Config {
+        name: cifar.name.clone(),
+        ..cfg
+    };
+    assert_eq!(renamed, cifar);
+    // Out-of-range hyperparameters are refused by name.
+    let cases = [
+        ("lr_d", "0", "lr_d must be a finite number above 0, found 0"),
+        (
+            "adam_eps",
+            "-1e-8",
+            "adam_eps must be a finite number above 0",
+        ),
+        (
+            "bcr_fake",
+            "-1",
+            "bcr_fake must be a finite number of at least 0, found -1",
+        ),
+        (
+            "betas",
+            "[0.0, 1.0]",
+            "betas must both lie in [0, 1), found (0, 1)",
+        ),
+        (
+            "aug_prob",
+            "1.5",
+            "the probability must lie in [0, 1], found 1.5",
+        ),
+        ("aug_policy", "color,blur", "unknown augmentation \"blur\""),
+        ("d_depth", "0", "d_depth must be at least 1, found 0"),
+    ];
+    for (field, value, message) in cases {
+        let mut cfg = Config::tiny();
+        cfg.set(field, value).unwrap();
+        let e = cfg.validate().unwrap_err();
+        assert!(e.contains(message), "{field}={value}: {e}");
+    }
+}

@@ -85,6 +85,25 @@ fn redirected_output_gets_progress_lines_and_every_swd_line() {
 }
 
 #[test]
+fn a_closed_output_pipe_does_not_stop_the_run() {
+    // `| head -1`, or a `tee` that the same Ctrl-C stopped: nobody reads the output any more.
+    let out = scratch("closed-pipe");
+    let mut child = example()
+        .args(tiny_flags(&out))
+        .args(["--steps", "30", "--sample-every", "10"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(log_steps(&out.join("log.csv")).len(), 30);
+    assert_eq!(checkpoint_step(&out.join("checkpoint.safetensors")), 30);
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
 fn a_resumed_run_cuts_the_log_back_to_its_checkpoint() {
     let out = scratch("cut-log");
     let checkpoint = out.join("checkpoint.safetensors");
@@ -131,32 +150,39 @@ fn a_fresh_run_refuses_an_earlier_runs_folder_unless_told_to_overwrite() {
 #[test]
 fn bad_numbers_and_folders_are_refused_before_any_work() {
     let out = scratch("bad-numbers");
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["--lr", "nan"],
-            "--lr expects a finite number above 0, found NaN",
+            "'--lr <LR>': expected a finite number above 0, found NaN",
         ),
         (
             &["--lr", "-1"],
-            "--lr expects a finite number above 0, found -1",
+            "'--lr <LR>': expected a finite number above 0, found -1",
         ),
         (
             &["--lr", "0"],
-            "--lr expects a finite number above 0, found 0",
+            "'--lr <LR>': expected a finite number above 0, found 0",
         ),
         (
             &["--bcr", "-0.5"],
-            "--bcr expects a finite number of at least 0, found -0.5",
+            "'--bcr <BCR>': expected a finite number of at least 0, found -0.5",
         ),
         (
             &["--bcr", "inf"],
-            "--bcr expects a finite number of at least 0, found inf",
+            "'--bcr <BCR>': expected a finite number of at least 0, found inf",
         ),
         (
             &["--out", ""],
-            "--out expects a folder, found an empty string",
+            "'--out <DIR>': expected a folder, found an empty string",
         ),
-        (&["--resume", "--overwrite"], "pass one"),
+        (
+            &["--resume", "--overwrite"],
+            "'--resume' cannot be used with '--overwrite'",
+        ),
+        (
+            &["--set", "lr_g=-1"],
+            "the tiny preset with these flags: lr_g must be a finite number above 0, found -1",
+        ),
     ];
     for (flags, message) in cases {
         let output = short_run(&out, &[&["--steps", "1"], flags].concat());
@@ -302,18 +328,23 @@ fn device_gpu_names_the_adapter() {
 #[test]
 fn reference_check_names_a_bad_device_in_plain_words() {
     let check = common::example::binary("reference_check");
-    for (args, message) in [
+    let cases: [(&[&str], &str); 3] = [
         (
-            vec!["--device", "tpu"],
-            "--device expects cpu or gpu, found \"tpu\"",
+            &["x", "--device", "tpu"],
+            "invalid value 'tpu' for '--device <DEVICE>'",
         ),
         (
-            vec!["--device"],
-            "--device expects cpu or gpu, found nothing",
+            &["x", "--device"],
+            "a value is required for '--device <DEVICE>'",
         ),
-    ] {
+        (
+            &[],
+            "required arguments were not provided:\n  <GOLDEN.safetensors>",
+        ),
+    ];
+    for (args, message) in cases {
         let output = std::process::Command::new(&check)
-            .args(&args)
+            .args(args)
             .output()
             .unwrap();
         assert_eq!(output.status.code(), Some(2));

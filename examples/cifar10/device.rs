@@ -1,21 +1,22 @@
 //! Which device the training example runs on, said aloud.
 
+use crate::flags::DeviceChoice;
 use vitgan::{Device, Tensor};
 
 /// `auto`: the GPU when the build has it and an adapter answers, otherwise the CPU; said aloud.
-pub fn choose_device(wanted: &str) -> Result<Device, String> {
+pub fn choose_device(wanted: DeviceChoice) -> Result<Device, String> {
     match wanted {
-        "cpu" => Ok(Device::Cpu),
-        "gpu" => {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Gpu => {
             Tensor::zeros(&[1])
                 .try_to_device(Device::Gpu)
                 .map_err(|e| format!("--device gpu: {e}"))?;
-            println!("device: the GPU ({})", gpu_name());
+            say!("device: the GPU ({})", gpu_name());
             Ok(Device::Gpu)
         }
-        "auto" => match Tensor::zeros(&[1]).try_to_device(Device::Gpu) {
+        DeviceChoice::Auto => match Tensor::zeros(&[1]).try_to_device(Device::Gpu) {
             Ok(_) if software_gpu() => {
-                println!(
+                say!(
                     "device: the CPU (the GPU adapter, {}, is a software renderer, slower \
                      than the CPU backend; --device gpu uses it anyway)",
                     gpu_name()
@@ -23,17 +24,14 @@ pub fn choose_device(wanted: &str) -> Result<Device, String> {
                 Ok(Device::Cpu)
             }
             Ok(_) => {
-                println!("device: the GPU ({})", gpu_name());
+                say!("device: the GPU ({})", gpu_name());
                 Ok(Device::Gpu)
             }
             Err(e) => {
-                println!("device: the CPU (no GPU: {e})");
+                say!("device: the CPU (no GPU: {e})");
                 Ok(Device::Cpu)
             }
         },
-        other => Err(format!(
-            "--device expects auto, cpu or gpu, found {other:?}"
-        )),
     }
 }
 

@@ -1,116 +1,143 @@
-//! The training example's flags: parsed, and checked before any work starts.
+//! The training example's flags, parsed by clap (generated `--help`, typed values, errors that
+//! name the flag) and checked before any work starts.
 
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use std::path::PathBuf;
 use vitgan::data::DatasetKind;
+use vitgan::vitgan::Config;
 
-pub const USAGE: &str = "\
-usage: cifar10 [flags]
-  --device auto|cpu|gpu     where to train (auto: the GPU when an adapter exists)   [auto]
-  --preset cifar|tiny       model size                        [cifar on a GPU, tiny on a CPU]
-  --dataset auto|cifar10|fashion-mnist|synthetic                                    [auto]
-  --data DIR                a folder with CIFAR-10's data_batch_*.bin files
-  --cache DIR               where a downloaded CIFAR-10 is kept          [~/.cache/vitgan]
-  --steps N                 training steps in total (a resumed run counts on)       [10000]
-  --batch N                 images per step                                         [32]
-  --lr X                    Adam learning rate of G and D, above 0        [preset: 0.002]
-  --bcr X                   weight of both bCR terms, 0 or more       [preset: 10; tiny 1]
-  --seed N                  seed of every random draw (a resumed run keeps its own)  [0]
-  --out DIR                 output folder                               [runs/<preset>]
-  --resume                  continue from DIR/checkpoint.safetensors (the log is cut back
-                            to its step)
-  --overwrite               delete an earlier run in DIR and start afresh
-  --sample-every N          sample grid, SWD and loss plot every N steps            [500]
-  --checkpoint-every N      checkpoint every N steps                                [1000]
-  --export-samples N        after training, write N single-image PNGs to DIR/samples/
-Ctrl-C, SIGTERM or SIGHUP saves a checkpoint and exits (130, 143, 129); a second one exits
-at once. Progress is a bar on a terminal, plain lines every 10 s in a file or pipe.";
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceChoice {
+    /// the GPU when an adapter exists (not a software renderer), else the CPU
+    Auto,
+    Cpu,
+    Gpu,
+}
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// the paper's CIFAR-10 model
+    Cifar,
+    /// the reference's small model
+    Tiny,
+}
+
+impl Preset {
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Cifar => "cifar",
+            Preset::Tiny => "tiny",
+        }
+    }
+}
+
+/// Train ViTGAN.
+#[derive(Parser, Debug)]
+#[command(name = "cifar10", args_override_self = true)]
 pub struct Args {
-    pub device: String,
-    pub preset: Option<String>,
+    /// Where to train
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Model size [default: cifar on a GPU, tiny on a CPU]
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    /// Images to train on: auto, cifar10, fashion-mnist or synthetic
+    #[arg(long, default_value = "auto", value_parser = dataset)]
     pub dataset: DatasetKind,
+    /// A folder with CIFAR-10's data_batch_*.bin files
+    #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    pub cache: PathBuf,
+    /// Where a downloaded CIFAR-10 is kept [default: ~/.cache/vitgan]
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Training steps in total (a resumed run counts on)
+    #[arg(long, default_value_t = 10_000)]
     pub steps: u64,
-    pub batch: usize,
+    /// Images per step
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch: u64,
+    /// Adam learning rate of G and D, above 0 [default: the preset's, 0.002]
+    #[arg(long, value_parser = above_zero, allow_negative_numbers = true)]
     pub lr: Option<f32>,
+    /// Weight of both bCR terms, 0 or more [default: the preset's, 10; tiny 1]
+    #[arg(long, value_parser = at_least_zero, allow_negative_numbers = true)]
     pub bcr: Option<f32>,
+    /// Sets a configuration field (repeatable; the fields are listed below)
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub sets: Vec<(String, String)>,
+    /// Seed of every random draw (a resumed run keeps its own) [default: 0]
+    #[arg(long)]
     pub seed: Option<u64>,
+    /// Output folder [default: runs/<preset>]
+    #[arg(long, value_name = "DIR", value_parser = folder)]
     pub out: Option<PathBuf>,
+    /// Continue from DIR/checkpoint.safetensors (the log is cut back to its step)
+    #[arg(long, conflicts_with = "overwrite")]
     pub resume: bool,
+    /// Delete an earlier run in DIR and start afresh
+    #[arg(long)]
     pub overwrite: bool,
+    /// Sample grid, SWD and loss plot every N steps
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
     pub sample_every: u64,
+    /// Checkpoint every N steps
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: u64,
+    /// After training, write N single-image PNGs to DIR/samples/
+    #[arg(long = "export-samples", value_name = "N", default_value_t = 0)]
     pub export: usize,
 }
 
-pub fn parse_args() -> Result<Args, String> {
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    let mut a = Args {
-        device: "auto".into(),
-        preset: None,
-        dataset: DatasetKind::Auto,
-        data: None,
-        cache: home.join(".cache/vitgan"),
-        steps: 10_000,
-        batch: 32,
-        lr: None,
-        bcr: None,
-        seed: None,
-        out: None,
-        resume: false,
-        overwrite: false,
-        sample_every: 500,
-        checkpoint_every: 1000,
-        export: 0,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} expects a value\n{USAGE}"));
-        fn number<T: std::str::FromStr>(flag: &str, v: String) -> Result<T, String> {
-            v.parse()
-                .map_err(|_| format!("{flag} expects a number, found {v:?}"))
-        }
-        match flag.as_str() {
-            "--device" => a.device = value()?,
-            "--preset" => a.preset = Some(value()?),
-            "--dataset" => a.dataset = value()?.parse()?,
-            "--data" => a.data = Some(PathBuf::from(value()?)),
-            "--cache" => a.cache = PathBuf::from(value()?),
-            "--steps" => a.steps = number(&flag, value()?)?,
-            "--batch" => a.batch = number(&flag, value()?)?,
-            "--lr" => a.lr = Some(number(&flag, value()?)?),
-            "--bcr" => a.bcr = Some(number(&flag, value()?)?),
-            "--seed" => a.seed = Some(number(&flag, value()?)?),
-            "--out" => a.out = Some(PathBuf::from(value()?)),
-            "--resume" => a.resume = true,
-            "--overwrite" => a.overwrite = true,
-            "--sample-every" => a.sample_every = number(&flag, value()?)?,
-            "--checkpoint-every" => a.checkpoint_every = number(&flag, value()?)?,
-            "--export-samples" => a.export = number(&flag, value()?)?,
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown flag {other:?}\n{USAGE}")),
-        }
+/// The flags of this process; on a bad flag clap prints what it expected and exits 2.
+pub fn parse_args() -> Args {
+    let fields = Config::FIELDS.join(", ");
+    let after = format!(
+        "Configuration fields for --set (values as JSON, e.g. --set betas=[0.0,0.99], or plain \
+         text):\n  {fields}\n\nCtrl-C, SIGTERM or SIGHUP saves a checkpoint and exits (130, 143, \
+         129); a second one exits at once. Progress is a bar on a terminal, plain lines every \
+         10 s in a file or pipe."
+    );
+    let matches = Args::command().after_help(after).get_matches();
+    Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+fn dataset(text: &str) -> Result<DatasetKind, String> {
+    text.parse()
+}
+
+fn above_zero(text: &str) -> Result<f32, String> {
+    let x: f32 = text.parse().map_err(|e| format!("{e}"))?;
+    match x.is_finite() && x > 0.0 {
+        true => Ok(x),
+        false => Err(format!("expected a finite number above 0, found {x}")),
     }
-    if a.batch == 0 || a.sample_every == 0 || a.checkpoint_every == 0 {
-        return Err("--batch, --sample-every and --checkpoint-every must be at least 1".into());
+}
+
+fn at_least_zero(text: &str) -> Result<f32, String> {
+    let x: f32 = text.parse().map_err(|e| format!("{e}"))?;
+    match x.is_finite() && x >= 0.0 {
+        true => Ok(x),
+        false => Err(format!("expected a finite number of at least 0, found {x}")),
     }
-    if let Some(lr) = a.lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
-        return Err(format!("--lr expects a finite number above 0, found {lr}"));
+}
+
+fn folder(text: &str) -> Result<PathBuf, String> {
+    match text.is_empty() {
+        true => Err("expected a folder, found an empty string".into()),
+        false => Ok(PathBuf::from(text)),
     }
-    if let Some(bcr) = a.bcr.filter(|bcr| !(bcr.is_finite() && *bcr >= 0.0)) {
+}
+
+/// `KEY=VALUE` with KEY one of [`Config::FIELDS`]; the value is checked against the field when
+/// the configuration is built.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or(format!("expected KEY=VALUE, found {text:?}"))?;
+    if !Config::FIELDS.contains(&key) {
         return Err(format!(
-            "--bcr expects a finite number of at least 0, found {bcr}"
+            "unknown configuration field {key:?} (the fields are listed by --help)"
         ));
     }
-    if a.out.as_ref().is_some_and(|out| out.as_os_str().is_empty()) {
-        return Err("--out expects a folder, found an empty string".into());
-    }
-    if a.resume && a.overwrite {
-        return Err("--resume continues the run in --out, --overwrite deletes it: pass one".into());
-    }
-    Ok(a)
+    Ok((key.to_string(), value.to_string()))
 }

@@ -20,17 +20,27 @@ use vitgan::vitgan::train::Trainer;
 use vitgan::vitgan::Config;
 use vitgan::{Device, Tensor};
 
+/// `println!` that ignores a closed standard output (`| head`, or a `tee` stopped by the same
+/// Ctrl-C): a lost line must not lose the run.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod device;
 mod flags;
 
 use device::choose_device;
-use flags::parse_args;
+use flags::{parse_args, Preset};
 
 fn main() {
     match run() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("cifar10: {e}");
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "cifar10: {e}");
             std::process::exit(2);
         }
     }
@@ -38,12 +48,12 @@ fn main() {
 
 /// The preset asked for, else the one that fits the device: the paper's model on a GPU, the
 /// tiny one on a CPU, where the paper's takes seconds a step.
-fn choose_preset(asked: Option<&str>, device: Device) -> Result<Config, String> {
-    if let Some(name) = asked {
-        return Config::preset(name).map_err(|e| format!("--preset: {e}"));
+fn choose_preset(asked: Option<Preset>, device: Device) -> Result<Config, String> {
+    if let Some(preset) = asked {
+        return Config::preset(preset.name());
     }
     if device == Device::Cpu {
-        println!(
+        say!(
             "preset: tiny (training on the CPU, where the paper-sized cifar preset takes \
              seconds a step; --preset cifar chooses it anyway)"
         );
@@ -54,14 +64,18 @@ fn choose_preset(asked: Option<&str>, device: Device) -> Result<Config, String> 
 
 /// Runs the training; returns the exit code (0, or 128 + the signal that stopped it).
 fn run() -> Result<i32, String> {
-    let args = parse_args()?;
-    let device = choose_device(&args.device)?;
-    let mut cfg = choose_preset(args.preset.as_deref(), device)?;
+    let args = parse_args();
+    let device = choose_device(args.device)?;
+    let mut cfg = choose_preset(args.preset, device)?;
     if let Some(lr) = args.lr {
         (cfg.lr_g, cfg.lr_d) = (lr, lr);
     }
     if let Some(bcr) = args.bcr {
         (cfg.bcr_real, cfg.bcr_fake) = (bcr, bcr);
+    }
+    for (key, value) in &args.sets {
+        cfg.set(key, value)
+            .map_err(|e| format!("--set {key}={value}: {e}"))?;
     }
     cfg.validate()
         .map_err(|e| format!("the {} preset with these flags: {e}", cfg.name))?;
@@ -71,7 +85,7 @@ fn run() -> Result<i32, String> {
         .unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
     let (folder, stale) = RunFolder::open(&out)?;
     for file in stale {
-        println!(
+        say!(
             "removed {}, left by a run that was killed while saving",
             file.display()
         );
@@ -80,10 +94,10 @@ fn run() -> Result<i32, String> {
     let (dataset, why) = data::load(
         args.dataset,
         args.data.as_deref(),
-        &args.cache,
+        &args.cache.clone().unwrap_or_else(data::default_cache_dir),
         cfg.img_size,
     )?;
-    println!("dataset: {why}");
+    say!("dataset: {why}");
 
     let checkpoint = folder.checkpoint();
     let mut trainer = Trainer::new(&cfg, args.seed.unwrap_or(0), device);
@@ -95,7 +109,7 @@ fn run() -> Result<i32, String> {
     } else {
         let removed = folder.start_afresh(args.overwrite)?;
         if removed > 0 {
-            println!(
+            say!(
                 "--overwrite: removed {removed} files of the earlier run in {}",
                 out.display()
             );
@@ -106,10 +120,11 @@ fn run() -> Result<i32, String> {
     let fixed_z = Tensor::randn(&[64, cfg.z_dim], 0.0, 1.0, &mut StdRng::seed_from_u64(1234));
     let log = folder.log();
     let header = "step,loss_d,bcr,loss_g,d_real,d_fake,swd";
-    let mut progress = Progress::new(trainer.step, args.steps, args.batch);
+    let batch = args.batch as usize;
+    let mut progress = Progress::new(trainer.step, args.steps, batch);
     let mut history: Vec<(f64, f64, f64)> = read_history(&log);
     while trainer.step < args.steps && stop.received().is_none() {
-        let real = dataset.sample(args.batch, &mut trainer.step_rng());
+        let real = dataset.sample(batch, &mut trainer.step_rng());
         let stats = match trainer.train_step(&real) {
             Ok(stats) => stats,
             Err(e) => {
@@ -170,7 +185,7 @@ fn run() -> Result<i32, String> {
     trainer.save(&checkpoint)?;
     progress.finish();
     if let Some(signal) = stop.received() {
-        println!(
+        say!(
             "stopped by {}: saved step {} to {} (--resume continues it)",
             signal_name(signal),
             trainer.step,
@@ -178,7 +193,7 @@ fn run() -> Result<i32, String> {
         );
         return Ok(StopSignal::exit_code(signal));
     }
-    println!("saved step {} to {}", trainer.step, checkpoint.display());
+    say!("saved step {} to {}", trainer.step, checkpoint.display());
     export_samples(&trainer, &out, args.export, cfg.z_dim)?;
     Ok(0)
 }
@@ -188,27 +203,27 @@ fn resume(trainer: &mut Trainer, folder: &RunFolder, seed: Option<u64>) -> Resul
     let checkpoint = folder.checkpoint();
     if checkpoint.exists() {
         trainer.load(&checkpoint)?;
-        println!(
+        say!(
             "resumed from {} at step {}",
             checkpoint.display(),
             trainer.step
         );
         if let Some(seed) = seed.filter(|s| *s != trainer.seed) {
-            println!(
+            say!(
                 "seed: {} (the checkpoint's: a resumed run continues its random draws; \
                  --seed {seed} applies to new runs)",
                 trainer.seed
             );
         }
     } else {
-        println!(
+        say!(
             "--resume: no checkpoint at {}, starting at step 0",
             checkpoint.display()
         );
     }
     let dropped = cut_log(&folder.log(), trainer.step)?;
     if dropped > 0 {
-        println!(
+        say!(
             "{}: removed {dropped} rows after step {}, logged after the last checkpoint",
             folder.log().display(),
             trainer.step
@@ -279,6 +294,6 @@ fn export_samples(trainer: &Trainer, out: &Path, count: usize, z_dim: usize) -> 
         }
         written += n;
     }
-    println!("wrote {count} samples to {}", folder.display());
+    say!("wrote {count} samples to {}", folder.display());
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! the first steps the run says how long the rest will take.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 /// Steps timed for the estimate, after a first step that also pays for warm-up (allocations,
@@ -109,7 +109,7 @@ impl Progress {
                 }
                 *last = Some(now);
                 let line = self.line(step, losses, now);
-                println!("{line}");
+                say(&line);
                 Some(line)
             }
         }
@@ -152,7 +152,7 @@ impl Progress {
     pub fn println(&self, message: &str) {
         match &self.output {
             Output::Bar(bar) => bar.println(message),
-            Output::Lines { .. } => println!("{message}"),
+            Output::Lines { .. } => say(message),
         }
     }
 
@@ -162,6 +162,12 @@ impl Progress {
             bar.abandon();
         }
     }
+}
+
+/// Prints a line on standard output, ignoring a closed pipe (`| head`, or a `tee` stopped by the
+/// same Ctrl-C that asked the run to save): a lost line must not lose the run.
+pub fn say(line: &str) {
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// `850 ms`, `42 s`, `14 min 05 s`, `3 h 07 min`, `2 d 06 h`.

@@ -3,6 +3,7 @@
 //! the first signal is acknowledged at once, a second one exits at once without saving.
 
 use crate::Error;
+use std::io::Write;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
@@ -54,7 +55,8 @@ pub fn signal_name(signal: i32) -> String {
 
 /// What is said when the first signal arrives (the step under way may take seconds).
 fn acknowledge(signal: i32) {
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "\n{} received: finishing this step, then saving a checkpoint \
          (send it again to exit at once without saving)",
         signal_name(signal)
@@ -75,7 +77,8 @@ fn listen(received: Arc<AtomicI32>) -> Result<(), Error> {
             {
                 acknowledge(signal);
             } else {
-                eprintln!("{} again: exiting without saving", signal_name(signal));
+                let again = format!("{} again: exiting without saving", signal_name(signal));
+                let _ = writeln!(std::io::stderr(), "{again}");
                 std::process::exit(StopSignal::exit_code(signal));
             }
         }

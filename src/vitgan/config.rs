@@ -189,6 +189,58 @@ impl Config {
         Ok(())
     }
 
+    /// Every field's name except `name` (the preset's), as [`Config::set`] and the reference's
+    /// `--set` take them.
+    #[rustfmt::skip]
+    pub const FIELDS: [&str; 32] = [
+        "img_size", "channels", "patch", "z_dim", "g_dim", "g_depth", "g_heads", "g_mlp",
+        "map_layers", "map_lr_mul", "fou_dim", "inr_hidden", "inr_layers", "patch_map_layers",
+        "out_act", "sln_eps", "g_sdpa", "d_dim", "d_depth", "d_heads", "d_mlp", "d_ln_eps",
+        "lr_g", "lr_d", "betas", "adam_eps", "bcr_real", "bcr_fake", "aug_policy", "aug_prob",
+        "ema_halflife_kimg", "ema_start_kimg",
+    ];
+
+    /// The value of field `key` as JSON (what [`Config::set_json`] takes back).
+    pub fn get_json(&self, key: &str) -> Option<serde_json::Value> {
+        use serde_json::json;
+        Some(match key {
+            "name" => json!(self.name),
+            "img_size" => json!(self.img_size),
+            "channels" => json!(self.channels),
+            "patch" => json!(self.patch),
+            "z_dim" => json!(self.z_dim),
+            "g_dim" => json!(self.g_dim),
+            "g_depth" => json!(self.g_depth),
+            "g_heads" => json!(self.g_heads),
+            "g_mlp" => json!(self.g_mlp),
+            "map_layers" => json!(self.map_layers),
+            "map_lr_mul" => json!(self.map_lr_mul),
+            "fou_dim" => json!(self.fou_dim),
+            "inr_hidden" => json!(self.inr_hidden),
+            "inr_layers" => json!(self.inr_layers),
+            "patch_map_layers" => json!(self.patch_map_layers),
+            "out_act" => json!(self.out_act),
+            "sln_eps" => json!(self.sln_eps),
+            "g_sdpa" => json!(self.g_sdpa),
+            "d_dim" => json!(self.d_dim),
+            "d_depth" => json!(self.d_depth),
+            "d_heads" => json!(self.d_heads),
+            "d_mlp" => json!(self.d_mlp),
+            "d_ln_eps" => json!(self.d_ln_eps),
+            "lr_g" => json!(self.lr_g),
+            "lr_d" => json!(self.lr_d),
+            "betas" => json!([self.betas.0, self.betas.1]),
+            "adam_eps" => json!(self.adam_eps),
+            "bcr_real" => json!(self.bcr_real),
+            "bcr_fake" => json!(self.bcr_fake),
+            "aug_policy" => json!(self.aug_policy),
+            "aug_prob" => json!(self.aug_prob),
+            "ema_halflife_kimg" => json!(self.ema_halflife_kimg),
+            "ema_start_kimg" => json!(self.ema_start_kimg),
+            _ => return None,
+        })
+    }
+
     /// A configuration from a JSON object of fields (missing ones keep the `cifar` defaults),
     /// then checked.
     pub fn from_json(object: &serde_json::Value) -> Result<Config, String> {
