@@ -241,6 +241,18 @@ impl Config {
         })
     }
 
+    /// Every field, `name` included, as one JSON object (what [`Config::from_json`] reads).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        for key in std::iter::once("name").chain(Config::FIELDS) {
+            object.insert(
+                key.into(),
+                self.get_json(key).expect("every field has a value"),
+            );
+        }
+        serde_json::Value::Object(object)
+    }
+
     /// A configuration from a JSON object of fields (missing ones keep the `cifar` defaults),
     /// then checked.
     pub fn from_json(object: &serde_json::Value) -> Result<Config, String> {

@@ -53,44 +53,55 @@ impl Generator {
         z: &Tensor,
         mut trace: Option<&mut Vec<(String, Vec<usize>)>>,
     ) -> GeneratorOutput {
-        let cfg = &self.cfg;
-        let batch = z.shape()[0];
-        let mut note = |stage: &str, t: &Tensor| {
-            if let Some(trace) = trace.as_deref_mut() {
-                trace.push((stage.to_string(), t.shape().to_vec()));
-            }
-        };
-        note("z", z);
+        note(&mut trace, "z", z);
         let w = self.mapping.forward(z);
-        note("w = mapping(z)", &w);
+        note(&mut trace, "w = mapping(z)", &w);
+        let (y, img) = self.synthesize_all(&w, trace);
+        GeneratorOutput { w, y, img }
+    }
+
+    /// w [B, D] -> y and the image: everything after the mapping network.
+    pub fn synthesize_all(
+        &self,
+        w: &Tensor,
+        mut trace: Option<&mut Vec<(String, Vec<usize>)>>,
+    ) -> (Tensor, Tensor) {
+        let cfg = &self.cfg;
+        let batch = w.shape()[0];
         // The token stream starts as the positional embedding alone: the latent enters only
         // through the SLNs.
         let pos = self.pos.forward();
-        note("pos", &pos);
+        note(&mut trace, "pos", &pos);
         let mut h = pos.broadcast_to(&[batch, cfg.tokens(), cfg.g_dim]);
         for (i, block) in self.blocks.iter().enumerate() {
-            h = block.forward(&h, &w);
-            note(&format!("blocks.{i}"), &h);
+            h = block.forward(&h, w);
+            note(&mut trace, &format!("blocks.{i}"), &h);
         }
         let y = self
             .sln_out
-            .forward(&h, &w)
+            .forward(&h, w)
             .reshape(&[batch * cfg.tokens(), cfg.g_dim]);
-        note("y = sln_out(h, w)", &y);
+        note(&mut trace, "y = sln_out(h, w)", &y);
         let rgb = self.inr.forward(&y);
-        note("inr(y)", &rgb);
+        note(&mut trace, "inr(y)", &rgb);
         let mut img = stitch(&rgb, batch, cfg.grid(), cfg.patch);
         if cfg.out_act == "tanh" {
             img = img.tanh();
         }
-        note("img = stitch", &img);
-        GeneratorOutput { w, y, img }
+        note(&mut trace, "img = stitch", &img);
+        (y, img)
     }
     // ANCHOR_END: forward
 
     /// z [B, z_dim] -> images [B, C, H, W].
     pub fn forward(&self, z: &Tensor) -> Tensor {
         self.forward_all(z, None).img
+    }
+
+    /// Styles w [B, D] (the mapping network's outputs, or points between them) -> images
+    /// [B, C, H, W]: what the truncation trick and interpolation in w run.
+    pub fn synthesize(&self, w: &Tensor) -> Tensor {
+        self.synthesize_all(w, None).1
     }
 
     /// One line per stage with its shape, for batch `batch`.
@@ -113,5 +124,12 @@ impl Module for Generator {
         }
         self.sln_out.parameters(&join(prefix, "sln_out"), out);
         self.inr.parameters(&join(prefix, "inr"), out);
+    }
+}
+
+/// Notes a stage's shape in the trace, when one is kept.
+fn note(trace: &mut Option<&mut Vec<(String, Vec<usize>)>>, stage: &str, t: &Tensor) {
+    if let Some(trace) = trace.as_deref_mut() {
+        trace.push((stage.to_string(), t.shape().to_vec()));
     }
 }

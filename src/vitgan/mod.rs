@@ -22,6 +22,7 @@ pub mod modulated_layer;
 pub mod overlapping;
 pub mod patches;
 pub mod reference;
+pub mod sampling;
 pub mod sln;
 pub mod swd;
 pub mod train;

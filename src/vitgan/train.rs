@@ -219,6 +219,7 @@ impl Trainer {
             ("opt_g.step".to_string(), self.opt_g.step.to_string()),
             ("opt_d.step".to_string(), self.opt_d.step.to_string()),
             ("preset".to_string(), self.cfg.name.clone()),
+            ("config".to_string(), self.cfg.to_json().to_string()),
         ]);
         save_checkpoint(path, &tensors, &metadata)
     }
