@@ -51,6 +51,7 @@ fn a_short_run_writes_samples_logs_and_a_checkpoint_and_resumes() {
         "checkpoint.safetensors",
         "log.csv",
         "losses.png",
+        "swd.png",
         "samples_000002.png",
         "samples/000002.png",
     ] {

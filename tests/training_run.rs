@@ -75,7 +75,15 @@ fn redirected_output_gets_progress_lines_and_every_swd_line() {
     let output = short_run(&out, &["--steps", "6"]);
     let said = text(&output);
     assert!(output.status.success(), "{said}");
-    for line in ["step 1/6  D ", "step 6/6  D ", "img/s", "ETA", "time: "] {
+    let floor = "SWD x1e3 between two draws of 256 real images: ";
+    for line in [
+        "step 1/6  D ",
+        "step 6/6  D ",
+        "img/s",
+        "ETA",
+        "time: ",
+        floor,
+    ] {
         assert!(said.contains(line), "{line:?} missing:\n{said}");
     }
     for step in [2, 4, 6] {

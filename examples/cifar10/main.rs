@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vitgan::data;
-use vitgan::images::{append_csv_row, save_grid, save_image, save_loss_plot};
+use vitgan::images::{append_csv_row, save_grid, save_image};
 use vitgan::run::{cut_log, signal_name, Progress, RunFolder, StopSignal};
 use vitgan::vitgan::swd::sliced_wasserstein;
 use vitgan::vitgan::train::Trainer;
@@ -31,9 +31,11 @@ macro_rules! say {
 
 mod device;
 mod flags;
+mod history;
 
 use device::choose_device;
 use flags::{parse_args, Preset};
+use history::History;
 
 fn main() {
     match run() {
@@ -122,7 +124,13 @@ fn run() -> Result<i32, String> {
     let header = "step,loss_d,bcr,loss_g,d_real,d_fake,swd";
     let batch = args.batch as usize;
     let mut progress = Progress::new(trainer.step, args.steps, batch);
-    let mut history: Vec<(f64, f64, f64)> = read_history(&log);
+    // What a perfect generator would score: two independent draws of real images.
+    let real_draw = |seed| dataset.sample(256, &mut StdRng::seed_from_u64(seed));
+    let floor = sliced_wasserstein(&real_draw(99), &real_draw(97), 0).average as f64;
+    progress.println(&format!(
+        "SWD x1e3 between two draws of 256 real images: {floor:.1} (the floor of swd.png)"
+    ));
+    let mut history = History::read(&log, floor);
     while trainer.step < args.steps && stop.received().is_none() {
         let real = dataset.sample(batch, &mut trainer.step_rng());
         let stats = match trainer.train_step(&real) {
@@ -150,7 +158,7 @@ fn run() -> Result<i32, String> {
                 progress.println(&shorter_run_hint(&cfg.name));
             }
         }
-        history.push((step as f64, stats.loss_d as f64, stats.loss_g as f64));
+        history.add_losses(step, stats.loss_d as f64, stats.loss_g as f64);
         let mut swd = String::new();
         if step.is_multiple_of(args.sample_every) || step == args.steps {
             let grid = trainer.sample(&fixed_z);
@@ -164,10 +172,11 @@ fn run() -> Result<i32, String> {
             ));
             let report = sliced_wasserstein(&real, &fake, 0);
             swd = format!("{:.3}", report.average);
+            history.add_swd(step, report.average as f64);
             progress.println(&format!(
                 "step {step}: SWD x1e3 {report} (samples_{step:06}.png)"
             ));
-            plot(&out, &history)?;
+            history.plot(&out)?;
         }
         append_csv_row(
             &log,
@@ -242,32 +251,6 @@ fn shorter_run_hint(preset: &str) -> String {
     format!(
         "that is a long run on a CPU: {how} (Ctrl-C stops this one after saving; --resume \
          continues it)"
-    )
-}
-
-/// Losses so far from the CSV log, so that a resumed run's plot shows the whole history.
-fn read_history(log: &Path) -> Vec<(f64, f64, f64)> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<f64> = line
-                .split(',')
-                .take(4)
-                .filter_map(|v| v.parse().ok())
-                .collect();
-            (f.len() == 4).then(|| (f[0], f[1], f[3]))
-        })
-        .collect()
-}
-
-fn plot(out: &Path, history: &[(f64, f64, f64)]) -> Result<(), String> {
-    let d: Vec<(f64, f64)> = history.iter().map(|h| (h.0, h.1)).collect();
-    let g: Vec<(f64, f64)> = history.iter().map(|h| (h.0, h.2)).collect();
-    save_loss_plot(
-        &out.join("losses.png"),
-        &[("loss D", &d), ("loss G", &g)],
-        "losses",
     )
 }
 

@@ -1,0 +1,59 @@
+//! The run so far, read back from `log.csv` (so that a resumed run's plots show all of it), and
+//! its two plots: the losses, and SWD against the distance between two draws of real images.
+
+use std::path::Path;
+use vitgan::images::save_loss_plot;
+
+pub struct History {
+    loss_d: Vec<(f64, f64)>,
+    loss_g: Vec<(f64, f64)>,
+    swd: Vec<(f64, f64)>,
+    /// SWD between two draws of real images: what a generator that had learned the data
+    /// perfectly would score.
+    floor: f64,
+}
+
+impl History {
+    /// The rows of `log` (step, loss_d, bcr, loss_g, d_real, d_fake, swd); SWD where logged.
+    pub fn read(log: &Path, floor: f64) -> History {
+        let mut history = History {
+            loss_d: Vec::new(),
+            loss_g: Vec::new(),
+            swd: Vec::new(),
+            floor,
+        };
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<Option<f64>> = line.split(',').map(|v| v.parse().ok()).collect();
+            if let [Some(step), Some(d), _, Some(g), ..] = fields[..] {
+                history.add_losses(step as u64, d, g);
+                if let Some(Some(swd)) = fields.get(6) {
+                    history.add_swd(step as u64, *swd);
+                }
+            }
+        }
+        history
+    }
+
+    pub fn add_losses(&mut self, step: u64, loss_d: f64, loss_g: f64) {
+        self.loss_d.push((step as f64, loss_d));
+        self.loss_g.push((step as f64, loss_g));
+    }
+
+    pub fn add_swd(&mut self, step: u64, swd: f64) {
+        self.swd.push((step as f64, swd));
+    }
+
+    /// `losses.png` and `swd.png` in `out`.
+    pub fn plot(&self, out: &Path) -> Result<(), String> {
+        let losses = [("loss D", &self.loss_d[..]), ("loss G", &self.loss_g[..])];
+        save_loss_plot(&out.join("losses.png"), &losses, "losses")?;
+        let (first, last) = match (self.swd.first(), self.swd.last()) {
+            (Some(first), Some(last)) => (first.0, last.0),
+            _ => return Ok(()),
+        };
+        let floor = [(first, self.floor), (last, self.floor)];
+        let series = [("SWD x1e3", &self.swd[..]), ("real vs real", &floor[..])];
+        save_loss_plot(&out.join("swd.png"), &series, "SWD x1e3, 256 against 256")
+    }
+}
