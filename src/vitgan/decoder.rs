@@ -15,7 +15,8 @@ pub struct ModulatedLayer {
     /// [out, in], stored N(0, 1) and used times 1/sqrt(in).
     pub weight: Tensor,
     pub bias: Tensor,
-    /// s -> a, bias initialized to 1 so that training starts from the plain weight.
+    /// s -> a, its bias initialized to 1 (StyleGAN2's choice): the styles are centred on 1,
+    /// with a spread of about 2 at initialization (book chapter "Weight modulation").
     pub style: EqLinear,
     demodulate: bool,
     activate: bool,
