@@ -31,19 +31,20 @@ pub fn gpu_available() -> bool {
     }
 }
 
-/// Relative agreement with a floor: |gpu - cpu| <= tol * max(|cpu|, floor * largest |cpu|).
+/// Relative agreement with a floor: |found - expected| <= tol * max(|expected|, floor * largest
+/// |expected|) (expected: the CPU in a parity test, the composed twin against a fused op).
 /// The floor keeps elements near zero (where a different summation order changes the last
 /// bits of a cancellation) from failing a relative test on rounding alone.
 #[track_caller]
-pub fn assert_close(what: &str, cpu: &[f32], gpu: &[f32], tol: f32, floor: f32) {
-    assert_eq!(cpu.len(), gpu.len(), "{what}: lengths differ");
-    let largest = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    for (i, (c, g)) in cpu.iter().zip(gpu).enumerate() {
-        let scale = c.abs().max(floor * largest).max(1e-30);
+pub fn assert_close(what: &str, expected: &[f32], found: &[f32], tol: f32, floor: f32) {
+    assert_eq!(expected.len(), found.len(), "{what}: lengths differ");
+    let largest = expected.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    for (i, (e, f)) in expected.iter().zip(found).enumerate() {
+        let scale = e.abs().max(floor * largest).max(1e-30);
         assert!(
-            (c - g).abs() <= tol * scale || (c.is_nan() && g.is_nan()),
-            "{what}: element {i}: cpu {c}, gpu {g} (|diff| {:.3e} > {tol:e} x {scale:.3e})",
-            (c - g).abs()
+            (e - f).abs() <= tol * scale || (e.is_nan() && f.is_nan()),
+            "{what}: element {i}: expected {e}, found {f} (|diff| {:.3e} > {tol:e} x {scale:.3e})",
+            (e - f).abs()
         );
     }
 }
