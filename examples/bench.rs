@@ -1,4 +1,4 @@
-//! Benchmarks, one JSON line per measurement (keys as in ../shared/reference/bench.py where they
+//! Benchmarks, one JSON line per measurement (keys as in reference/bench.py where they
 //! apply). Speed is measured here, never in timed tests.
 //!
 //! ```text

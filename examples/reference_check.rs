@@ -4,7 +4,7 @@
 //! cargo run --release --example reference_check [--features gpu] -- GOLDEN.safetensors [--device cpu|gpu]
 //! ```
 //! GOLDEN.safetensors and the GOLDEN.json beside it are written by
-//! ../shared/reference/export_golden.py (any preset, seed, batch or `--set` overrides). Prints one
+//! reference/export_golden.py (any preset, seed, batch or `--set` overrides). Prints one
 //! JSON line per compared tensor and exits 1 if any comparison fails (2 on bad input).
 //!
 //! Compared: the generator's `out.w`, `out.y`, `out.img`; the discriminator's logits

@@ -1,5 +1,5 @@
 //! Checking the port against the PyTorch reference: golden tensors written by
-//! ../shared/reference/export_golden.py (a `.safetensors` file and the `.json` beside it).
+//! reference/export_golden.py (a `.safetensors` file and the `.json` beside it).
 
 use super::diffaugment::{cutout, translate};
 use super::losses::{discriminator_loss, generator_loss};
