@@ -23,6 +23,7 @@ fn with_weight(lin: &IsnLinear, weight: &Tensor, bias: Option<&Tensor>) -> IsnLi
         sigma0: lin.sigma0.clone(),
         u: lin.u.clone(),
         v: lin.v.clone(),
+        norm: lin.norm,
     }
 }
 

@@ -2,6 +2,7 @@
 //! reference. Field names are the reference's, so a golden file's `config` loads as it is.
 
 use super::diffaugment::AugmentParams;
+pub use super::switches::{DAttention, DNorm, DPatches};
 use rand::SeedableRng;
 
 /// The model and training configuration. Start from [`Config::cifar`] or [`Config::tiny`] and
@@ -35,6 +36,10 @@ pub struct Config {
     pub d_heads: usize,
     pub d_mlp: usize,
     pub d_ln_eps: f32,
+    /// The discriminator's attention, normalization and patches (the paper's by default).
+    pub d_attention: DAttention,
+    pub d_norm: DNorm,
+    pub d_patches: DPatches,
     pub lr_g: f32,
     pub lr_d: f32,
     pub betas: (f32, f32),
@@ -75,6 +80,9 @@ impl Config {
             d_heads: 6,
             d_mlp: 1536,
             d_ln_eps: 1e-6,
+            d_attention: DAttention::L2,
+            d_norm: DNorm::Isn,
+            d_patches: DPatches::Overlapping,
             lr_g: 0.002,
             lr_d: 0.002,
             betas: (0.0, 0.99),
@@ -169,6 +177,9 @@ impl Config {
             "d_heads" => self.d_heads = uint()?,
             "d_mlp" => self.d_mlp = uint()?,
             "d_ln_eps" => self.d_ln_eps = float()?,
+            "d_attention" => self.d_attention = text()?.parse()?,
+            "d_norm" => self.d_norm = text()?.parse()?,
+            "d_patches" => self.d_patches = text()?.parse()?,
             "lr_g" => self.lr_g = float()?,
             "lr_d" => self.lr_d = float()?,
             "betas" => {
@@ -192,12 +203,12 @@ impl Config {
     /// Every field's name except `name` (the preset's), as [`Config::set`] and the reference's
     /// `--set` take them.
     #[rustfmt::skip]
-    pub const FIELDS: [&str; 32] = [
+    pub const FIELDS: [&str; 35] = [
         "img_size", "channels", "patch", "z_dim", "g_dim", "g_depth", "g_heads", "g_mlp",
         "map_layers", "map_lr_mul", "fou_dim", "inr_hidden", "inr_layers", "patch_map_layers",
         "out_act", "sln_eps", "g_sdpa", "d_dim", "d_depth", "d_heads", "d_mlp", "d_ln_eps",
-        "lr_g", "lr_d", "betas", "adam_eps", "bcr_real", "bcr_fake", "aug_policy", "aug_prob",
-        "ema_halflife_kimg", "ema_start_kimg",
+        "d_attention", "d_norm", "d_patches", "lr_g", "lr_d", "betas", "adam_eps", "bcr_real",
+        "bcr_fake", "aug_policy", "aug_prob", "ema_halflife_kimg", "ema_start_kimg",
     ];
 
     /// The value of field `key` as JSON (what [`Config::set_json`] takes back).
@@ -227,6 +238,9 @@ impl Config {
             "d_heads" => json!(self.d_heads),
             "d_mlp" => json!(self.d_mlp),
             "d_ln_eps" => json!(self.d_ln_eps),
+            "d_attention" => json!(self.d_attention.as_str()),
+            "d_norm" => json!(self.d_norm.as_str()),
+            "d_patches" => json!(self.d_patches.as_str()),
             "lr_g" => json!(self.lr_g),
             "lr_d" => json!(self.lr_d),
             "betas" => json!([self.betas.0, self.betas.1]),

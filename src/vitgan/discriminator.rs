@@ -1,10 +1,13 @@
 //! The ViTGAN discriminator: a Vision Transformer over overlapping patches, kept Lipschitz by
 //! L2-distance attention and improved spectral normalization on every linear layer.
 
+use super::dot_attention::dot_attention;
 use super::isn::IsnLinear;
 use super::l2_attention::l2_attention;
 use super::layers::SineEmbed;
 use super::overlapping::unfold_patches;
+use super::patches::unstitch;
+use super::switches::{DAttention, DPatches};
 use super::Config;
 use crate::nn::{join, LayerNorm, Module};
 use crate::Tensor;
@@ -27,13 +30,25 @@ pub struct L2Attention {
     heads: usize,
 }
 
+/// One of the discriminator's linear layers, under the configured normalization.
+fn linear(
+    cfg: &Config,
+    inputs: usize,
+    outputs: usize,
+    bias: bool,
+    rng: &mut impl Rng,
+) -> IsnLinear {
+    IsnLinear::new(inputs, outputs, bias, rng).with_norm(cfg.d_norm)
+}
+
 impl L2Attention {
-    pub fn new(dim: usize, heads: usize, rng: &mut impl Rng) -> L2Attention {
+    pub fn new(cfg: &Config, rng: &mut impl Rng) -> L2Attention {
+        let dim = cfg.d_dim;
         L2Attention {
-            qk: IsnLinear::new(dim, dim, false, rng),
-            v: IsnLinear::new(dim, dim, false, rng),
-            out: IsnLinear::new(dim, dim, true, rng),
-            heads,
+            qk: linear(cfg, dim, dim, false, rng),
+            v: linear(cfg, dim, dim, false, rng),
+            out: linear(cfg, dim, dim, true, rng),
+            heads: cfg.d_heads,
         }
     }
 
@@ -51,6 +66,79 @@ impl L2Attention {
     // ANCHOR_END: l2_attention_layer
 }
 
+/// Scaled dot-product attention with separate query and key projections, as in a plain ViT
+/// (`d_attention = dot`, for ablations): the layer whose slope grows without bound (chapter
+/// *Lipschitz continuity*).
+pub struct DotAttention {
+    pub q: IsnLinear,
+    pub k: IsnLinear,
+    pub v: IsnLinear,
+    pub out: IsnLinear,
+    heads: usize,
+}
+
+impl DotAttention {
+    pub fn new(cfg: &Config, rng: &mut impl Rng) -> DotAttention {
+        let dim = cfg.d_dim;
+        let mut projection = |bias| linear(cfg, dim, dim, bias, rng);
+        let (q, k, v, out) = (
+            projection(false),
+            projection(false),
+            projection(false),
+            projection(true),
+        );
+        DotAttention {
+            q,
+            k,
+            v,
+            out,
+            heads: cfg.d_heads,
+        }
+    }
+
+    /// x [B, L, D] -> [B, L, D]
+    pub fn forward(&mut self, x: &Tensor, mode: Mode) -> Tensor {
+        let train = mode == Mode::Train;
+        let (q, k, v) = (
+            self.q.forward(x, train),
+            self.k.forward(x, train),
+            self.v.forward(x, train),
+        );
+        let heads = dot_attention(&Tensor::cat(&[&q, &k, &v], 2), self.heads);
+        self.out.forward(&heads, train)
+    }
+}
+
+/// The block's self-attention: the paper's, or dot-product attention for ablations.
+pub enum DAttentionLayer {
+    L2(L2Attention),
+    Dot(DotAttention),
+}
+
+impl DAttentionLayer {
+    pub fn forward(&mut self, x: &Tensor, mode: Mode) -> Tensor {
+        match self {
+            DAttentionLayer::L2(attention) => attention.forward(x, mode),
+            DAttentionLayer::Dot(attention) => attention.forward(x, mode),
+        }
+    }
+
+    /// Its linear layers by name, in parameter order.
+    fn layers(&mut self) -> Vec<(&'static str, &mut IsnLinear)> {
+        match self {
+            DAttentionLayer::L2(a) => vec![("qk", &mut a.qk), ("v", &mut a.v), ("out", &mut a.out)],
+            DAttentionLayer::Dot(a) => {
+                vec![
+                    ("q", &mut a.q),
+                    ("k", &mut a.k),
+                    ("v", &mut a.v),
+                    ("out", &mut a.out),
+                ]
+            }
+        }
+    }
+}
+
 /// ISN linear -> exact GELU -> ISN linear.
 pub struct DMlp {
     pub fc1: IsnLinear,
@@ -60,7 +148,7 @@ pub struct DMlp {
 /// LayerNorm -> L2 attention -> residual; LayerNorm -> MLP -> residual.
 pub struct DBlock {
     pub ln1: LayerNorm,
-    pub attn: L2Attention,
+    pub attn: DAttentionLayer,
     pub ln2: LayerNorm,
     pub mlp: DMlp,
 }
@@ -70,11 +158,14 @@ impl DBlock {
         let d = cfg.d_dim;
         DBlock {
             ln1: LayerNorm::new(d, cfg.d_ln_eps),
-            attn: L2Attention::new(d, cfg.d_heads, rng),
+            attn: match cfg.d_attention {
+                DAttention::L2 => DAttentionLayer::L2(L2Attention::new(cfg, rng)),
+                DAttention::Dot => DAttentionLayer::Dot(DotAttention::new(cfg, rng)),
+            },
             ln2: LayerNorm::new(d, cfg.d_ln_eps),
             mlp: DMlp {
-                fc1: IsnLinear::new(d, cfg.d_mlp, true, rng),
-                fc2: IsnLinear::new(cfg.d_mlp, d, true, rng),
+                fc1: linear(cfg, d, cfg.d_mlp, true, rng),
+                fc2: linear(cfg, cfg.d_mlp, d, true, rng),
             },
         }
     }
@@ -92,7 +183,7 @@ impl DBlock {
 
 pub struct Discriminator {
     pub cfg: Config,
-    /// The overlapping patch vectors [C (2P)^2] -> D.
+    /// The patch vectors -> D: [C (2P)^2] for overlapping windows, [C P^2] for plain patches.
     pub embed: IsnLinear,
     /// The class token [1, 1, D]; its final state is the image's summary.
     pub cls: Tensor,
@@ -107,14 +198,17 @@ impl Discriminator {
     pub fn new(cfg: &Config, rng: &mut impl Rng) -> Discriminator {
         cfg.validate()
             .unwrap_or_else(|e| panic!("Discriminator::new: {e}"));
-        let window = 2 * cfg.patch;
+        let window = match cfg.d_patches {
+            DPatches::Overlapping => 2 * cfg.patch,
+            DPatches::Plain => cfg.patch,
+        };
         Discriminator {
-            embed: IsnLinear::new(cfg.channels * window * window, cfg.d_dim, true, rng),
+            embed: linear(cfg, cfg.channels * window * window, cfg.d_dim, true, rng),
             cls: Tensor::randn(&[1, 1, cfg.d_dim], 0.0, 0.02, rng),
             pos: SineEmbed::new(cfg.d_dim, cfg.grid(), rng),
             blocks: (0..cfg.d_depth).map(|_| DBlock::new(cfg, rng)).collect(),
             ln: LayerNorm::new(cfg.d_dim, cfg.d_ln_eps),
-            head: IsnLinear::new(cfg.d_dim, 1, true, rng),
+            head: linear(cfg, cfg.d_dim, 1, true, rng),
             cfg: cfg.clone(),
         }
     }
@@ -141,7 +235,7 @@ impl Discriminator {
         let train = mode == Mode::Train;
         let (batch, dim) = (x.shape()[0], self.cfg.d_dim);
         note("x", x);
-        let windows = unfold_patches(x, self.cfg.patch);
+        let windows = self.patches(x);
         note("unfold_patches(x)", &windows);
         let tokens = self.embed.forward(&windows, train).add(&self.pos.forward());
         note("embed + pos", &tokens);
@@ -163,6 +257,20 @@ impl Discriminator {
     }
     // ANCHOR_END: forward
 
+    /// x [B, C, H, W] -> [B, L, patch vector]: overlapping windows (the paper), or plain patches.
+    fn patches(&self, x: &Tensor) -> Tensor {
+        let p = self.cfg.patch;
+        match self.cfg.d_patches {
+            DPatches::Overlapping => unfold_patches(x, p),
+            DPatches::Plain => {
+                let (batch, channels) = (x.shape()[0], x.shape()[1]);
+                let tokens = unstitch(x, p); // [B L, P^2, C]
+                let l = tokens.shape()[0] / batch;
+                tokens.reshape(&[batch, l, p * p * channels])
+            }
+        }
+    }
+
     /// One line per stage with its shape (evaluation mode, nothing recorded).
     pub fn shape_trace(&mut self, x: &Tensor) -> String {
         let mut trace = Vec::new();
@@ -178,9 +286,9 @@ impl Discriminator {
         let mut layers = vec![("embed".to_string(), &mut self.embed)];
         for (i, block) in self.blocks.iter_mut().enumerate() {
             let b = format!("blocks.{i}");
-            layers.push((format!("{b}.attn.qk"), &mut block.attn.qk));
-            layers.push((format!("{b}.attn.v"), &mut block.attn.v));
-            layers.push((format!("{b}.attn.out"), &mut block.attn.out));
+            for (name, layer) in block.attn.layers() {
+                layers.push((format!("{b}.attn.{name}"), layer));
+            }
             layers.push((format!("{b}.mlp.fc1"), &mut block.mlp.fc1));
             layers.push((format!("{b}.mlp.fc2"), &mut block.mlp.fc2));
         }
@@ -189,16 +297,16 @@ impl Discriminator {
     }
 }
 
-impl Module for L2Attention {
+impl Module for DAttentionLayer {
     fn parameters<'a>(&'a mut self, prefix: &str, out: &mut Vec<(String, &'a mut Tensor)>) {
-        self.qk.parameters(&join(prefix, "qk"), out);
-        self.v.parameters(&join(prefix, "v"), out);
-        self.out.parameters(&join(prefix, "out"), out);
+        for (name, layer) in self.layers() {
+            layer.parameters(&join(prefix, name), out);
+        }
     }
     fn buffers<'a>(&'a mut self, prefix: &str, out: &mut Vec<(String, &'a mut Tensor)>) {
-        self.qk.buffers(&join(prefix, "qk"), out);
-        self.v.buffers(&join(prefix, "v"), out);
-        self.out.buffers(&join(prefix, "out"), out);
+        for (name, layer) in self.layers() {
+            layer.buffers(&join(prefix, name), out);
+        }
     }
 }
 

@@ -17,6 +17,7 @@
 //! initialization W_isn equals W / sqrt(in) (u, v are then the exact singular vectors).
 
 use super::isn_weight::{isn_weight, isn_weight_power_step};
+use super::switches::DNorm;
 use crate::nn::{join, Module};
 use crate::tensor::Storage;
 use crate::Tensor;
@@ -39,6 +40,8 @@ pub struct IsnLinear {
     pub u: Tensor,
     /// [in], the running estimate of W's top right singular vector.
     pub v: Tensor,
+    /// ISN as the paper has it; the other two are for ablations ([`IsnLinear::with_norm`]).
+    pub norm: DNorm,
 }
 // ANCHOR_END: struct
 
@@ -75,9 +78,22 @@ impl IsnLinear {
             v: vector(v),
             weight,
             bias,
+            norm: DNorm::Isn,
         }
     }
     // ANCHOR_END: new
+
+    // ANCHOR: with_norm
+    /// The same layer under another normalization: plain spectral normalization is ISN with
+    /// sigma0 = 1; none uses W / sqrt(in), the scale ISN starts from, and no power iteration.
+    pub fn with_norm(mut self, norm: DNorm) -> IsnLinear {
+        if norm == DNorm::Spectral {
+            self.sigma0 = Tensor::scalar(1.0).to_device(self.weight.device());
+        }
+        self.norm = norm;
+        self
+    }
+    // ANCHOR_END: with_norm
 
     /// [out, in] after checking that u and v fit the weight and share its device.
     fn dims(&self, op: &str) -> [usize; 2] {
@@ -139,7 +155,10 @@ impl IsnLinear {
     /// and v are held fixed, so the gradient flows through sigma = u^T W v with u, v constant:
     /// dL/dW = (sigma0 / sigma) (G - (<G, W> / sigma) u v^T), G = dL/dW_isn.
     pub fn effective_weight(&self) -> Tensor {
-        self.dims("IsnLinear::effective_weight");
+        let [_, inputs] = self.dims("IsnLinear::effective_weight");
+        if self.norm == DNorm::None {
+            return self.weight.mul_scalar(1.0 / (inputs as f32).sqrt());
+        }
         isn_weight(&self.weight, &self.u, &self.v, &self.sigma0)
     }
     // ANCHOR_END: effective_weight
@@ -164,7 +183,7 @@ impl IsnLinear {
     /// normalized inside it (`isn_weight_power_step`): the same values as `power_iteration`
     /// followed by `effective_weight`.
     fn weight_for(&mut self, train: bool) -> Tensor {
-        if !train {
+        if !train || self.norm == DNorm::None {
             return self.effective_weight();
         }
         let (w_isn, u, v) = isn_weight_power_step(&self.weight, &self.u, &self.sigma0);

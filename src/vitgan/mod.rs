@@ -25,6 +25,7 @@ pub mod reference;
 pub mod sampling;
 pub mod sln;
 pub mod swd;
+pub mod switches;
 pub mod train;
 
 pub use config::Config;

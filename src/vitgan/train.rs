@@ -261,7 +261,15 @@ impl Trainer {
         };
         let (step, nimg, seed) = (counter("step")?, counter("nimg")?, counter("seed")?);
         let (g_step, d_step) = (counter("opt_g.step")?, counter("opt_d.step")?);
-        let context = |e: String| format!("{}: {e}", path.display());
+        let differences = config_differences(&metadata, &self.cfg);
+        let context = |e: String| match differences.is_empty() {
+            true => format!("{}: {e}", path.display()),
+            false => format!(
+                "{}: {e} (the checkpoint was trained with {}: pass the same with --set)",
+                path.display(),
+                differences.join(" ")
+            ),
+        };
         // Load into fresh copies first: nothing changes unless everything fits.
         let mut rng = StdRng::seed_from_u64(0);
         let (mut g, mut d) = (
@@ -288,6 +296,27 @@ impl Trainer {
         (self.step, self.nimg, self.seed) = (step, nimg, seed);
         Ok(())
     }
+}
+
+/// `key=value` for every field in which the checkpoint's stored configuration differs from
+/// `cfg` (none when the checkpoint stores none).
+fn config_differences(metadata: &HashMap<String, String>, cfg: &Config) -> Vec<String> {
+    let stored = metadata
+        .get("config")
+        .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok());
+    let Some(stored) = stored else {
+        return Vec::new();
+    };
+    Config::FIELDS
+        .iter()
+        .filter_map(|key| {
+            let value = stored.get(*key)?;
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), String::from);
+            (Some(value) != cfg.get_json(key).as_ref()).then(|| format!("{key}={text}"))
+        })
+        .collect()
 }
 
 /// The entries under `prefix`, with the prefix removed.
