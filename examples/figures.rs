@@ -7,6 +7,7 @@
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use std::error::Error;
 use std::path::{Path, PathBuf};
 use vitgan::data::{self, procedural, DatasetKind};
 use vitgan::images::{save_grid, save_loss_plot};
@@ -23,7 +24,7 @@ fn main() {
     }
 }
 
-fn run() -> Result<(), String> {
+fn run() -> Result<(), Box<dyn Error>> {
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("book/src/figures");
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let cache = data::default_cache_dir();
@@ -83,7 +84,7 @@ fn run() -> Result<(), String> {
 /// The first 16 features of the patch decoder's Fourier embedding, sin(W v + b), at
 /// initialization, evaluated on a fine 64 x 64 grid of positions instead of the 4 x 4 pixels
 /// of a patch: plane waves of random direction, frequency and phase.
-fn fourier_features(out: &Path, g: &Generator) -> Result<(), String> {
+fn fourier_features(out: &Path, g: &Generator) -> Result<(), Box<dyn Error>> {
     let (w, b) = (&g.inr.fou.weight, &g.inr.fou.bias);
     let coords = coord_grid(64); // [4096, 2]
     let features = coords
@@ -100,7 +101,7 @@ fn fourier_features(out: &Path, g: &Generator) -> Result<(), String> {
 
 /// The first SLN's gamma and beta at initialization for four latents, feature by feature:
 /// the scale 1 + gamma is nowhere near 1 for every feature (chapter *Self-modulated LayerNorm*).
-fn sln_scales(out: &Path, g: &Generator) -> Result<(), String> {
+fn sln_scales(out: &Path, g: &Generator) -> Result<(), Box<dyn Error>> {
     let z = Tensor::randn(&[4, g.cfg.z_dim], 0.0, 1.0, &mut StdRng::seed_from_u64(5));
     let packed = no_grad(|| g.blocks[0].sln1.affine.forward(&g.mapping.forward(&z)));
     let d = g.cfg.g_dim;
@@ -129,7 +130,7 @@ fn sln_scales(out: &Path, g: &Generator) -> Result<(), String> {
 
 /// The Lipschitz chapter's worked example: tokens (0, a, -a), the slope of the first output
 /// with respect to the first input, computed by autograd for dot-product and L2 attention.
-fn attention_slopes(out: &Path) -> Result<(), String> {
+fn attention_slopes(out: &Path) -> Result<(), Box<dyn Error>> {
     let slope = |attend: &dyn Fn(&Tensor) -> Tensor, a: f32| {
         let x = Tensor::from_vec(vec![0.0, a, -a], &[3, 1]).requires_grad();
         let seed = Tensor::from_vec(vec![1.0, 0.0, 0.0], &[3, 1]);
@@ -157,7 +158,7 @@ fn attention_slopes(out: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn augment(images: &Tensor, seed: u64) -> Result<Tensor, String> {
+fn augment(images: &Tensor, seed: u64) -> Result<Tensor, Box<dyn Error>> {
     let n = images.shape()[0];
     let mut rng = StdRng::seed_from_u64(seed);
     let params = AugmentParams::draw(n, 32, "color,translation,cutout", 0.8, &mut rng)?;
@@ -178,7 +179,7 @@ fn cat(parts: &[Tensor]) -> Tensor {
     Tensor::cat(&parts.iter().collect::<Vec<_>>(), 0)
 }
 
-fn write(out: &Path, name: &str, images: &Tensor, columns: usize) -> Result<(), String> {
+fn write(out: &Path, name: &str, images: &Tensor, columns: usize) -> Result<(), Box<dyn Error>> {
     let path = out.join(name);
     save_grid(&path, images, columns)?;
     println!("wrote {}", path.display());

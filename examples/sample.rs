@@ -12,6 +12,7 @@
 //! * `neighbours.png`: each sample, then its nearest training images (does it copy them?).
 
 use clap::{Parser, ValueEnum};
+use std::error::Error;
 use std::path::{Path, PathBuf};
 use vitgan::data::{self, DatasetKind};
 use vitgan::images::save_grid;
@@ -78,7 +79,7 @@ fn main() {
     }
 }
 
-fn run(args: Args) -> Result<(), String> {
+fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let device = match args.device {
         DeviceChoice::Cpu => Device::Cpu,
         DeviceChoice::Gpu => Device::Gpu,
@@ -174,7 +175,7 @@ fn cat(parts: &[Tensor]) -> Tensor {
     Tensor::cat(&parts.iter().collect::<Vec<_>>(), 0)
 }
 
-fn write(path: &Path, images: &Tensor, columns: usize) -> Result<(), String> {
+fn write(path: &Path, images: &Tensor, columns: usize) -> Result<(), Box<dyn Error>> {
     save_grid(path, &images.to_device(Device::Cpu), columns)?;
     println!("wrote {}", path.display());
     Ok(())

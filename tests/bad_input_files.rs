@@ -164,9 +164,9 @@ fn damaged_checkpoints_are_errors_and_change_nothing() {
     saved.save(&path).unwrap();
     let good = std::fs::read(&path).unwrap();
     let mut trainer = Trainer::new(&cfg, 0, Device::Cpu);
-    let before = state(&mut trainer);
     let mut load = |bytes: &[u8], damage: &str| {
         std::fs::write(&path, bytes).unwrap();
+        let before = state(&mut trainer);
         let result = outcome(damage, || trainer.load(&path));
         if result.is_err() {
             assert!(

@@ -116,7 +116,10 @@ fn a_checkpoints_generator_is_its_moving_average_with_its_own_config() {
     // A safetensors file that is not a training checkpoint is named.
     let plain = dir.join("plain.safetensors");
     vitgan::checkpoint::save_safetensors(&plain, &[("x".into(), Tensor::zeros(&[2]))]).unwrap();
-    let e = load_generator(&plain, Device::Cpu).err().unwrap();
+    let e = load_generator(&plain, Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("not a training checkpoint"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

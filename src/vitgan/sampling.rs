@@ -6,32 +6,31 @@ use super::{Config, Generator};
 use crate::checkpoint::load_checkpoint;
 use crate::data::Dataset;
 use crate::nn::{load_parameters, to_device};
-use crate::{no_grad, Device, Tensor};
+use crate::{no_grad, Device, Error, Tensor};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::path::Path;
 
 /// The moving-average generator of a training checkpoint (what the run sampled from), built
 /// with the configuration the run was trained with.
-pub fn load_generator(path: &Path, device: Device) -> Result<Generator, String> {
+pub fn load_generator(path: &Path, device: Device) -> Result<Generator, Error> {
     let (tensors, metadata) = load_checkpoint(path)?;
+    let bad = |problem: String| Error::bad_file(path, problem);
     let cfg = match (metadata.get("config"), metadata.get("preset")) {
         (Some(json), _) => serde_json::from_str(json)
             .map_err(|e| e.to_string())
             .and_then(|value| Config::from_json(&value))
-            .map_err(|e| format!("{}: the stored configuration: {e}", path.display()))?,
-        (None, Some(preset)) => Config::preset(preset)?,
+            .map_err(|e| bad(format!("the stored configuration: {e}")))?,
+        (None, Some(preset)) => Config::preset(preset).map_err(bad)?,
         (None, None) => {
-            return Err(format!(
-                "{}: no configuration or preset in the metadata: not a training checkpoint",
-                path.display()
+            return Err(bad(
+                "no configuration or preset in the metadata: not a training checkpoint".into(),
             ))
         }
     };
     let mut generator = Generator::new(&cfg, &mut StdRng::seed_from_u64(0));
     to_device(&mut generator, device);
-    load_parameters(&mut generator, &tensors, "G_ema.")
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    load_parameters(&mut generator, &tensors, "G_ema.").map_err(bad)?;
     Ok(generator)
 }
 
