@@ -115,55 +115,49 @@ fn matches_the_pytorch_reference_on_the_gpu() {
     }
 }
 
-/// A discriminator small enough for finite differences.
 fn small() -> Discriminator {
-    let mut cfg = Config::tiny();
-    cfg.img_size = 8;
-    cfg.patch = 4;
-    cfg.d_dim = 8;
-    cfg.d_mlp = 16;
-    let mut d = Discriminator::new(&cfg, &mut StdRng::seed_from_u64(3));
-    // The class token starts as N(0, 0.02^2): the first LayerNorm divides it by its own tiny
-    // spread, so the loss curves too sharply around it for a step of 1e-3 (the difference is
-    // 5% off there, with a correct gradient). At unit scale the same check is sharp. The golden
-    // comparison checks the gradient at the real scale.
-    d.cls = Tensor::randn(&[1, 1, 8], 0.0, 1.0, &mut StdRng::seed_from_u64(9));
-    d
+    common::small_discriminator(&[])
 }
 
 #[test]
 fn whole_discriminator_directional_gradient() {
     // In evaluation mode u, v stay fixed, so the function of the parameters is deterministic.
-    let mut d = small();
-    let params: Vec<Tensor> = named_parameters(&mut d)
-        .into_iter()
-        .map(|(_, t)| t)
-        .collect();
-    let d = RefCell::new(d);
-    let x = Tensor::rand_uniform(&[2, 3, 8, 8], -1.0, 1.0, &mut StdRng::seed_from_u64(4));
-    let report = gradcheck_directional(
-        |inputs| {
-            let mut d = d.borrow_mut();
-            set_parameters(&mut *d, inputs);
-            d.forward(&x, Mode::Eval)
-        },
-        &params,
-        &GradcheckOptions::default(),
-    );
-    assert!(report.pass, "{report:?}");
+    // The paper's discriminator, then each of its switches for ablations.
+    for set in common::D_VARIANTS {
+        let mut d = common::small_discriminator(set);
+        let params: Vec<Tensor> = named_parameters(&mut d)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        let d = RefCell::new(d);
+        let x = Tensor::rand_uniform(&[2, 3, 8, 8], -1.0, 1.0, &mut StdRng::seed_from_u64(4));
+        let report = gradcheck_directional(
+            |inputs| {
+                let mut d = d.borrow_mut();
+                set_parameters(&mut *d, inputs);
+                d.forward(&x, Mode::Eval)
+            },
+            &params,
+            &GradcheckOptions::default(),
+        );
+        assert!(report.pass, "{set:?}: {report:?}");
+    }
 }
 
 #[test]
 fn gradient_with_respect_to_the_image_and_one_block() {
+    // Every pixel: the gradient the generator trains on, through every variant.
+    for set in common::D_VARIANTS {
+        let d = RefCell::new(common::small_discriminator(set));
+        let x = Tensor::rand_uniform(&[1, 3, 8, 8], -1.0, 1.0, &mut StdRng::seed_from_u64(5));
+        let report = gradcheck(
+            |t| d.borrow_mut().forward(&t[0], Mode::Eval),
+            &[x],
+            &GradcheckOptions::default(),
+        );
+        assert!(report.all_pass(), "{set:?}: {report}");
+    }
     let d = RefCell::new(small());
-    // Every pixel: the gradient the generator trains on.
-    let x = Tensor::rand_uniform(&[1, 3, 8, 8], -1.0, 1.0, &mut StdRng::seed_from_u64(5));
-    let report = gradcheck(
-        |t| d.borrow_mut().forward(&t[0], Mode::Eval),
-        &[x],
-        &GradcheckOptions::default(),
-    );
-    assert!(report.all_pass(), "{report}");
     // One block, every element of its input.
     let h = Tensor::randn(&[2, 5, 8], 0.0, 1.0, &mut StdRng::seed_from_u64(6));
     let report = gradcheck(

@@ -1,66 +1,17 @@
 //! The discriminator's switches for ablations (book chapter "The discriminator", section
 //! "Switches for ablations"): dot-product attention, plain or no spectral normalization, plain
-//! patches. Each variant is gradient-checked, named, and run on both devices.
+//! patches. Each variant builds the layers it names, keeps its layers at the scale it promises,
+//! agrees on both devices and trains; tests/discriminator.rs gradient-checks every variant.
 
 mod common;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use std::cell::RefCell;
-use vitgan::nn::{named_buffers, named_parameters, set_parameters};
+use vitgan::nn::{named_buffers, named_parameters};
 use vitgan::vitgan::discriminator::{Discriminator, Mode};
 use vitgan::vitgan::switches::{DAttention, DNorm, DPatches};
-use vitgan::vitgan::Config;
-use vitgan::{gradcheck, gradcheck_directional, GradcheckOptions, Tensor};
+use vitgan::Tensor;
 
-/// The small discriminator of the gradient checks (tests/discriminator.rs), with `set` applied.
-fn small(set: &[(&str, &str)]) -> Discriminator {
-    let mut cfg = Config::tiny();
-    (cfg.img_size, cfg.patch, cfg.d_dim, cfg.d_mlp) = (8, 4, 8, 16);
-    for (key, value) in set {
-        cfg.set(key, value).unwrap();
-    }
-    let mut d = Discriminator::new(&cfg, &mut StdRng::seed_from_u64(3));
-    // A class token at unit scale, as in tests/discriminator.rs, for a sharp check.
-    d.cls = Tensor::randn(&[1, 1, 8], 0.0, 1.0, &mut StdRng::seed_from_u64(9));
-    d
-}
-
-const VARIANTS: [&[(&str, &str)]; 4] = [
-    &[("d_attention", "dot")],
-    &[("d_norm", "sn")],
-    &[("d_norm", "none")],
-    &[("d_patches", "plain")],
-];
-
-#[test]
-fn every_variant_passes_the_gradient_checks() {
-    for set in VARIANTS {
-        let mut d = small(set);
-        let params: Vec<Tensor> = named_parameters(&mut d)
-            .into_iter()
-            .map(|(_, t)| t)
-            .collect();
-        let d = RefCell::new(d);
-        let x = Tensor::rand_uniform(&[2, 3, 8, 8], -1.0, 1.0, &mut StdRng::seed_from_u64(4));
-        let report = gradcheck_directional(
-            |inputs| {
-                let mut d = d.borrow_mut();
-                set_parameters(&mut *d, inputs);
-                d.forward(&x, Mode::Eval)
-            },
-            &params,
-            &GradcheckOptions::default(),
-        );
-        assert!(report.pass, "{set:?}: {report:?}");
-        let image = Tensor::rand_uniform(&[1, 3, 8, 8], -1.0, 1.0, &mut StdRng::seed_from_u64(5));
-        let report = gradcheck(
-            |t| d.borrow_mut().forward(&t[0], Mode::Eval),
-            &[image],
-            &GradcheckOptions::default(),
-        );
-        assert!(report.all_pass(), "{set:?}: {report}");
-    }
-}
+use common::small_discriminator as small;
 
 #[test]
 fn each_switch_builds_the_layers_it_names() {
@@ -143,7 +94,7 @@ fn every_variant_agrees_on_cpu_and_gpu() {
     if !common::gpu_available() {
         return;
     }
-    for set in VARIANTS {
+    for set in common::D_VARIANTS {
         let mut cpu = small(set);
         let mut gpu = small(set);
         vitgan::nn::to_device(&mut gpu, vitgan::Device::Gpu);
