@@ -130,7 +130,7 @@ impl Progress {
         )
     }
 
-    /// Once, after the warm-up step and [`TIMED_STEPS`] more: the measured pace and how long
+    /// Once, after the warm-up step and `TIMED_STEPS` (3) more: the measured pace and how long
     /// the rest of the run takes at it. None before then, after it, or when the run is too
     /// short to time.
     pub fn estimate(&mut self, step: u64) -> Option<Estimate> {
