@@ -6,10 +6,11 @@
 //! to a temporary file in the same folder, then renamed over the target, so a reader never sees
 //! half a PNG. Every error names the file.
 
+use crate::files::write_atomically;
 use crate::Tensor;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Pixels between the tiles of a grid.
 pub const GAP: usize = 2;
@@ -129,20 +130,7 @@ fn write_png(
         writer.write_image_data(pixels).map_err(|e| failed(&e))?;
         writer.finish().map_err(|e| failed(&e))?;
     }
-    let temporary = temporary_path(path).ok_or_else(|| failed(&"not a file name"))?;
-    let result = fs::write(&temporary, &bytes).and_then(|()| fs::rename(&temporary, path));
-    if let Err(e) = result {
-        let _ = fs::remove_file(&temporary);
-        return Err(failed(&e));
-    }
-    Ok(())
-}
-
-/// A hidden name next to the target (same folder, so the rename is atomic on one file system),
-/// with the process id so two runs writing the same file do not share it.
-fn temporary_path(path: &Path) -> Option<PathBuf> {
-    let name = path.file_name()?.to_string_lossy();
-    Some(path.with_file_name(format!(".{name}.{}.tmp", std::process::id())))
+    write_atomically(path, &bytes).map_err(|e| failed(&e))
 }
 
 // ANCHOR: plot

@@ -16,6 +16,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod data;
 pub mod error;
+pub mod files;
 pub mod images;
 pub mod nn;
 pub mod ops;

@@ -1,6 +1,7 @@
 //! Which device the training example runs on, said aloud.
 
 use crate::flags::DeviceChoice;
+use vitgan::run::say;
 use vitgan::{Device, Tensor};
 
 /// `auto`: the GPU when the build has it and an adapter answers, otherwise the CPU; said aloud.
@@ -11,24 +12,24 @@ pub fn choose_device(wanted: DeviceChoice) -> Result<Device, String> {
             Tensor::zeros(&[1])
                 .try_to_device(Device::Gpu)
                 .map_err(|e| format!("--device gpu: {e}"))?;
-            say!("device: the GPU ({})", gpu_name());
+            say(&format!("device: the GPU ({})", gpu_name()));
             Ok(Device::Gpu)
         }
         DeviceChoice::Auto => match Tensor::zeros(&[1]).try_to_device(Device::Gpu) {
             Ok(_) if software_gpu() => {
-                say!(
+                say(&format!(
                     "device: the CPU (the GPU adapter, {}, is a software renderer, slower \
                      than the CPU backend; --device gpu uses it anyway)",
                     gpu_name()
-                );
+                ));
                 Ok(Device::Cpu)
             }
             Ok(_) => {
-                say!("device: the GPU ({})", gpu_name());
+                say(&format!("device: the GPU ({})", gpu_name()));
                 Ok(Device::Gpu)
             }
             Err(e) => {
-                say!("device: the CPU (no GPU: {e})");
+                say(&format!("device: the CPU (no GPU: {e})"));
                 Ok(Device::Cpu)
             }
         },

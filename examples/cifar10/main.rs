@@ -14,20 +14,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vitgan::data;
 use vitgan::images::{append_csv_row, save_grid, save_image};
-use vitgan::run::{cut_log, signal_name, Progress, RunFolder, StopSignal};
+use vitgan::run::{cut_log, say, signal_name, Progress, RunFolder, StopSignal};
 use vitgan::vitgan::swd::sliced_wasserstein;
 use vitgan::vitgan::train::Trainer;
 use vitgan::vitgan::Config;
 use vitgan::{Device, Tensor};
-
-/// `println!` that ignores a closed standard output (`| head`, or a `tee` stopped by the same
-/// Ctrl-C): a lost line must not lose the run.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
 
 mod device;
 mod flags;
@@ -55,9 +46,9 @@ fn choose_preset(asked: Option<Preset>, device: Device) -> Result<Config, String
         return Config::preset(preset.name());
     }
     if device == Device::Cpu {
-        say!(
+        say(
             "preset: tiny (training on the CPU, where the paper-sized cifar preset takes \
-             seconds a step; --preset cifar chooses it anyway)"
+             seconds a step; --preset cifar chooses it anyway)",
         );
         return Ok(Config::tiny());
     }
@@ -87,10 +78,10 @@ fn run() -> Result<i32, String> {
         .unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
     let (folder, stale) = RunFolder::open(&out)?;
     for file in stale {
-        say!(
+        say(&format!(
             "removed {}, left by a run that was killed while saving",
             file.display()
-        );
+        ));
     }
 
     let (dataset, why) = data::load(
@@ -99,7 +90,7 @@ fn run() -> Result<i32, String> {
         &args.cache.clone().unwrap_or_else(data::default_cache_dir),
         cfg.img_size,
     )?;
-    say!("dataset: {why}");
+    say(&format!("dataset: {why}"));
 
     let checkpoint = folder.checkpoint();
     let mut trainer = Trainer::new(&cfg, args.seed.unwrap_or(0), device);
@@ -111,10 +102,10 @@ fn run() -> Result<i32, String> {
     } else {
         let removed = folder.start_afresh(args.overwrite)?;
         if removed > 0 {
-            say!(
+            say(&format!(
                 "--overwrite: removed {removed} files of the earlier run in {}",
                 out.display()
-            );
+            ));
         }
     }
     let stop = StopSignal::install()?;
@@ -194,15 +185,19 @@ fn run() -> Result<i32, String> {
     trainer.save(&checkpoint)?;
     progress.finish();
     if let Some(signal) = stop.received() {
-        say!(
+        say(&format!(
             "stopped by {}: saved step {} to {} (--resume continues it)",
             signal_name(signal),
             trainer.step,
             checkpoint.display()
-        );
+        ));
         return Ok(StopSignal::exit_code(signal));
     }
-    say!("saved step {} to {}", trainer.step, checkpoint.display());
+    say(&format!(
+        "saved step {} to {}",
+        trainer.step,
+        checkpoint.display()
+    ));
     export_samples(&trainer, &out, args.export, cfg.z_dim)?;
     Ok(0)
 }
@@ -212,31 +207,31 @@ fn resume(trainer: &mut Trainer, folder: &RunFolder, seed: Option<u64>) -> Resul
     let checkpoint = folder.checkpoint();
     if checkpoint.exists() {
         trainer.load(&checkpoint)?;
-        say!(
+        say(&format!(
             "resumed from {} at step {}",
             checkpoint.display(),
             trainer.step
-        );
+        ));
         if let Some(seed) = seed.filter(|s| *s != trainer.seed) {
-            say!(
+            say(&format!(
                 "seed: {} (the checkpoint's: a resumed run continues its random draws; \
                  --seed {seed} applies to new runs)",
                 trainer.seed
-            );
+            ));
         }
     } else {
-        say!(
+        say(&format!(
             "--resume: no checkpoint at {}, starting at step 0",
             checkpoint.display()
-        );
+        ));
     }
     let dropped = cut_log(&folder.log(), trainer.step)?;
     if dropped > 0 {
-        say!(
+        say(&format!(
             "{}: removed {dropped} rows after step {}, logged after the last checkpoint",
             folder.log().display(),
             trainer.step
-        );
+        ));
     }
     Ok(())
 }
@@ -277,6 +272,6 @@ fn export_samples(trainer: &Trainer, out: &Path, count: usize, z_dim: usize) -> 
         }
         written += n;
     }
-    say!("wrote {count} samples to {}", folder.display());
+    say(&format!("wrote {count} samples to {}", folder.display()));
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The output folder of a training run: held by one run at a time, never silently mixed with
 //! an old run, and its log kept in step with its checkpoint.
 
-use crate::checkpoint::remove_stale_temporaries;
+use crate::files::{remove_stale_temporaries, write_atomically};
 use crate::Error;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -149,13 +149,8 @@ pub fn cut_log(log: &Path, step: u64) -> Result<usize, Error> {
     if dropped == 0 {
         return Ok(0);
     }
-    let temporary = log.with_extension("csv.tmp");
-    let written = std::fs::write(&temporary, kept.join("\n") + "\n")
-        .and_then(|()| std::fs::rename(&temporary, log));
-    written.map_err(|e| {
-        let _ = std::fs::remove_file(&temporary);
-        Error::io("rewrite", log, e)
-    })?;
+    let text = kept.join("\n") + "\n";
+    write_atomically(log, text.as_bytes()).map_err(|e| Error::io("rewrite", log, e))?;
     Ok(dropped)
 }
 // ANCHOR_END: cut_log

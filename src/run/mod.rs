@@ -7,5 +7,5 @@ pub mod progress;
 pub mod signals;
 
 pub use folder::{cut_log, RunFolder};
-pub use progress::{human, Estimate, Progress};
+pub use progress::{human, say, Estimate, Progress};
 pub use signals::{signal_name, StopSignal};

@@ -184,11 +184,8 @@ impl Trainer {
         let tensors = std::iter::once(("the real images".to_string(), real.clone()))
             .chain(g)
             .chain(d);
-        for (tensor, t) in tensors {
-            if t.to_vec().iter().any(|v| !v.is_finite()) {
-                culprit = format!("{culprit}; the first non-finite weight is {tensor}");
-                break;
-            }
+        if let Some(tensor) = first_non_finite(tensors) {
+            culprit = format!("{culprit}; the first non-finite weight is {tensor}");
         }
         Err(format!("training stopped at step {}: {culprit}", self.step))
     }
@@ -238,12 +235,12 @@ impl Trainer {
                 self.cfg.name
             ));
         }
-        let mut names: Vec<&String> = tensors.keys().collect();
-        names.sort();
-        if let Some(name) = names
-            .into_iter()
-            .find(|n| tensors[*n].to_vec().iter().any(|v| !v.is_finite()))
-        {
+        let mut sorted: Vec<(String, Tensor)> = tensors
+            .iter()
+            .map(|(n, t)| (n.clone(), t.clone()))
+            .collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(name) = first_non_finite(sorted) {
             return Err(format!(
                 "{}: tensor {name} holds values that are not finite (NaN or infinite): \
                  the run that wrote it had diverged",
@@ -296,6 +293,14 @@ impl Trainer {
         (self.step, self.nimg, self.seed) = (step, nimg, seed);
         Ok(())
     }
+}
+
+/// The name of the first tensor holding a NaN or an infinity.
+fn first_non_finite(tensors: impl IntoIterator<Item = (String, Tensor)>) -> Option<String> {
+    tensors
+        .into_iter()
+        .find(|(_, t)| t.to_vec().iter().any(|v| !v.is_finite()))
+        .map(|(name, _)| name)
 }
 
 /// `key=value` for every field in which the checkpoint's stored configuration differs from
