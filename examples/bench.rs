@@ -124,19 +124,42 @@ pub(crate) fn sync(device: Device) {
     let _ = device;
 }
 
-pub(crate) fn card(device: Device) -> String {
+/// What ran the measurement, as JSON fields: `"card"` (the CPU's model or the GPU's name), and
+/// on the CPU the matrix-product kernel, the threads and the CPU's vector extensions, so that a
+/// figure always says what produced it.
+pub(crate) fn machine(device: Device) -> String {
     match device {
-        Device::Cpu => std::fs::read_to_string("/proc/cpuinfo")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("model name"))
-            .map_or("cpu".into(), |n| {
-                n.trim_start_matches([' ', '\t', ':']).to_string()
-            }),
+        Device::Cpu => {
+            let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+            let field = |name: &str| {
+                cpuinfo
+                    .lines()
+                    .find(|l| l.starts_with(name))
+                    .and_then(|l| l.split_once(':'))
+                    .map_or(String::new(), |(_, v)| v.trim().to_string())
+            };
+            let model = field("model name");
+            // x86 lists "flags", aarch64 "Features"; only the vector extensions matter here.
+            let flags = format!("{} {}", field("flags"), field("Features"));
+            let vector: Vec<&str> = flags
+                .split_whitespace()
+                .filter(|f| ["avx2", "fma", "avx512f", "neon", "asimd", "sve"].contains(f))
+                .collect();
+            format!(
+                "\"card\": \"{}\", \"gemm\": \"{}\", \"threads\": {}, \"cpu_vector_flags\": \"{}\"",
+                if model.is_empty() { "cpu" } else { &model },
+                vitgan::backend::cpu::gemm_kernel().name(),
+                rayon::current_num_threads(),
+                vector.join(" ")
+            )
+        }
         #[cfg(feature = "gpu")]
-        Device::Gpu => vitgan::backend::gpu::context().map_or("none".into(), |c| c.adapter_name()),
+        Device::Gpu => format!(
+            "\"card\": \"{}\"",
+            vitgan::backend::gpu::context().map_or("none".into(), |c| c.adapter_name())
+        ),
         #[cfg(not(feature = "gpu"))]
-        Device::Gpu => "none".into(),
+        Device::Gpu => "\"card\": \"none\"".into(),
     }
 }
 
@@ -167,8 +190,8 @@ pub(crate) fn report(what: &str, size: usize, args: &Args, ms: f64, rate: (&str,
     };
     println!(
         "{{\"what\": \"{what}\", \"size\": {size}, \"preset\": null, \"batch\": 1, \"device\": \"{device}\", \
-         \"card\": \"{}\", \"n_steps\": {}, \"ms_median\": {ms:.3}, \"{}\": {:.2}, \"peak_rss_mb\": {:.1}}}",
-        card(args.device),
+         {}, \"n_steps\": {}, \"ms_median\": {ms:.3}, \"{}\": {:.2}, \"peak_rss_mb\": {:.1}}}",
+        machine(args.device),
         args.steps,
         rate.0,
         rate.1,

@@ -1,7 +1,7 @@
 //! Whole-model measurements: G and D forward (and backward), the full training step, each with
 //! its dispatches, host recording time and peak memory.
 
-use super::{card, median_ms, peak_rss_mb, Args};
+use super::{machine, median_ms, peak_rss_mb, Args};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use vitgan::{Device, Tensor};
@@ -126,12 +126,12 @@ fn report_model(what: &str, preset: &str, batch: usize, args: &Args, cost: Cost)
     let mb = |bytes: u64| bytes as f64 / (1 << 20) as f64;
     println!(
         "{{\"what\": \"{what}\", \"preset\": \"{preset}\", \"batch\": {batch}, \"device\": \"{}\", \
-         \"card\": \"{}\", \"n_steps\": {}, \"ms_median\": {ms:.3}, \"img_per_s\": {:.2}, \
+         {}, \"n_steps\": {}, \"ms_median\": {ms:.3}, \"img_per_s\": {:.2}, \
          \"dispatches_per_step\": {dispatches:.0}, \"recording_ms\": {recording_ms:.1}, \
          \"peak_rss_mb\": {:.1}, \"peak_gpu_mb\": {:.1}, \"peak_gpu_live_mb\": {:.1}, \
          \"new_buffers_per_step\": {new_buffers}}}",
         if args.device == Device::Cpu { "cpu" } else { "gpu" },
-        card(args.device),
+        machine(args.device),
         args.steps,
         batch as f64 / ms * 1e3,
         peak_rss_mb(),

@@ -206,9 +206,10 @@ unsafe fn assume_written(block: &mut [MaybeUninit<f32>]) -> &mut [f32] {
 }
 
 /// Samples per block: about 16K values of the wider side, so a block's temporaries stay in
-/// the core's cache.
+/// the core's cache, but at least 256 rows, so that each product reads its weight for enough
+/// rows to pay for packing it (the cifar preset's 512-wide layers).
 fn samples_per_block(Dims { t, ins, outs, .. }: Dims) -> usize {
-    (16384 / (t * ins.max(outs))).max(1)
+    (16384 / (t * ins.max(outs))).max(256 / t).max(1)
 }
 
 /// `v` in `blocks` chunks of `size`, or `blocks` empty slices if `v` is empty.

@@ -1,6 +1,7 @@
-//! Batched matrix products through `matrixmultiply` (or the panel kernel of `panels.rs`),
-//! transposed operands read through strides.
+//! Batched matrix products through the panel kernel of `panels.rs` or the `gemm` crate (which
+//! one: `kernel_choice.rs`), transposed operands read through strides.
 
+#[cfg(target_arch = "x86_64")]
 use super::panels;
 use super::PARALLEL_MIN;
 use super::{alloc, zeros};
@@ -155,28 +156,85 @@ pub fn gemm_into(
     );
     // A read in place (activations times a weight, or a gradient's transpose times
     // activations): no copy of A, where the CPU allows.
+    #[cfg(target_arch = "x86_64")]
     if panels::gemm((m, k, n), (a, sa), b, sb, c) {
         return;
     }
-    // SAFETY: every element read of A and B lies at or before the last index asserted above,
-    // and C is a row-major [m, n] block of at least m * n elements; beta = 0, so C is only
-    // written, never read.
+    if m * n <= SPLIT_K_MAX_OUTPUT && k > K_BLOCK {
+        split_k((m, k, n), (a, sa), (b, sb), c);
+    } else {
+        gemm_crate((m, k, n), (a, sa), (b, sb), c, gemm::Parallelism::Rayon(0));
+    }
+}
+
+/// Outputs up to this many values (a weight's gradient at the tiny preset's width of 64) are
+/// too few blocks for `gemm` to share among threads; their long k is split instead.
+const SPLIT_K_MAX_OUTPUT: usize = 128 * 128;
+
+/// The length of one block of k in `split_k`.
+const K_BLOCK: usize = 1024;
+
+/// C = A B as the sum over blocks of k of A[:, block] B[block, :], the blocks multiplied in
+/// parallel and added up in order, so the result does not depend on the number of threads.
+fn split_k(
+    (m, k, n): (usize, usize, usize),
+    (a, sa): (&[f32], (usize, usize)),
+    (b, sb): (&[f32], (usize, usize)),
+    c: &mut [MaybeUninit<f32>],
+) {
+    let blocks = k.div_ceil(K_BLOCK);
+    let size = k.div_ceil(blocks);
+    let partials: Vec<Vec<f32>> = (0..blocks)
+        .into_par_iter()
+        .map(|j| {
+            let (first, len) = (j * size, size.min(k - j * size));
+            let (a, b) = (&a[first * sa.1..], &b[first * sb.0..]);
+            let mut part = alloc(m * n);
+            let out = &mut part.spare_capacity_mut()[..m * n];
+            gemm_crate((m, len, n), (a, sa), (b, sb), out, gemm::Parallelism::None);
+            // SAFETY: the product wrote all m * n values.
+            unsafe { part.set_len(m * n) };
+            part
+        })
+        .collect();
+    for (i, c) in c[..m * n].iter_mut().enumerate() {
+        c.write(partials.iter().map(|part| part[i]).sum());
+    }
+}
+
+/// C = A B through the `gemm` crate (operands as for `gemm_into`, bounds already checked).
+fn gemm_crate(
+    (m, k, n): (usize, usize, usize),
+    (a, sa): (&[f32], (usize, usize)),
+    (b, sb): (&[f32], (usize, usize)),
+    c: &mut [MaybeUninit<f32>],
+    parallelism: gemm::Parallelism,
+) {
+    // SAFETY: every element read of A and B lies at or before the last index `gemm_into`
+    // asserted, and C is a row-major [m, n] block of at least m * n elements; read_dst is
+    // false, so C is only written, never read (gemm's dst := alpha dst + beta A B, with alpha
+    // unused).
     unsafe {
-        matrixmultiply::sgemm(
+        gemm::gemm(
             m,
-            k,
             n,
-            1.0,
-            a.as_ptr(),
-            sa.0 as isize,
-            sa.1 as isize,
-            b.as_ptr(),
-            sb.0 as isize,
-            sb.1 as isize,
-            0.0,
+            k,
             c.as_mut_ptr().cast::<f32>(),
-            n as isize,
             1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            sa.1 as isize,
+            sa.0 as isize,
+            b.as_ptr(),
+            sb.1 as isize,
+            sb.0 as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
         );
     }
 }
@@ -202,4 +260,114 @@ fn batch_offsets(own: &[usize], batch: &[usize], matrix: usize) -> Vec<usize> {
             offset
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// C = A B in f64, one value at a time: what every kernel must agree with.
+    fn plain(
+        (m, k, n): (usize, usize, usize),
+        (a, sa): (&[f32], (usize, usize)),
+        (b, sb): (&[f32], (usize, usize)),
+    ) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let dot: f64 = (0..k)
+                    .map(|p| a[i * sa.0 + p * sa.1] as f64 * b[p * sb.0 + j * sb.1] as f64)
+                    .sum();
+                c[i * n + j] = dot as f32;
+            }
+        }
+        c
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| {
+                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn run(
+        kernel: impl Fn(&[f32], (usize, usize), &[f32], (usize, usize), &mut [MaybeUninit<f32>]),
+        dims: (usize, usize, usize),
+        transposed: (bool, bool),
+    ) {
+        let (m, k, n) = dims;
+        let (a, b) = (values(m * k, 1), values(k * n, 2));
+        let sa = if transposed.0 { (1, m) } else { (k, 1) };
+        let sb = if transposed.1 { (1, k) } else { (n, 1) };
+        let mut c = alloc(m * n);
+        kernel(&a, sa, &b, sb, &mut c.spare_capacity_mut()[..m * n]);
+        // SAFETY: each kernel writes all m * n values (what this test checks).
+        unsafe { c.set_len(m * n) };
+        let expected = plain(dims, (&a, sa), (&b, sb));
+        for (i, (got, want)) in c.iter().zip(&expected).enumerate() {
+            let tolerance = 1e-4 * (k as f32).sqrt() * want.abs().max(1.0);
+            assert!(
+                (got - want).abs() <= tolerance,
+                "{dims:?} transposed {transposed:?}: C[{i}] = {got}, expected {want}"
+            );
+        }
+    }
+
+    /// (m, k, n) and whether (A, B) are read transposed.
+    type Case = ((usize, usize, usize), (bool, bool));
+
+    /// Shapes of this model's products: small, narrow (the RGB layer), a weight's gradient
+    /// (transposed A, long k: split), wide, and a transposed weight.
+    const CASES: [Case; 6] = [
+        ((5, 7, 3), (false, false)),
+        ((70, 64, 3), (false, true)),
+        ((64, 2500, 48), (true, false)),
+        ((33, 1030, 17), (true, false)),
+        ((130, 96, 200), (false, true)),
+        ((257, 384, 40), (false, false)),
+    ];
+
+    #[test]
+    fn the_gemm_crate_and_the_split_k_agree_with_a_plain_loop() {
+        for (dims, transposed) in CASES {
+            let (m, k, n) = dims;
+            run(
+                |a, sa, b, sb, c| {
+                    gemm_crate(dims, (a, sa), (b, sb), c, gemm::Parallelism::Rayon(0))
+                },
+                dims,
+                transposed,
+            );
+            if k > K_BLOCK {
+                run(
+                    |a, sa, b, sb, c| split_k((m, k, n), (a, sa), (b, sb), c),
+                    dims,
+                    transposed,
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_avx512_panels_agree_with_a_plain_loop_where_the_cpu_has_avx512() {
+        if !std::arch::is_x86_feature_detected!("avx512f") || gemm_kernel_is_not_panels() {
+            eprintln!("no AVX-512 here (or VITGAN_NO_AVX512 set): the panel kernel is not used");
+            return;
+        }
+        for (dims, transposed) in CASES {
+            run(
+                |a, sa, b, sb, c| assert!(panels::gemm(dims, (a, sa), b, sb, c)),
+                dims,
+                transposed,
+            );
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn gemm_kernel_is_not_panels() -> bool {
+        super::super::gemm_kernel() != super::super::GemmKernel::Avx512Panels
+    }
 }

@@ -1,5 +1,5 @@
 //! The CPU reference backend: plain loops over row-major slices for elementwise work,
-//! reductions and copies, `matrixmultiply` for matrix products, `rayon` across rows and batch
+//! reductions and copies, a panel kernel or the `gemm` crate for matrix products, `rayon` across rows and batch
 //! items once an op is large enough to pay for the threads.
 //!
 //! Every function reads contiguous row-major values and returns a new row-major `Vec`.
@@ -11,13 +11,16 @@ use std::mem::MaybeUninit;
 
 mod broadcast;
 mod buffer;
+mod kernel_choice;
 mod matmul;
 mod movement;
+#[cfg(target_arch = "x86_64")]
 mod panels;
 mod reduce;
 
 pub use broadcast::{zip_broadcast, zip_sum_to};
 pub use buffer::{alloc, zeros, CpuBuffer};
+pub use kernel_choice::{gemm_kernel, GemmKernel, NO_AVX512};
 pub use matmul::{gemm_into, gemm_strided, gemm_vec, matmul, MatrixArg};
 pub use movement::{broadcast_to, cat, gather, narrow, pad, permute, put_columns};
 pub use reduce::{max_axis, softmax, sum_axis};

@@ -1,6 +1,6 @@
-//! A matrix product for the shapes this model is made of: A (activations, [rows, k], or the
-//! transpose of a gradient, for a weight's gradient) times a B of at most a few thousand
-//! columns (a weight, or activations).
+//! A matrix product for the shapes this model is made of (x86-64 with AVX-512 only): A
+//! (activations, [rows, k], or the transpose of a gradient, for a weight's gradient) times a B
+//! of at most a few thousand columns (a weight, or activations).
 //!
 //! `matrixmultiply` copies ("packs") A into column panels before every product, reading it
 //! with a stride of k: for a tall, narrow product (32768 x 64 times 64 x 64 in the patch
@@ -10,11 +10,12 @@
 //! for a transposed A, a few neighbouring values of each of its stored rows. Each output value
 //! is one fused multiply-add chain over k, in order, like the GEMM it replaces.
 //!
-//! The loops are plain Rust, compiled for AVX-512 (found at run time), where they vectorize
-//! over a panel's columns and keep every accumulator of a tile in a register. Without AVX-512
-//! the caller falls back to `matrixmultiply` (measured: this kernel compiled for AVX2 is slower
-//! than its AVX2 kernel).
+//! The loops are plain Rust, compiled for AVX-512 (found at run time, `kernel_choice.rs`), where
+//! they vectorize over a panel's columns and keep every accumulator of a tile in a register.
+//! Without AVX-512 the caller uses the `gemm` crate (measured: this kernel compiled for AVX2 is
+//! slower than `matrixmultiply`'s AVX2 kernel, and that one than `gemm`'s).
 
+use super::kernel_choice::{gemm_kernel, GemmKernel};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -28,8 +29,8 @@ const K_BLOCK: usize = 1024;
 /// Below this many multiply-adds a product runs on one thread.
 const PARALLEL_MIN: usize = 1 << 22;
 
-/// C [m, n] = A B for A read as [m, k] and B as [k, n] through (row, column) strides, on CPUs
-/// with AVX-512; false (nothing written) on others.
+/// C [m, n] = A B for A read as [m, k] and B as [k, n] through (row, column) strides, where
+/// the AVX-512 panel kernel was chosen; false (nothing written) elsewhere.
 pub fn gemm(
     (m, k, n): (usize, usize, usize),
     (a, sa): (&[f32], (usize, usize)),
@@ -38,8 +39,7 @@ pub fn gemm(
     c: &mut [MaybeUninit<f32>],
 ) -> bool {
     // (An empty k would make empty panels; the callers never ask, but say no rather than panic.)
-    #[cfg(target_arch = "x86_64")]
-    if k > 0 && std::arch::is_x86_feature_detected!("avx512f") {
+    if k > 0 && gemm_kernel() == GemmKernel::Avx512Panels {
         let transposed = sa.1 != 1;
         if transposed && k > K_BLOCK {
             split_k((m, k, n), (a, sa), b, sb, c);
@@ -144,10 +144,7 @@ fn product<const R: usize, const W: usize>(
     let c = &mut c[..m * n];
     let block = |first: usize, c_rows: &mut [MaybeUninit<f32>]| {
         // SAFETY: `gemm` runs this only where AVX-512 was detected.
-        #[cfg(target_arch = "x86_64")]
-        unsafe {
-            rows_avx512::<R, W>(k, n, (&a[first * sa.0..], sa), panels, c_rows)
-        }
+        unsafe { rows_avx512::<R, W>(k, n, (&a[first * sa.0..], sa), panels, c_rows) }
     };
     if m * k * n >= PARALLEL_MIN {
         // Blocks of whole tiles, a few per task.
@@ -161,7 +158,6 @@ fn product<const R: usize, const W: usize>(
 }
 
 /// `rows` compiled for AVX-512.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn rows_avx512<const R: usize, const W: usize>(
     k: usize,
