@@ -44,6 +44,7 @@ pub fn gemm_kernel() -> GemmKernel {
     })
 }
 
+// ANCHOR: choose
 #[cfg(target_arch = "x86_64")]
 fn choose(skip_avx512: bool) -> GemmKernel {
     if !skip_avx512 && std::arch::is_x86_feature_detected!("avx512f") {
@@ -54,6 +55,7 @@ fn choose(skip_avx512: bool) -> GemmKernel {
         GemmKernel::GemmPortable
     }
 }
+// ANCHOR_END: choose
 
 #[cfg(target_arch = "aarch64")]
 fn choose(_skip_avx512: bool) -> GemmKernel {
