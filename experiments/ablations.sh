@@ -6,11 +6,13 @@
 #
 #   experiments/ablations.sh [OUT_DIR] [STEPS]      defaults: runs/ablations 2000
 #   SEEDS="0 1 2" experiments/ablations.sh          seeds (default "0 1")
+#   VARIANTS="paper no-bcr" experiments/ablations.sh  only these variants (default: all)
 #   cargo run --release --example figures -- ablations runs/ablations   the chapter's figures
 set -uo pipefail
 out=${1:-runs/ablations}
 steps=${2:-2000}
 seeds=${SEEDS:-"0 1"}
+only=${VARIANTS:-}
 cargo build --release --example cifar10 || exit 1
 bin=target/release/examples/cifar10
 
@@ -27,6 +29,9 @@ variants=(
 failed=0
 for variant in "${variants[@]}"; do
     name=${variant%%:*}
+    if [ -n "$only" ] && [[ " $only " != *" $name "* ]]; then
+        continue
+    fi
     read -r -a flags <<<"${variant#*:}"
     pids=()
     for seed in $seeds; do
