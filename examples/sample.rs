@@ -15,14 +15,14 @@
 //!   spreads, so that a difference between two checkpoints can be told from the draws' noise.
 
 use clap::{Parser, ValueEnum};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use vitgan::data::{self, Dataset, DatasetKind};
 use vitgan::images::save_grid;
-use vitgan::vitgan::sampling::{between, latents, load_generator, mean_style, nearest, truncate};
-use vitgan::vitgan::swd::sliced_wasserstein;
+use vitgan::vitgan::sampling::{
+    between, latents, load_generator, mean_and_spread, mean_style, nearest, swd_over_draws,
+    truncate, SwdDraws,
+};
 use vitgan::vitgan::Generator;
 use vitgan::{no_grad, Device, Tensor};
 
@@ -174,37 +174,23 @@ fn run(args: Args) -> Result<(), Box<dyn Error>> {
         1 + args.neighbours as usize,
     )?;
     if args.swd_draws > 0 {
-        swd_over_draws(&generator, &dataset, args.swd_draws, device);
+        print_swd_over_draws(&generator, &dataset, args.swd_draws, device);
     }
     Ok(())
 }
 
-/// SWD x1e3 of `draws` independent draws of 256 samples against as many of 256 training
-/// images, and of two draws of training images: mean and standard deviation, per level too.
-fn swd_over_draws(generator: &Generator, dataset: &Dataset, draws: u64, device: Device) {
-    let z_dim = generator.cfg.z_dim;
-    let (mut generated, mut floor) = (Vec::new(), Vec::new());
-    for i in 0..draws {
-        let real = dataset.sample(256, &mut StdRng::seed_from_u64(1_000 + i));
-        let other = dataset.sample(256, &mut StdRng::seed_from_u64(3_000 + i));
-        let z = Tensor::randn(
-            &[256, z_dim],
-            0.0,
-            1.0,
-            &mut StdRng::seed_from_u64(2_000 + i),
-        );
-        let fake = sample(generator, &z, device).to_device(Device::Cpu);
-        generated.push(sliced_wasserstein(&real, &fake, i));
-        floor.push(sliced_wasserstein(&real, &other, i));
-    }
+/// SWD x1e3 over `draws` independent draws of 256, generated and real against real: mean and
+/// standard deviation, per level too.
+fn print_swd_over_draws(generator: &Generator, dataset: &Dataset, draws: u64, device: Device) {
+    let SwdDraws { generated, floor } = swd_over_draws(generator, dataset, draws, device);
     for (name, reports) in [("generated vs real", &generated), ("real vs real", &floor)] {
         let mut columns = vec![(
             "average".to_string(),
-            spread(reports.iter().map(|r| r.average)),
+            mean_and_spread(reports.iter().map(|r| r.average)),
         )];
         for (level, (size, _)) in reports[0].per_level.iter().enumerate() {
             let values = reports.iter().map(|r| r.per_level[level].1);
-            columns.push((format!("{size}px"), spread(values)));
+            columns.push((format!("{size}px"), mean_and_spread(values)));
         }
         let text: Vec<String> = (columns.iter())
             .map(|(label, (mean, sd))| format!("{label} {mean:.1} ± {sd:.1}"))
@@ -215,16 +201,6 @@ fn swd_over_draws(generator: &Generator, dataset: &Dataset, draws: u64, device: 
         );
     }
 }
-
-/// Mean and standard deviation (n - 1 in the denominator; 0 for one value).
-fn spread(values: impl Iterator<Item = f32>) -> (f64, f64) {
-    let values: Vec<f64> = values.map(f64::from).collect();
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, var.sqrt())
-}
-
 fn sample(generator: &Generator, z: &Tensor, device: Device) -> Tensor {
     no_grad(|| generator.forward(&z.to_device(device)))
 }

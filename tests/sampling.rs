@@ -8,7 +8,10 @@ use common::example::{binary, scratch, short_run, text};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use vitgan::data::procedural;
-use vitgan::vitgan::sampling::{between, latents, load_generator, mean_style, nearest, truncate};
+use vitgan::vitgan::sampling::{
+    between, latents, load_generator, mean_and_spread, mean_style, nearest, swd_over_draws,
+    truncate,
+};
 use vitgan::vitgan::train::Trainer;
 use vitgan::vitgan::{Config, Generator};
 use vitgan::{no_grad, Device, Tensor};
@@ -180,4 +183,26 @@ fn the_sample_example_draws_its_four_figures_from_a_checkpoint() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing).contains("cannot read"), "{}", text(&missing));
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn swd_over_draws_puts_an_untrained_generator_above_the_real_vs_real_floor() {
+    let dataset = procedural(600, 32, 5);
+    let draws = swd_over_draws(&generator(), &dataset, 3, Device::Cpu);
+    assert_eq!((draws.generated.len(), draws.floor.len()), (3, 3));
+    let (generated, _) = mean_and_spread(draws.generated.iter().map(|r| r.average));
+    let (floor, spread) = mean_and_spread(draws.floor.iter().map(|r| r.average));
+    // Random weights draw noise, not rectangles: far above two draws of the same data.
+    assert!(
+        generated > 3.0 * floor,
+        "generated {generated}, floor {floor}"
+    );
+    assert!(
+        spread > 0.0 && spread < floor,
+        "the floor's spread {spread} of {floor}"
+    );
+    assert_eq!(
+        mean_and_spread([2.0f32, 4.0].into_iter()),
+        (3.0, 2f64.sqrt())
+    );
 }
