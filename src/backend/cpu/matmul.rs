@@ -3,6 +3,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::panels;
+use super::split_k::{split_k, K_BLOCK};
 use super::PARALLEL_MIN;
 use super::{alloc, zeros};
 use crate::tensor::numel;
@@ -161,7 +162,9 @@ pub fn gemm_into(
         return;
     }
     if m * n <= SPLIT_K_MAX_OUTPUT && k > K_BLOCK {
-        split_k((m, k, n), (a, sa), (b, sb), c);
+        split_k((m, k, n), (a, sa), (b, sb), c, |dims, a, b, c| {
+            gemm_crate(dims, a, b, c, gemm::Parallelism::None)
+        });
     } else {
         gemm_crate((m, k, n), (a, sa), (b, sb), c, gemm::Parallelism::Rayon(0));
     }
@@ -170,37 +173,6 @@ pub fn gemm_into(
 /// Outputs up to this many values (a weight's gradient at the tiny preset's width of 64) are
 /// too few blocks for `gemm` to share among threads; their long k is split instead.
 const SPLIT_K_MAX_OUTPUT: usize = 128 * 128;
-
-/// The length of one block of k in `split_k`.
-const K_BLOCK: usize = 1024;
-
-/// C = A B as the sum over blocks of k of A[:, block] B[block, :], the blocks multiplied in
-/// parallel and added up in order, so the result does not depend on the number of threads.
-fn split_k(
-    (m, k, n): (usize, usize, usize),
-    (a, sa): (&[f32], (usize, usize)),
-    (b, sb): (&[f32], (usize, usize)),
-    c: &mut [MaybeUninit<f32>],
-) {
-    let blocks = k.div_ceil(K_BLOCK);
-    let size = k.div_ceil(blocks);
-    let partials: Vec<Vec<f32>> = (0..blocks)
-        .into_par_iter()
-        .map(|j| {
-            let (first, len) = (j * size, size.min(k - j * size));
-            let (a, b) = (&a[first * sa.1..], &b[first * sb.0..]);
-            let mut part = alloc(m * n);
-            let out = &mut part.spare_capacity_mut()[..m * n];
-            gemm_crate((m, len, n), (a, sa), (b, sb), out, gemm::Parallelism::None);
-            // SAFETY: the product wrote all m * n values.
-            unsafe { part.set_len(m * n) };
-            part
-        })
-        .collect();
-    for (i, c) in c[..m * n].iter_mut().enumerate() {
-        c.write(partials.iter().map(|part| part[i]).sum());
-    }
-}
 
 /// C = A B through the `gemm` crate (operands as for `gemm_into`, bounds already checked).
 fn gemm_crate(
@@ -342,7 +314,11 @@ mod tests {
             );
             if k > K_BLOCK {
                 run(
-                    |a, sa, b, sb, c| split_k((m, k, n), (a, sa), (b, sb), c),
+                    |a, sa, b, sb, c| {
+                        split_k((m, k, n), (a, sa), (b, sb), c, |dims, a, b, c| {
+                            gemm_crate(dims, a, b, c, gemm::Parallelism::None)
+                        })
+                    },
                     dims,
                     transposed,
                 );

@@ -17,6 +17,7 @@ mod movement;
 #[cfg(target_arch = "x86_64")]
 mod panels;
 mod reduce;
+mod split_k;
 
 pub use broadcast::{zip_broadcast, zip_sum_to};
 pub use buffer::{alloc, zeros, CpuBuffer};

@@ -16,15 +16,9 @@
 //! slower than `matrixmultiply`'s AVX2 kernel, and that one than `gemm`'s).
 
 use super::kernel_choice::{gemm_kernel, GemmKernel};
+use super::split_k::{split_k, K_BLOCK};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
-
-/// A transposed A (a weight's gradient: k is every row of a batch of activations, m and n
-/// are a layer's widths) goes in blocks of at most this many k, one block per task, and the
-/// blocks' products are added up: a panel of B then stays within L2 cache (128 KB) although
-/// every tile of rows reads all of it, and a product whose output is small (64 x 64) still
-/// keeps both cores busy, which splitting its few rows would not.
-const K_BLOCK: usize = 1024;
 
 /// Below this many multiply-adds a product runs on one thread.
 const PARALLEL_MIN: usize = 1 << 22;
@@ -41,8 +35,13 @@ pub fn gemm(
     // (An empty k would make empty panels; the callers never ask, but say no rather than panic.)
     if k > 0 && gemm_kernel() == GemmKernel::Avx512Panels {
         let transposed = sa.1 != 1;
+        // A weight's gradient goes in blocks of k: a panel of B then stays within L2 cache
+        // although every tile of rows reads all of it, and a small output (64 x 64) still
+        // keeps both cores busy, which splitting its few rows would not.
         if transposed && k > K_BLOCK {
-            split_k((m, k, n), (a, sa), b, sb, c);
+            split_k((m, k, n), (a, sa), (b, sb), c, |dims, a, (b, sb), c| {
+                pack_and_multiply(dims, a, b, sb, c)
+            });
         } else {
             pack_and_multiply((m, k, n), (a, sa), b, sb, c);
         }
@@ -65,35 +64,6 @@ fn pack_and_multiply(
         product::<12, 16>((m, k, n), (a, sa), &pack::<16>(k, n, b, sb), c);
     } else {
         product::<8, 32>((m, k, n), (a, sa), &pack::<32>(k, n, b, sb), c);
-    }
-}
-
-/// C = A B as the sum over blocks of k of A[:, block] B[block, :], the blocks multiplied in
-/// parallel and added up in order, so the result does not depend on the number of threads.
-fn split_k(
-    (m, k, n): (usize, usize, usize),
-    (a, sa): (&[f32], (usize, usize)),
-    b: &[f32],
-    sb: (usize, usize),
-    c: &mut [MaybeUninit<f32>],
-) {
-    let blocks = k.div_ceil(K_BLOCK);
-    let size = k.div_ceil(blocks);
-    let partials: Vec<Vec<f32>> = (0..blocks)
-        .into_par_iter()
-        .map(|j| {
-            let (first, len) = (j * size, size.min(k - j * size));
-            let mut part = super::alloc(m * n);
-            let (a, b) = (&a[first * sa.1..], &b[first * sb.0..]);
-            let out = &mut part.spare_capacity_mut()[..m * n];
-            pack_and_multiply((m, len, n), (a, sa), b, sb, out);
-            // SAFETY: the product wrote all m * n values.
-            unsafe { part.set_len(m * n) };
-            part
-        })
-        .collect();
-    for (i, c) in c[..m * n].iter_mut().enumerate() {
-        c.write(partials.iter().map(|part| part[i]).sum());
     }
 }
 
