@@ -77,7 +77,14 @@ fn run(flags: Flags) -> Result<(), Box<dyn Error>> {
     let mut swd_series = Vec::new();
     let mut gap_series = Vec::new();
     let mut floor = None;
-    println!("| variant | SWD at the last step, per seed | over {} draws, per seed | D's logit gap, last 500 steps |", flags.draws);
+    let draws_column = match flags.draws {
+        0 => "not measured again (--draws 0)".to_string(),
+        n => format!("the last checkpoint over {n} draws, per seed"),
+    };
+    println!(
+        "| variant | SWD at the last step (the log's one draw), per seed | {draws_column} | \
+         D's logit gap, last 500 steps |"
+    );
     println!("|---|---|---|---|");
     for (name, runs) in &variants {
         floor = floor.or_else(|| read_floor(&flags.runs.join(name).join("seed0.log")));
