@@ -2,7 +2,7 @@
 //! interleaved moments (src/nn/adam.rs and src/nn/ema.rs hold the math and the CPU twins).
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, Grid, Kernel};
+use super::launch::{launch, u32_of, Grid, Kernel};
 use std::sync::Arc;
 
 const ADAM: Kernel = Kernel {
@@ -14,14 +14,13 @@ const ADAM: Kernel = Kernel {
 /// Threads per workgroup (`WG` in the kernel).
 const WORKGROUP: usize = 256;
 
-fn u32_of(v: usize, what: &str) -> u32 {
-    u32::try_from(v).unwrap_or_else(|_| panic!("adam (gpu): {what} {v} does not fit in 32 bits"))
-}
+/// The op named in a message about a size that does not fit in 32 bits.
+const OP: &str = "adam (gpu)";
 
 /// One thread per element; the packed index 2i + 1 must fit the kernel's u32 arithmetic too.
 fn per_element(n: usize) -> Grid {
-    u32_of(2 * n, "packed length");
-    Grid::Flat(u32_of(n.div_ceil(WORKGROUP), "workgroup count"))
+    u32_of(OP, 2 * n, "packed length");
+    Grid::Flat(u32_of(OP, n.div_ceil(WORKGROUP), "workgroup count"))
 }
 
 fn check(what: &str, buffer: &GpuBuffer, len: usize) {
@@ -54,7 +53,7 @@ pub fn update(
 
 /// The info slots of `update` and `update_packed`: the count, then the scalars.
 fn info(n: usize, scalars: [f32; 6]) -> [u32; 7] {
-    let mut info = [u32_of(n, "element count"); 7];
+    let mut info = [u32_of(OP, n, "element count"); 7];
     for (slot, s) in info[1..].iter_mut().zip(scalars) {
         *slot = s.to_bits();
     }
@@ -88,7 +87,7 @@ pub fn ema(ema: &GpuBuffer, source: &GpuBuffer, weight: f32) -> GpuBuffer {
     let n = ema.len();
     check("source", source, n);
     let out = GpuBuffer::uninit_held(n);
-    let info = [u32_of(n, "element count"), weight.to_bits()];
+    let info = [u32_of(OP, n, "element count"), weight.to_bits()];
     launch(
         ADAM,
         "ema",
@@ -104,7 +103,7 @@ pub fn split(packed: &GpuBuffer) -> (GpuBuffer, GpuBuffer) {
     let n = packed.len() / 2;
     check("packed moments", packed, 2 * n);
     let (m, v) = (GpuBuffer::uninit(n), GpuBuffer::uninit(n));
-    let info = [u32_of(n, "element count")];
+    let info = [u32_of(OP, n, "element count")];
     launch(
         ADAM,
         "split",
@@ -120,7 +119,7 @@ pub fn join(m: &GpuBuffer, v: &GpuBuffer) -> GpuBuffer {
     let n = m.len();
     check("v", v, n);
     let packed = GpuBuffer::uninit_held(2 * n);
-    let info = [u32_of(n, "element count")];
+    let info = [u32_of(OP, n, "element count")];
     launch(
         ADAM,
         "join",
@@ -145,11 +144,11 @@ pub fn pack(parts: &[(&GpuBuffer, usize)], len: usize) -> GpuBuffer {
                 "adam (gpu): pack: values {offset}..{} of an arena of {len}",
                 offset + part.len()
             );
-            info[1 + k] = u32_of(part.len(), "part length");
-            info[4 + k] = u32_of(*offset, "offset");
+            info[1 + k] = u32_of(OP, part.len(), "part length");
+            info[4 + k] = u32_of(OP, *offset, "offset");
         }
         let total: usize = three.iter().map(|(part, _)| part.len()).sum();
-        info[0] = u32_of(total, "element count");
+        info[0] = u32_of(OP, total, "element count");
         // Fewer than three parts: the first is bound again in the empty places (count 0).
         let source = |k: usize| three.get(k).unwrap_or(&three[0]).0.raw();
         let buffers = [source(0), source(1), source(2), arena.raw()];
@@ -158,7 +157,7 @@ pub fn pack(parts: &[(&GpuBuffer, usize)], len: usize) -> GpuBuffer {
             "gather",
             &info,
             &buffers,
-            Grid::Flat(u32_of(total.div_ceil(WORKGROUP), "workgroup count")),
+            Grid::Flat(u32_of(OP, total.div_ceil(WORKGROUP), "workgroup count")),
         );
     }
     arena

@@ -3,7 +3,7 @@
 
 use super::buffers::GpuBuffer;
 use super::kernels::groups_for;
-use super::launch::{launch, Kernel};
+use super::launch::{launch, u32_of, Kernel};
 
 const BIAS_ACT: Kernel = Kernel {
     name: "bias_act.wgsl",
@@ -11,10 +11,8 @@ const BIAS_ACT: Kernel = Kernel {
     bounds_checked: false,
 };
 
-fn u32_of(v: usize, what: &str) -> u32 {
-    u32::try_from(v)
-        .unwrap_or_else(|_| panic!("bias_lrelu2 (gpu): {what} {v} does not fit in 32 bits"))
-}
+/// The op named in a message about a size that does not fit in 32 bits.
+const OP: &str = "bias_lrelu2 (gpu)";
 
 // ANCHOR: launch
 /// sqrt2 * leaky_relu(x + bias, 0.2) for x holding rows of `bias.len()` values.
@@ -25,7 +23,10 @@ pub fn forward(x: &GpuBuffer, bias: &GpuBuffer) -> GpuBuffer {
         "bias_lrelu2 (gpu): expected rows of {c} values (the bias), found {n} values"
     );
     let out = GpuBuffer::uninit(n);
-    let info = [u32_of(n, "element count"), u32_of(c, "channel count")];
+    let info = [
+        u32_of(OP, n, "element count"),
+        u32_of(OP, c, "channel count"),
+    ];
     launch(
         BIAS_ACT,
         "forward",
@@ -50,7 +51,7 @@ pub fn backward(g: &GpuBuffer, out: &GpuBuffer) -> GpuBuffer {
     launch(
         BIAS_ACT,
         "backward",
-        &[u32_of(n, "element count")],
+        &[u32_of(OP, n, "element count")],
         &[g.raw(), out.raw(), g_x.raw()],
         groups_for(n),
     );

@@ -3,7 +3,7 @@
 
 use super::buffers::GpuBuffer;
 use super::kernels::groups_for;
-use super::launch::{launch, Grid, Kernel};
+use super::launch::{launch, u32_of, Grid, Kernel};
 
 const ISN: Kernel = Kernel {
     name: "isn.wgsl",
@@ -11,9 +11,8 @@ const ISN: Kernel = Kernel {
     bounds_checked: false,
 };
 
-fn u32_of(v: usize, what: &str) -> u32 {
-    u32::try_from(v).unwrap_or_else(|_| panic!("isn (gpu): {what} {v} does not fit in 32 bits"))
-}
+/// The op named in a message about a size that does not fit in 32 bits.
+const OP: &str = "isn (gpu)";
 
 fn check(what: &str, buffer: &GpuBuffer, len: usize) {
     assert_eq!(
@@ -43,9 +42,9 @@ pub fn product_normalize(
 
 fn normalize_slots([rows, cols]: [usize; 2], len: usize, eps: f32) -> [u32; 4] {
     [
-        u32_of(rows, "rows"),
-        u32_of(cols, "columns"),
-        u32_of(len, "length"),
+        u32_of(OP, rows, "rows"),
+        u32_of(OP, cols, "columns"),
+        u32_of(OP, len, "length"),
         eps.to_bits(),
     ]
 }
@@ -53,7 +52,7 @@ fn normalize_slots([rows, cols]: [usize; 2], len: usize, eps: f32) -> [u32; 4] {
 /// W^T x when `transposed`, else W x: `product_normalize` before the normalization.
 fn product(w: &GpuBuffer, x: &GpuBuffer, [rows, cols]: [usize; 2], transposed: bool) -> GpuBuffer {
     // Flat indices into W go up to rows * cols: they must fit the kernel's u32 arithmetic.
-    u32_of(rows * cols, "the weight's element count");
+    u32_of(OP, rows * cols, "the weight's element count");
     check("the weight", w, rows * cols);
     let (from, to) = if transposed {
         (rows, cols)
@@ -62,10 +61,10 @@ fn product(w: &GpuBuffer, x: &GpuBuffer, [rows, cols]: [usize; 2], transposed: b
     };
     check("the vector", x, from);
     let out = GpuBuffer::uninit(to);
-    let slots = [u32_of(rows, "rows"), u32_of(cols, "columns")];
+    let slots = [u32_of(OP, rows, "rows"), u32_of(OP, cols, "columns")];
     let buffers = [w.raw(), x.raw(), out.raw()];
     if transposed {
-        let groups = Grid::Xyz(u32_of(cols.div_ceil(32), "column tiles"), 1, 1);
+        let groups = Grid::Xyz(u32_of(OP, cols.div_ceil(32), "column tiles"), 1, 1);
         launch(ISN, "columns", &slots, &buffers, groups);
     } else {
         launch(
@@ -73,7 +72,7 @@ fn product(w: &GpuBuffer, x: &GpuBuffer, [rows, cols]: [usize; 2], transposed: b
             "rows",
             &slots,
             &buffers,
-            Grid::Flat(u32_of(rows, "rows")),
+            Grid::Flat(u32_of(OP, rows, "rows")),
         );
     }
     out
@@ -96,7 +95,7 @@ pub fn normalized_weight(
 ) -> (GpuBuffer, GpuBuffer) {
     check("u", u, dims[0]);
     let context = weight_times_v(w, v, sigma0, dims);
-    let slots = [u32_of(dims[0], "rows"), u32_of(dims[1], "columns")];
+    let slots = [u32_of(OP, dims[0], "rows"), u32_of(OP, dims[1], "columns")];
     let buffers = [u.raw(), sigma0.raw(), context.raw()];
     launch(ISN, "sigma", &slots, &buffers, Grid::Flat(1));
     (scaled(w, &context, dims), context)
@@ -134,7 +133,7 @@ pub fn power_step_weight(
     let (context, v) = (GpuBuffer::uninit(2 + rows + cols), GpuBuffer::uninit(cols));
     let slots = normalize_slots(dims, cols, eps);
     let buffers = [w.raw(), x.raw(), context.raw(), v.raw()];
-    let grid = Grid::Flat(u32_of(rows, "rows"));
+    let grid = Grid::Flat(u32_of(OP, rows, "rows"));
     launch(ISN, "rows_into_context_normalizing", &slots, &buffers, grid);
     let u = normalize_sigma(sigma0, &context, dims, eps);
     (scaled(w, &context, dims), context, u, v)
@@ -150,8 +149,8 @@ fn normalize_sigma(
 ) -> GpuBuffer {
     let u = GpuBuffer::uninit(rows);
     let slots = [
-        u32_of(rows, "rows"),
-        u32_of(cols, "columns"),
+        u32_of(OP, rows, "rows"),
+        u32_of(OP, cols, "columns"),
         0,
         eps.to_bits(),
     ];
@@ -167,14 +166,14 @@ fn weight_times_v(
     sigma0: &GpuBuffer,
     [rows, cols]: [usize; 2],
 ) -> GpuBuffer {
-    u32_of(rows * cols, "the weight's element count");
+    u32_of(OP, rows * cols, "the weight's element count");
     check("the weight", w, rows * cols);
     check("v", v, cols);
     check("sigma0", sigma0, 1);
     let context = GpuBuffer::uninit(2 + rows + cols);
-    let slots = [u32_of(rows, "rows"), u32_of(cols, "columns")];
+    let slots = [u32_of(OP, rows, "rows"), u32_of(OP, cols, "columns")];
     let buffers = [w.raw(), v.raw(), context.raw()];
-    let grid = Grid::Flat(u32_of(rows, "rows"));
+    let grid = Grid::Flat(u32_of(OP, rows, "rows"));
     launch(ISN, "rows_into_context", &slots, &buffers, grid);
     context
 }
@@ -182,7 +181,7 @@ fn weight_times_v(
 /// W s, s from the context.
 fn scaled(w: &GpuBuffer, context: &GpuBuffer, [rows, cols]: [usize; 2]) -> GpuBuffer {
     let out = GpuBuffer::uninit(rows * cols);
-    let slots = [u32_of(rows, "rows"), u32_of(cols, "columns")];
+    let slots = [u32_of(OP, rows, "rows"), u32_of(OP, cols, "columns")];
     let buffers = [w.raw(), context.raw(), out.raw()];
     launch(ISN, "scale", &slots, &buffers, groups_for(rows * cols));
     out
@@ -205,8 +204,8 @@ pub fn normalized_weight_grad(
     let partial_count = n.div_ceil(4 * 256).clamp(1, PARTIALS_MAX);
     let partials = GpuBuffer::uninit(partial_count);
     let slots = [
-        u32_of(rows, "rows"),
-        u32_of(cols, "columns"),
+        u32_of(OP, rows, "rows"),
+        u32_of(OP, cols, "columns"),
         partial_count as u32,
     ];
     let grid = Grid::Xyz(partial_count as u32, 1, 1);

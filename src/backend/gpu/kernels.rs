@@ -3,7 +3,7 @@
 //! prepended to each of them, in launch.rs).
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, Grid, Kernel};
+use super::launch::{launch, u32_of, Grid, Kernel};
 
 const UNARY: Kernel = Kernel {
     name: "unary.wgsl",
@@ -61,12 +61,11 @@ pub const MAX_RANK: usize = 8;
 
 /// One thread per element (of a 256-thread workgroup).
 pub(super) fn groups_for(n: usize) -> Grid {
-    Grid::Flat(u32_of(n.div_ceil(WORKGROUP), "workgroup count"))
+    Grid::Flat(u32_of(OP, n.div_ceil(WORKGROUP), "workgroup count"))
 }
 
-fn u32_of(v: usize, what: &str) -> u32 {
-    u32::try_from(v).unwrap_or_else(|_| panic!("gpu: {what} {v} does not fit in 32 bits"))
-}
+/// The op named in a message about a size that does not fit in 32 bits.
+const OP: &str = "gpu";
 
 /// Writes `values` (at most MAX_RANK of them) into `slots[at..]`.
 fn put(slots: &mut [u32], at: usize, values: &[usize], what: &str) {
@@ -76,7 +75,7 @@ fn put(slots: &mut [u32], at: usize, values: &[usize], what: &str) {
         values.len()
     );
     for (i, &v) in values.iter().enumerate() {
-        slots[at + i] = u32_of(v, what);
+        slots[at + i] = u32_of(OP, v, what);
     }
 }
 
@@ -84,7 +83,7 @@ fn put(slots: &mut [u32], at: usize, values: &[usize], what: &str) {
 /// y = f(x), `opcode` as in wgsl/unary.wgsl.
 pub fn unary(x: &GpuBuffer, opcode: u32, param: f32) -> GpuBuffer {
     let out = GpuBuffer::uninit(x.len());
-    let info = [u32_of(x.len(), "size"), opcode, param.to_bits()];
+    let info = [u32_of(OP, x.len(), "size"), opcode, param.to_bits()];
     launch(
         UNARY,
         "main",
@@ -100,7 +99,7 @@ pub fn unary(x: &GpuBuffer, opcode: u32, param: f32) -> GpuBuffer {
 pub fn grad_times_derivative(g: &GpuBuffer, x: &GpuBuffer, opcode: u32, param: f32) -> GpuBuffer {
     assert_eq!(g.len(), x.len(), "gpu: gradient and input differ in size");
     let out = GpuBuffer::uninit(x.len());
-    let info = [u32_of(x.len(), "size"), opcode, param.to_bits()];
+    let info = [u32_of(OP, x.len(), "size"), opcode, param.to_bits()];
     launch(
         UNARY,
         "grad_times_derivative",
@@ -120,7 +119,7 @@ pub fn value_and_grad_times_derivative(
 ) -> (GpuBuffer, GpuBuffer) {
     assert_eq!(g.len(), x.len(), "gpu: gradient and input differ in size");
     let (value, dx) = (GpuBuffer::uninit(x.len()), GpuBuffer::uninit(x.len()));
-    let info = [u32_of(x.len(), "size"), opcode, param.to_bits()];
+    let info = [u32_of(OP, x.len(), "size"), opcode, param.to_bits()];
     launch(
         UNARY,
         "value_and_grad_times_derivative",
@@ -143,14 +142,14 @@ pub fn binary(
     let n: usize = shape.iter().product();
     let out = GpuBuffer::uninit(n);
     let mut info = [0u32; 29];
-    info[0] = u32_of(n, "size");
+    info[0] = u32_of(OP, n, "size");
     info[1] = opcode;
     info[2] = shape.len() as u32;
-    info[3] = u32_of(period(shape, a_strides), "size");
+    info[3] = u32_of(OP, period(shape, a_strides), "size");
     put(&mut info, 4, shape, "size");
     put(&mut info, 12, a_strides, "stride");
     put(&mut info, 20, b_strides, "stride");
-    info[28] = u32_of(period(shape, b_strides), "size");
+    info[28] = u32_of(OP, period(shape, b_strides), "size");
     launch(
         BINARY,
         "main",
@@ -192,9 +191,9 @@ pub fn gather(x: &GpuBuffer, shape: &[usize], strides: &[usize], offset: usize) 
     let n: usize = shape.iter().product();
     let out = GpuBuffer::uninit(n);
     let mut info = [0u32; 20];
-    info[0] = u32_of(n, "size");
+    info[0] = u32_of(OP, n, "size");
     info[1] = shape.len() as u32;
-    info[2] = u32_of(offset, "offset");
+    info[2] = u32_of(OP, offset, "offset");
     put(&mut info, 4, shape, "size");
     put(&mut info, 12, strides, "stride");
     launch(
@@ -212,7 +211,7 @@ pub fn pad(x: &GpuBuffer, in_shape: &[usize], out_shape: &[usize], before: &[usi
     let n: usize = out_shape.iter().product();
     let out = GpuBuffer::uninit(n);
     let mut info = [0u32; 28];
-    info[0] = u32_of(n, "size");
+    info[0] = u32_of(OP, n, "size");
     info[1] = out_shape.len() as u32;
     put(&mut info, 4, out_shape, "size");
     put(&mut info, 12, before, "padding");
@@ -232,9 +231,9 @@ pub fn cat(parts: &[(&GpuBuffer, &[usize])], shape: &[usize], axis: usize) -> Gp
     for (part, part_shape) in parts {
         let len: usize = part_shape.iter().product();
         let mut info = [0u32; 20];
-        info[0] = u32_of(len, "size");
+        info[0] = u32_of(OP, len, "size");
         info[1] = part_shape.len() as u32;
-        info[2] = u32_of(start * strides[axis], "offset");
+        info[2] = u32_of(OP, start * strides[axis], "offset");
         put(&mut info, 4, part_shape, "size");
         put(&mut info, 12, &strides, "stride");
         launch(
@@ -305,13 +304,13 @@ const REDUCE_MIN_PIECE: usize = 256;
 fn reduce_once(x: &GpuBuffer, outer: usize, len: usize, inner: usize, opcode: u32) -> GpuBuffer {
     let out = GpuBuffer::uninit(outer * inner);
     let info = [
-        u32_of(outer, "size"),
-        u32_of(len, "size"),
-        u32_of(inner, "size"),
+        u32_of(OP, outer, "size"),
+        u32_of(OP, len, "size"),
+        u32_of(OP, inner, "size"),
         opcode,
     ];
     let (entry, groups) = reduce_work(outer, len, inner);
-    let groups = Grid::Flat(u32_of(groups, "workgroup count"));
+    let groups = Grid::Flat(u32_of(OP, groups, "workgroup count"));
     launch(REDUCE, entry, &info, &[x.raw(), out.raw()], groups);
     out
 }
@@ -324,12 +323,12 @@ const SERIAL_MAX_LEN: usize = 64;
 pub fn softmax(x: &GpuBuffer, outer: usize, len: usize, inner: usize, log: bool) -> GpuBuffer {
     let out = GpuBuffer::uninit(x.len());
     let info = [
-        u32_of(outer, "size"),
-        u32_of(len, "size"),
-        u32_of(inner, "size"),
+        u32_of(OP, outer, "size"),
+        u32_of(OP, len, "size"),
+        u32_of(OP, inner, "size"),
         log as u32,
     ];
-    let groups = Grid::Flat(u32_of(outer * inner, "workgroup count"));
+    let groups = Grid::Flat(u32_of(OP, outer * inner, "workgroup count"));
     launch(SOFTMAX, "main", &info, &[x.raw(), out.raw()], groups);
     out
 }
@@ -697,27 +696,27 @@ fn dispatch_product(
         "the caller rounds the splits"
     );
     let info = [
-        u32_of(m, "size"),
-        u32_of(k, "size"),
-        u32_of(n, "size"),
-        u32_of(la.outer, "stride"),
-        u32_of(lb.outer, "stride"),
-        u32_of(chunk, "size"),
-        u32_of(splits, "split count"),
+        u32_of(OP, m, "size"),
+        u32_of(OP, k, "size"),
+        u32_of(OP, n, "size"),
+        u32_of(OP, la.outer, "stride"),
+        u32_of(OP, lb.outer, "stride"),
+        u32_of(OP, chunk, "size"),
+        u32_of(OP, splits, "split count"),
         variant.transposed[0] as u32,
         variant.transposed[1] as u32,
         bias.is_some() as u32,
-        u32_of(heads, "head count"),
-        u32_of(la.inner, "stride"),
-        u32_of(lb.inner, "stride"),
-        u32_of(lc.outer, "stride"),
-        u32_of(lc.inner, "stride"),
-        u32_of(la.row, "stride"),
-        u32_of(lb.row, "stride"),
-        u32_of(lc.row, "stride"),
-        u32_of(la.offset, "offset"),
-        u32_of(lb.offset, "offset"),
-        u32_of(lc.offset, "offset"),
+        u32_of(OP, heads, "head count"),
+        u32_of(OP, la.inner, "stride"),
+        u32_of(OP, lb.inner, "stride"),
+        u32_of(OP, lc.outer, "stride"),
+        u32_of(OP, lc.inner, "stride"),
+        u32_of(OP, la.row, "stride"),
+        u32_of(OP, lb.row, "stride"),
+        u32_of(OP, lc.row, "stride"),
+        u32_of(OP, la.offset, "offset"),
+        u32_of(OP, lb.offset, "offset"),
+        u32_of(OP, lc.offset, "offset"),
         alpha.to_bits(),
     ];
     let (block, entry) = if variant.wide {
@@ -736,9 +735,9 @@ fn dispatch_product(
     };
     // The kernel reads its block row, column and batch item from the three grid dimensions.
     let groups = Grid::Xyz(
-        u32_of(n.div_ceil(block), "size"),
-        u32_of(m.div_ceil(block), "size"),
-        u32_of(batches * splits, "batch count"),
+        u32_of(OP, n.div_ceil(block), "size"),
+        u32_of(OP, m.div_ceil(block), "size"),
+        u32_of(OP, batches * splits, "batch count"),
     );
     // Without a bias the kernel reads none, but the binding must be filled: B stands in.
     let bias = bias.unwrap_or(b);

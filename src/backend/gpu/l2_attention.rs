@@ -3,7 +3,7 @@
 //! the products with v are the tiled matmul, reached through `Tensor::matmul`).
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, Grid, Kernel};
+use super::launch::{launch, u32_of, Grid, Kernel};
 
 const L2_ATTENTION: Kernel = Kernel {
     name: "l2_attention.wgsl",
@@ -19,29 +19,27 @@ const WORKGROUP: usize = 128;
 /// in place.
 pub type Dims = [usize; 4];
 
-fn u32_of(v: usize, what: &str) -> u32 {
-    u32::try_from(v)
-        .unwrap_or_else(|_| panic!("l2_attention (gpu): {what} {v} does not fit in 32 bits"))
-}
+/// The op named in a message about a size that does not fit in 32 bits.
+const OP: &str = "l2_attention (gpu)";
 
 // ANCHOR: info
 /// The info slots every entry reads (see the header of wgsl/l2_attention.wgsl).
 fn info([b, h, l, dh]: Dims) -> [u32; 5] {
     // Flat indices go up to B * H * L * L (the attention matrix) and B * H * L * dh (q): both
     // must fit the kernel's u32 arithmetic.
-    u32_of(b * h * l * l.max(dh), "element count");
+    u32_of(OP, b * h * l * l.max(dh), "element count");
     [
-        u32_of(b * h * l, "row count"),
-        u32_of(l, "L"),
-        u32_of(dh, "dh"),
+        u32_of(OP, b * h * l, "row count"),
+        u32_of(OP, l, "L"),
+        u32_of(OP, dh, "dh"),
         (1.0 / (dh as f32).sqrt()).to_bits(),
-        u32_of(h, "head count"),
+        u32_of(OP, h, "head count"),
     ]
 }
 
 /// One workgroup per row of the attention matrix: B * H * L of them.
 fn per_row([b, h, l, _]: Dims) -> Grid {
-    Grid::Flat(u32_of(b * h * l, "workgroup count"))
+    Grid::Flat(u32_of(OP, b * h * l, "workgroup count"))
 }
 // ANCHOR_END: info
 
@@ -63,7 +61,7 @@ pub fn attention(q: &GpuBuffer, dims: Dims) -> GpuBuffer {
     let buffers = [q.raw(), a.raw()];
     if dh <= TILED_MAX_DH {
         // Blocks of 16 rows of a head per workgroup.
-        let groups = Grid::Flat(u32_of(b * h * l.div_ceil(16), "workgroup count"));
+        let groups = Grid::Flat(u32_of(OP, b * h * l.div_ceil(16), "workgroup count"));
         launch(
             L2_ATTENTION,
             "attention_tiled",
@@ -111,7 +109,7 @@ pub fn query_grad(q: &GpuBuffer, ds: &GpuBuffer, dims: Dims) -> GpuBuffer {
     check("q", q, b * h * l * dh);
     check("the logit gradient", ds, b * h * l * l);
     let dq = GpuBuffer::uninit(q.len());
-    let groups = Grid::Flat(u32_of(q.len().div_ceil(WORKGROUP), "workgroup count"));
+    let groups = Grid::Flat(u32_of(OP, q.len().div_ceil(WORKGROUP), "workgroup count"));
     launch(
         L2_ATTENTION,
         "query_grad",

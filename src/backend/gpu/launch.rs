@@ -146,6 +146,12 @@ pub(crate) enum Grid {
     Xyz(u32, u32, u32),
 }
 
+/// `v` as the u32 a kernel's info slots and grid hold; a size that does not fit is a bug of
+/// the caller's sizes, named with its op and what it measures.
+pub(crate) fn u32_of(op: &str, v: usize, what: &str) -> u32 {
+    u32::try_from(v).unwrap_or_else(|_| panic!("{op}: {what} {v} does not fit in 32 bits"))
+}
+
 // ANCHOR: fold
 /// Splits `groups` workgroups into an (x, y) grid when it exceeds the per-dimension limit;
 /// kernels rebuild the flat index with `flat_workgroup` and skip the surplus.

@@ -3,7 +3,7 @@
 //! tiled matmul, reached through `Tensor::matmul`.
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, Grid, Kernel};
+use super::launch::{launch, u32_of, Grid, Kernel};
 
 const MODULATED: Kernel = Kernel {
     name: "modulated.wgsl",
@@ -16,13 +16,11 @@ const WORKGROUP: usize = 256;
 /// Side of the square block of d that one `demod` workgroup computes.
 const TILE: usize = 16;
 
-fn u32_of(v: usize, what: &str) -> u32 {
-    u32::try_from(v)
-        .unwrap_or_else(|_| panic!("modulated_linear (gpu): {what} {v} does not fit in 32 bits"))
-}
+/// The op named in a message about a size that does not fit in 32 bits.
+const OP: &str = "modulated_linear (gpu)";
 
 fn groups_for(n: usize) -> Grid {
-    Grid::Flat(u32_of(n.div_ceil(WORKGROUP), "workgroup count"))
+    Grid::Flat(u32_of(OP, n.div_ceil(WORKGROUP), "workgroup count"))
 }
 
 // ANCHOR: demod_launcher
@@ -30,14 +28,14 @@ fn groups_for(n: usize) -> Grid {
 pub fn demod(w: &GpuBuffer, a: &GpuBuffer, n: usize, outs: usize, ins: usize) -> GpuBuffer {
     let d = GpuBuffer::uninit(n * outs);
     let info = [
-        u32_of(n, "sample count"),
-        u32_of(outs, "size"),
-        u32_of(ins, "size"),
+        u32_of(OP, n, "sample count"),
+        u32_of(OP, outs, "size"),
+        u32_of(OP, ins, "size"),
     ];
     // Blocks of outputs along x, blocks of samples along y (as matmul: columns x, rows y).
     let grid = Grid::Xyz(
-        u32_of(outs.div_ceil(TILE), "size"),
-        u32_of(n.div_ceil(TILE), "sample count"),
+        u32_of(OP, outs.div_ceil(TILE), "size"),
+        u32_of(OP, n.div_ceil(TILE), "sample count"),
         1,
     );
     launch(
@@ -63,9 +61,9 @@ pub fn scale(
     let len = n * t * k;
     let out = GpuBuffer::uninit(len);
     let info = [
-        u32_of(n, "sample count"),
-        u32_of(t, "size"),
-        u32_of(k, "size"),
+        u32_of(OP, n, "sample count"),
+        u32_of(OP, t, "size"),
+        u32_of(OP, k, "size"),
         x_shared as u32,
     ];
     if len == 0 {
@@ -74,8 +72,8 @@ pub fn scale(
     // About four values per thread along x; one row of workgroups per sample (the kernel
     // strides over the rest where there are more samples than a grid dimension holds).
     let grid = Grid::Xyz(
-        u32_of((t * k).div_ceil(4 * WORKGROUP).min(MAX_GROUPS), "size"),
-        u32_of(n.min(MAX_GROUPS), "sample count"),
+        u32_of(OP, (t * k).div_ceil(4 * WORKGROUP).min(MAX_GROUPS), "size"),
+        u32_of(OP, n.min(MAX_GROUPS), "sample count"),
         1,
     );
     launch(
@@ -103,9 +101,9 @@ pub fn sum_tokens(
 ) -> GpuBuffer {
     let out = GpuBuffer::uninit(n * k);
     let info = [
-        u32_of(n, "sample count"),
-        u32_of(t, "size"),
-        u32_of(k, "size"),
+        u32_of(OP, n, "sample count"),
+        u32_of(OP, t, "size"),
+        u32_of(OP, k, "size"),
         q_shared as u32,
     ];
     launch(

@@ -2,7 +2,7 @@
 //! (src/vitgan/sln.rs holds the op and the math).
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, Grid, Kernel};
+use super::launch::{launch, u32_of, Grid, Kernel};
 
 const SLN: Kernel = Kernel {
     name: "sln.wgsl",
@@ -13,9 +13,8 @@ const SLN: Kernel = Kernel {
 /// The shape `[B, L, D]` of `h` (and of its gradient).
 pub type Dims = [usize; 3];
 
-fn u32_of(v: usize, what: &str) -> u32 {
-    u32::try_from(v).unwrap_or_else(|_| panic!("sln (gpu): {what} {v} does not fit in 32 bits"))
-}
+/// The op named in a message about a size that does not fit in 32 bits.
+const OP: &str = "sln (gpu)";
 
 // ANCHOR: info
 /// Where gamma and beta lie: two `[B, D]` buffers, or the two halves of one `[B, 2D]` buffer
@@ -58,18 +57,18 @@ impl<'a> Affine<'a> {
 /// offset of gamma and beta's rows, then of backward_affine's output rows.
 fn info([b, l, d]: Dims, eps: f32, with_xhat: bool, offset: f32, layout: [usize; 4]) -> [u32; 13] {
     // Flat indices into h go up to B * L * D: they must fit the kernel's u32 arithmetic.
-    u32_of(b * l * d, "element count");
-    u32_of(2 * b * d, "gamma and beta's element count");
-    let [stride, beta_at, out_stride, out_at] = layout.map(|v| u32_of(v, "a stride"));
+    u32_of(OP, b * l * d, "element count");
+    u32_of(OP, 2 * b * d, "gamma and beta's element count");
+    let [stride, beta_at, out_stride, out_at] = layout.map(|v| u32_of(OP, v, "a stride"));
     [
-        u32_of(b * l, "row count"),
-        u32_of(l, "L"),
-        u32_of(d, "D"),
+        u32_of(OP, b * l, "row count"),
+        u32_of(OP, l, "L"),
+        u32_of(OP, d, "D"),
         eps.to_bits(),
-        u32_of(b * d, "B * D"),
+        u32_of(OP, b * d, "B * D"),
         with_xhat as u32,
-        u32_of(AFFINE_CHUNK_ROWS, "rows"),
-        u32_of(l.div_ceil(AFFINE_CHUNK_ROWS), "chunk count"),
+        u32_of(OP, AFFINE_CHUNK_ROWS, "rows"),
+        u32_of(OP, l.div_ceil(AFFINE_CHUNK_ROWS), "chunk count"),
         offset.to_bits(),
         stride,
         beta_at,
@@ -83,7 +82,7 @@ const AFFINE_CHUNK_ROWS: usize = 256;
 
 /// One workgroup per row of D values.
 fn per_row([b, l, _]: Dims) -> Grid {
-    Grid::Flat(u32_of(b * l, "workgroup count"))
+    Grid::Flat(u32_of(OP, b * l, "workgroup count"))
 }
 // ANCHOR_END: info
 
@@ -175,7 +174,7 @@ pub fn backward_affine(
     check("the output gradient", grad, b * l * d);
     let chunks = l.div_ceil(AFFINE_CHUNK_ROWS);
     let workgroups = b * chunks * d.div_ceil(32);
-    let groups = Grid::Flat(u32_of(workgroups, "workgroup count"));
+    let groups = Grid::Flat(u32_of(OP, workgroups, "workgroup count"));
     // eps is not read: the statistics already hold rstd.
     let run = |with_xhat: bool, out: &GpuBuffer, [out_stride, out_at]: [usize; 2]| {
         let slots = info(dims, 0.0, with_xhat, 1.0, [d, 0, out_stride, out_at]);
