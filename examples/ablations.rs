@@ -5,9 +5,9 @@
 //! cargo run --release --example ablations -- runs/ablations
 //! ```
 //! Reads `RUNS/<variant>/seed<k>/log.csv` (and the floor from `RUNS/<variant>/seed<k>.log`),
-//! writes `swd.png`, `logit_gap.png` and each variant's last sample grid (seed 0) into
-//! `book/src/ablations/`, and prints the chapter's table in Markdown, with each run's last
-//! checkpoint measured again over `--draws` independent draws (Fashion-MNIST needed).
+//! writes `swd.png`, `swd_late.png`, `logit_gap.png` and each variant's last sample grid
+//! (seed 0) into `book/src/ablations/`, and prints the chapter's table in Markdown, with each
+//! run's last checkpoint measured again over `--draws` independent draws (needs Fashion-MNIST).
 
 use clap::Parser;
 use std::error::Error;
@@ -125,6 +125,18 @@ fn run(flags: Flags) -> Result<(), Box<dyn Error>> {
         save_loss_plot(&flags.out.join(file), &named, title)
     };
     plot(&swd_series, "swd.png", "SWD x1e3, mean over seeds")?;
+    // The same from step 1000 on, where the curves bunch together.
+    let late: Vec<(String, Vec<(f64, f64)>)> = (swd_series.iter())
+        .map(|(name, points)| {
+            let kept = points.iter().filter(|p| p.0 >= 1000.0).copied().collect();
+            (name.clone(), kept)
+        })
+        .collect();
+    plot(
+        &late,
+        "swd_late.png",
+        "SWD x1e3 from step 1000, mean over seeds",
+    )?;
     plot(
         &gap_series,
         "logit_gap.png",
