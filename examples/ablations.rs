@@ -131,6 +131,7 @@ fn run(flags: Flags) -> Result<(), Box<dyn Error>> {
             let kept = points.iter().filter(|p| p.0 >= 1000.0).copied().collect();
             (name.clone(), kept)
         })
+        .filter(|(_, kept): &(String, Vec<(f64, f64)>)| kept.len() > 1)
         .collect();
     plot(
         &late,

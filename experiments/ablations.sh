@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The Ablations chapter's runs: the tiny preset on Fashion-MNIST on the CPU, the paper's
-# discriminator and one run for each switch, for each seed. Two runs train at once, one
+# discriminator and one run for each switch, for each seed. A variant's seeds train at once, one
 # thread each. A run whose folder holds a checkpoint is resumed, so the script can be stopped
 # (Ctrl-C) and started again, or started again with more steps to extend every run.
 #
 #   experiments/ablations.sh [OUT_DIR] [STEPS]      defaults: runs/ablations 2000
-#   SEEDS="0 1 2" experiments/ablations.sh          seeds (default "0 1")
+#   SEEDS="0 1 2" experiments/ablations.sh          seeds, trained at once (default "0 1")
 #   VARIANTS="paper no-bcr" experiments/ablations.sh  only these variants (default: all)
 #   cargo run --release --example figures -- ablations runs/ablations   the chapter's figures
 set -uo pipefail
