@@ -14,6 +14,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use vitgan::data::{self, DatasetKind};
 use vitgan::images::save_loss_plot;
+use vitgan::run::say;
 use vitgan::vitgan::sampling::{load_generator, mean_and_spread, swd_over_draws};
 use vitgan::Device;
 
@@ -67,10 +68,10 @@ fn run(flags: Flags) -> Result<(), Box<dyn Error>> {
             }
         }
         let (floor, spread) = mean_and_spread(floors.iter().map(|r| r.average));
-        println!(
+        say(&format!(
             "real vs real over {} draws of 256: {floor:.1} ± {spread:.1}\n",
             flags.draws
-        );
+        ));
     }
     std::fs::create_dir_all(&flags.out)
         .map_err(|e| format!("cannot create {}: {e}", flags.out.display()))?;
@@ -81,11 +82,11 @@ fn run(flags: Flags) -> Result<(), Box<dyn Error>> {
         0 => "not measured again (--draws 0)".to_string(),
         n => format!("the last checkpoint over {n} draws, per seed"),
     };
-    println!(
+    say(&format!(
         "| variant | SWD at the last step (the log's one draw), per seed | {draws_column} | \
          D's logit gap, last 500 steps |"
-    );
-    println!("|---|---|---|---|");
+    ));
+    say("|---|---|---|---|");
     for (name, runs) in &variants {
         floor = floor.or_else(|| read_floor(&flags.runs.join(name).join("seed0.log")));
         let last: Vec<String> = (runs.iter())
@@ -98,13 +99,13 @@ fn run(flags: Flags) -> Result<(), Box<dyn Error>> {
             .map(|r| format!("{:.2}", mean(r.gap.iter().rev().take(500).map(|p| p.1))))
             .collect();
         let seeds: Vec<&str> = runs.iter().map(|r| r.seed.as_str()).collect();
-        println!(
+        say(&format!(
             "| {name} (seeds {}) | {} | {} | {} |",
             seeds.join(", "),
             last.join(", "),
             draws.join(", "),
             gap.join(", ")
-        );
+        ));
         swd_series.push((name.clone(), average(runs.iter().map(|r| &r.swd[..]))));
         let smoothed: Vec<Vec<(f64, f64)>> = runs.iter().map(|r| smooth(&r.gap, 100)).collect();
         gap_series.push((name.clone(), average(smoothed.iter().map(|s| &s[..]))));
@@ -143,13 +144,13 @@ fn run(flags: Flags) -> Result<(), Box<dyn Error>> {
         "logit_gap.png",
         "D(real) - D(fake), mean over seeds",
     )?;
-    println!("\nfigures in {}", flags.out.display());
+    say(&format!("\nfigures in {}", flags.out.display()));
     Ok(())
 }
 
 /// Each variant's runs, the paper's configuration first, then the others by name.
 fn variants(runs: &Path) -> Result<Vec<Variant>, Box<dyn Error>> {
-    let listing = |dir: &Path| -> Result<Vec<PathBuf>, String> {
+    let listing = |dir: &Path| -> Result<Vec<PathBuf>, Box<dyn Error>> {
         let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut dirs: Vec<PathBuf> = (entries.filter_map(Result::ok))
             .map(|e| e.path())
@@ -184,7 +185,7 @@ fn variants(runs: &Path) -> Result<Vec<Variant>, Box<dyn Error>> {
     Ok(variants)
 }
 
-fn read_run(dir: &Path) -> Result<Run, String> {
+fn read_run(dir: &Path) -> Result<Run, Box<dyn Error>> {
     let path = dir.join("log.csv");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut run = Run {
@@ -225,7 +226,7 @@ fn read_floor(log: &Path) -> Option<f64> {
 }
 
 /// The newest `samples_<step>.png` of a run.
-fn last_grid(dir: &Path) -> Result<PathBuf, String> {
+fn last_grid(dir: &Path) -> Result<PathBuf, Box<dyn Error>> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     (entries.filter_map(Result::ok))
         .map(|e| e.path())
@@ -234,7 +235,7 @@ fn last_grid(dir: &Path) -> Result<PathBuf, String> {
                 .is_some_and(|n| n.to_string_lossy().starts_with("samples_"))
         })
         .max()
-        .ok_or(format!("{}: no samples_*.png", dir.display()))
+        .ok_or_else(|| format!("{}: no samples_*.png", dir.display()).into())
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> f64 {

@@ -19,6 +19,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use vitgan::data::{self, Dataset, DatasetKind};
 use vitgan::images::save_grid;
+use vitgan::run::say;
 use vitgan::vitgan::sampling::{
     between, latents, load_generator, mean_and_spread, mean_style, nearest, swd_over_draws,
     truncate, SwdDraws,
@@ -104,11 +105,11 @@ fn run(args: Args) -> Result<(), Box<dyn Error>> {
     std::fs::create_dir_all(&out)
         .map_err(|e| format!("cannot create the output folder {}: {e}", out.display()))?;
     let cfg = generator.cfg.clone();
-    println!(
+    say(&format!(
         "generator: the {} preset's EMA generator of {}",
         cfg.name,
         args.checkpoint.display()
-    );
+    ));
     let seeds: Vec<u64> = (0..args.grid).map(|i| args.first_seed + i).collect();
     let images = sample(&generator, &latents(&seeds, cfg.z_dim), device);
     write(&out.join("grid.png"), &images, 8)?;
@@ -145,15 +146,15 @@ fn run(args: Args) -> Result<(), Box<dyn Error>> {
         }
     }
     write(&out.join("truncation.png"), &cat(&tiles), args.psi.len())?;
-    println!(
+    say(&format!(
         "truncation: psi {:?} by column, the average style of {} latents",
         args.psi, args.mean_of
-    );
+    ));
 
     // Nearest neighbours in the training set.
     let cache = data::default_cache_dir();
     let (dataset, why) = data::load(args.dataset, args.data.as_deref(), &cache, cfg.img_size)?;
-    println!("nearest training images among {why}");
+    say(&format!("nearest training images among {why}"));
     let queries = images.narrow(0, 0, row_seeds.len());
     let found = nearest(&dataset, &queries, args.neighbours as usize);
     let mut tiles = Vec::new();
@@ -162,11 +163,11 @@ fn run(args: Args) -> Result<(), Box<dyn Error>> {
         let indices: Vec<usize> = row.iter().map(|(i, _)| *i).collect();
         tiles.push(dataset.batch(&indices));
         let distances: Vec<String> = row.iter().map(|(_, d)| format!("{d:.1}")).collect();
-        println!(
+        say(&format!(
             "seed {}: nearest at distances {}",
             row_seeds[r],
             distances.join(", ")
-        );
+        ));
     }
     write(
         &out.join("neighbours.png"),
@@ -195,10 +196,10 @@ fn print_swd_over_draws(generator: &Generator, dataset: &Dataset, draws: u64, de
         let text: Vec<String> = (columns.iter())
             .map(|(label, (mean, sd))| format!("{label} {mean:.1} ± {sd:.1}"))
             .collect();
-        println!(
+        say(&format!(
             "SWD x1e3 over {draws} draws of 256, {name}: {}",
             text.join(", ")
-        );
+        ));
     }
 }
 fn sample(generator: &Generator, z: &Tensor, device: Device) -> Tensor {
@@ -212,6 +213,6 @@ fn cat(parts: &[Tensor]) -> Tensor {
 
 fn write(path: &Path, images: &Tensor, columns: usize) -> Result<(), Box<dyn Error>> {
     save_grid(path, &images.to_device(Device::Cpu), columns)?;
-    println!("wrote {}", path.display());
+    say(&format!("wrote {}", path.display()));
     Ok(())
 }
