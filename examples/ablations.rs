@@ -14,7 +14,8 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use vitgan::data::{self, DatasetKind};
 use vitgan::images::save_loss_plot;
-use vitgan::run::say;
+use vitgan::run::folder::LOG;
+use vitgan::run::{read_log, say};
 use vitgan::vitgan::sampling::{load_generator, mean_and_spread, swd_over_draws};
 use vitgan::Device;
 
@@ -186,26 +187,18 @@ fn variants(runs: &Path) -> Result<Vec<Variant>, Box<dyn Error>> {
 }
 
 fn read_run(dir: &Path) -> Result<Run, Box<dyn Error>> {
-    let path = dir.join("log.csv");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut run = Run {
-        seed: dir
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .replace("seed", ""),
+        seed: (dir.file_name().unwrap_or_default().to_string_lossy()).replace("seed", ""),
         gap: Vec::new(),
         swd: Vec::new(),
         swd_draws: None,
     };
-    // step, loss_d, bcr, loss_g, d_real, d_fake, swd
-    for line in text.lines().skip(1) {
-        let fields: Vec<Option<f64>> = line.split(',').map(|v| v.parse().ok()).collect();
-        if let [Some(step), _, _, _, Some(real), Some(fake), ..] = fields[..] {
-            run.gap.push((step, real - fake));
-            if let Some(Some(swd)) = fields.get(6) {
-                run.swd.push((step, *swd));
-            }
+    for row in read_log(&dir.join(LOG))? {
+        if let (Some(real), Some(fake)) = (row.d_real, row.d_fake) {
+            run.gap.push((row.step as f64, real - fake));
+        }
+        if let Some(swd) = row.swd {
+            run.swd.push((row.step as f64, swd));
         }
     }
     Ok(run)

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use vitgan::images::{
     append_csv_row, save_grid, save_image, save_loss_plot, GAP, GAP_VALUE, PLOT_HEIGHT, PLOT_WIDTH,
 };
+use vitgan::run::{read_log, LogRow, LOG_HEADER};
 use vitgan::Tensor;
 
 /// A fresh folder for one test, removed when the test is done.
@@ -282,4 +283,28 @@ fn a_grid_of_gpu_images_is_read_back() {
     save_grid(&on_cpu, &images, 1).unwrap();
     save_grid(&on_gpu, &images.to_device(vitgan::Device::Gpu), 1).unwrap();
     assert_eq!(fs::read(on_cpu).unwrap(), fs::read(on_gpu).unwrap());
+}
+
+#[test]
+fn the_training_log_reads_back_as_written_with_swd_only_where_logged() {
+    let scratch = Scratch::new("log");
+    let path = scratch.path("log.csv");
+    append_csv_row(&path, LOG_HEADER, "1,1.25,0.5,0.75,0.25,-0.5,").unwrap();
+    append_csv_row(&path, LOG_HEADER, "2,1.5,0.25,0.5,0.5,-0.25,48.5").unwrap();
+    let rows = read_log(&path).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[1],
+        LogRow {
+            step: 2,
+            loss_d: 1.5,
+            loss_g: 0.5,
+            bcr: Some(0.25),
+            d_real: Some(0.5),
+            d_fake: Some(-0.25),
+            swd: Some(48.5),
+        }
+    );
+    assert_eq!(rows[0].swd, None);
+    assert!(read_log(&scratch.path("missing.csv")).is_err());
 }

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use vitgan::images::save_loss_plot;
+use vitgan::run::read_log;
 
 pub struct History {
     loss_d: Vec<(f64, f64)>,
@@ -22,14 +23,10 @@ impl History {
             swd: Vec::new(),
             floor,
         };
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        for line in text.lines().skip(1) {
-            let fields: Vec<Option<f64>> = line.split(',').map(|v| v.parse().ok()).collect();
-            if let [Some(step), Some(d), _, Some(g), ..] = fields[..] {
-                history.add_losses(step as u64, d, g);
-                if let Some(Some(swd)) = fields.get(6) {
-                    history.add_swd(step as u64, *swd);
-                }
+        for row in read_log(log).unwrap_or_default() {
+            history.add_losses(row.step, row.loss_d, row.loss_g);
+            if let Some(swd) = row.swd {
+                history.add_swd(row.step, swd);
             }
         }
         history

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vitgan::data;
 use vitgan::images::{append_csv_row, save_grid, save_image};
-use vitgan::run::{cut_log, say, signal_name, Progress, RunFolder, StopSignal};
+use vitgan::run::{cut_log, say, signal_name, Progress, RunFolder, StopSignal, LOG_HEADER};
 use vitgan::vitgan::swd::sliced_wasserstein;
 use vitgan::vitgan::train::Trainer;
 use vitgan::vitgan::Config;
@@ -112,7 +112,6 @@ fn run() -> Result<i32, String> {
 
     let fixed_z = Tensor::randn(&[64, cfg.z_dim], 0.0, 1.0, &mut StdRng::seed_from_u64(1234));
     let log = folder.log();
-    let header = "step,loss_d,bcr,loss_g,d_real,d_fake,swd";
     let batch = args.batch as usize;
     let mut progress = Progress::new(trainer.step, args.steps, batch);
     // What a perfect generator would score: two independent draws of real images.
@@ -171,7 +170,7 @@ fn run() -> Result<i32, String> {
         }
         append_csv_row(
             &log,
-            header,
+            LOG_HEADER,
             &format!(
                 "{step},{},{},{},{},{},{swd}",
                 stats.loss_d, stats.bcr, stats.loss_g, stats.d_real, stats.d_fake
