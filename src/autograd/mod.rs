@@ -6,11 +6,13 @@
 
 mod backward;
 mod dump;
+mod fused;
 mod gradcheck;
 mod mode;
 mod profile;
 
 pub use backward::Grads;
+pub use fused::{apply, FusedOp};
 pub use gradcheck::{
     gradcheck, gradcheck_directional, DirectionalReport, GradcheckOptions, GradcheckReport,
     InputReport,

@@ -1,5 +1,7 @@
-//! Backends: the code that actually computes. Ops dispatch on a tensor's [`Storage`]
-//! (crate::tensor::Storage) to one of these.
+//! Backends: the code that actually computes, and the one place that knows which devices exist.
+//! A tensor's values are a [`Storage`] on one [`Device`]; ops run a kernel on whichever device
+//! their inputs live on through [`on_device!`](crate::backend::on_device), so nothing outside
+//! this folder names the GPU.
 
 /// The alignment, in values, of a view's offset into an arena (`gpu::GpuBuffer::view`): 256
 /// bytes, the largest `min_storage_buffer_offset_alignment` WebGPU allows, so that a view binds
@@ -7,7 +9,14 @@
 pub const VIEW_ALIGN: usize = 64;
 
 pub mod cpu;
+mod device;
 pub(crate) mod pool;
+mod shapes;
+mod storage;
 
 #[cfg(feature = "gpu")]
 pub mod gpu;
+
+pub(crate) use device::{device_mismatch, on_device, IntoStorage};
+pub use shapes::LayerNormShape;
+pub use storage::{Device, DeviceError, Storage};

@@ -1,6 +1,7 @@
 //! LayerNorm with a learned scale and shift.
 
 use super::{join, Module};
+use crate::ops::affine_layer_norm;
 use crate::Tensor;
 
 /// LayerNorm over the last axis: `layer_norm(x) * weight + bias`, weight 1 and bias 0 at init.
@@ -20,9 +21,9 @@ impl LayerNorm {
     }
 
     // ANCHOR: fused
-    /// Through the fused op of self-modulated LayerNorm (src/vitgan/sln.rs), which is this
-    /// LayerNorm with a scale and shift per sample: here one "sample" holds every row, and its
-    /// scale offset + gamma, with offset 0, is the weight. One kernel forward and three
+    /// Through the fused affine LayerNorm (src/ops/affine_layer_norm.rs), which takes a scale
+    /// and shift per sample: here one "sample" holds every row, and its scale offset + gamma,
+    /// with offset 0, is the weight. One kernel forward and three
     /// backward, where the composed form runs about ten of each.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let d = *x
@@ -33,7 +34,7 @@ impl LayerNorm {
         let gamma = self.weight.reshape(&[1, d]);
         let beta = self.bias.reshape(&[1, d]);
         let h = x.reshape(&[1, rows, d]);
-        crate::vitgan::sln::sln_with_offset(&h, &gamma, &beta, self.eps, 0.0).reshape(x.shape())
+        affine_layer_norm("LayerNorm", &h, &gamma, Some(&beta), self.eps, 0.0).reshape(x.shape())
     }
     // ANCHOR_END: fused
 

@@ -2,11 +2,7 @@
 //! was used several times, so its gradient is summed back over the broadcast axes (`sum_to`).
 
 use crate::autograd::{record, Op};
-use crate::backend::cpu;
-#[cfg(feature = "gpu")]
-use crate::backend::gpu;
-#[cfg(feature = "gpu")]
-use crate::tensor::broadcast_strides;
+use crate::backend::{cpu, on_device};
 use crate::tensor::{broadcast_shapes, Device, Storage};
 use crate::Tensor;
 use std::sync::Arc;
@@ -151,25 +147,18 @@ impl Tensor {
             "{}: tensors on different devices",
             kind.name()
         );
-        let storage = match (self.storage(), other.storage()) {
-            (Storage::Cpu(a), Storage::Cpu(b)) => Storage::cpu_from_vec(cpu_binary(
-                kind,
-                (a, self.shape()),
-                (b, other.shape()),
-                &shape,
-            )),
-            #[cfg(feature = "gpu")]
-            (Storage::Gpu(a), Storage::Gpu(b)) => Storage::Gpu(std::sync::Arc::new(gpu::binary(
-                a,
-                b,
-                &shape,
-                &broadcast_strides(self.shape(), &shape),
-                &broadcast_strides(other.shape(), &shape),
-                kind as u32,
-            ))),
-            #[cfg(feature = "gpu")]
-            _ => unreachable!("devices checked above"),
-        };
+        let (a_shape, b_shape) = (self.shape(), other.shape());
+        let (a, b) = (self, other);
+        let storage = on_device!((a, b) =>
+        cpu_binary(kind, (a, a_shape), (b, b_shape), &shape),
+        gpu::binary(
+            a,
+            b,
+            &shape,
+            &crate::tensor::broadcast_strides(a_shape, &shape),
+            &crate::tensor::broadcast_strides(b_shape, &shape),
+            kind as u32,
+        ));
         let differentiable = !matches!(kind, Binary::GreaterEqual | Binary::Equal);
         let node = if differentiable {
             record(BinaryOp(kind), &[self, other])

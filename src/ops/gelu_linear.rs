@@ -12,13 +12,10 @@
 use super::linear::check_shapes;
 use super::matmul::{product_plus_bias, stacked_rows};
 use super::unary::grad_times_derivative;
-use super::{erf, exp, Unary};
+use super::Unary;
 use crate::autograd::{no_grad, record, Op};
-use crate::backend::cpu::alloc;
-use crate::tensor::Storage;
+use crate::backend::on_device;
 use crate::Tensor;
-use rayon::prelude::*;
-use std::f32::consts::{FRAC_1_SQRT_2, PI};
 
 // ANCHOR: gelu_linear
 impl Tensor {
@@ -90,49 +87,12 @@ impl Op for GeluLinear {
 /// (gelu(x), dh * gelu'(x)) in one pass, which on the CPU computes the normal CDF once for
 /// both.
 fn gelu_and_input_grad(x: &Tensor, dh: &Tensor) -> (Tensor, Tensor) {
+    let (h, dx) = on_device!((x, dh) =>
+    cpu::gelu::value_and_input_grad(x, dh),
+    {
+        let (opcode, param) = Unary::Gelu.opcode();
+        gpu::value_and_grad_times_derivative(dh, x, opcode, param)
+    });
     let wrap = |storage| Tensor::from_storage(storage, x.shape().to_vec());
-    match (x.storage(), dh.storage()) {
-        (Storage::Cpu(xv), Storage::Cpu(dv)) => {
-            let (h, dx) = gelu_and_input_grad_cpu(xv, dv);
-            (
-                wrap(Storage::cpu_from_vec(h)),
-                wrap(Storage::cpu_from_vec(dx)),
-            )
-        }
-        #[cfg(feature = "gpu")]
-        (Storage::Gpu(xv), Storage::Gpu(dv)) => {
-            let (opcode, param) = Unary::Gelu.opcode();
-            let (h, dx) =
-                crate::backend::gpu::value_and_grad_times_derivative(dv, xv, opcode, param);
-            let wrap_gpu = |b| wrap(Storage::Gpu(std::sync::Arc::new(b)));
-            (wrap_gpu(h), wrap_gpu(dx))
-        }
-        #[cfg(feature = "gpu")]
-        _ => panic!("gelu_linear: the input and its gradient are on different devices"),
-    }
-}
-
-fn gelu_and_input_grad_cpu(x: &[f32], dh: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    const TASK: usize = 1 << 14;
-    let n = x.len();
-    let (mut h, mut dx) = (alloc(n), alloc(n));
-    h.spare_capacity_mut()[..n]
-        .par_chunks_mut(TASK)
-        .zip(dx.spare_capacity_mut()[..n].par_chunks_mut(TASK))
-        .zip(x.par_chunks(TASK).zip(dh.par_chunks(TASK)))
-        .for_each(|((h, dx), (x, dh))| {
-            for (((h, dx), &x), &d) in h.iter_mut().zip(dx).zip(x).zip(dh) {
-                // As Unary::Gelu's value and derivative compute them, to the bit.
-                let cdf = 0.5 * (1.0 + erf(x * FRAC_1_SQRT_2));
-                let pdf = exp(-0.5 * x * x) / (2.0 * PI).sqrt();
-                h.write(x * cdf);
-                dx.write(d * (cdf + x * pdf));
-            }
-        });
-    // SAFETY: the loop wrote all n values of both.
-    unsafe {
-        h.set_len(n);
-        dx.set_len(n);
-    }
-    (h, dx)
+    (wrap(h), wrap(dx))
 }

@@ -3,8 +3,8 @@
 //! stored `[out, in]`, and of attention's queries with its keys).
 
 use crate::autograd::{record, Op};
-use crate::backend::cpu::{self, MatrixArg};
-use crate::tensor::{broadcast_shapes, numel, Storage};
+use crate::backend::on_device;
+use crate::tensor::{broadcast_shapes, numel};
 use crate::Tensor;
 
 // ANCHOR: matmul_rule
@@ -143,112 +143,22 @@ pub(crate) fn product_plus_bias(
     );
     let mut shape = batch.clone();
     shape.extend([m, n]);
-    let storage = match (a.storage(), b.storage()) {
-        (Storage::Cpu(_), Storage::Cpu(_)) => {
-            // Scaling costs a pass over what it scales: take the smallest of the three.
-            let mut scaled = [None, None];
-            let mut scale_result = false;
-            if scale != 1.0 {
-                let sizes = [a.numel(), b.numel(), numel(&shape)];
-                match (0..3).min_by_key(|&i| sizes[i]) {
-                    Some(i @ (0 | 1)) => {
-                        let t = [a, b][i];
-                        scaled[i] = Some(cpu::map(t.cpu_values(), |v| v * scale));
-                    }
-                    _ => scale_result = true,
-                }
-            }
-            let arg = |i: usize, shape| MatrixArg {
-                values: scaled[i].as_deref().unwrap_or([a, b][i].cpu_values()),
-                shape,
-                transposed: transposed[i],
-            };
-            let mut values = cpu::matmul(arg(0, sa), arg(1, sb), &batch);
-            if scale_result {
-                values.iter_mut().for_each(|v| *v *= scale);
-            }
-            if let Some(bias) = bias {
-                cpu::add_to_rows(&mut values, bias.cpu_values());
-            }
-            Storage::cpu_from_vec(values)
-        }
-        #[cfg(feature = "gpu")]
-        (Storage::Gpu(_), Storage::Gpu(_)) => gpu_matmul(a, b, bias, scale, &batch, transposed),
-        #[cfg(feature = "gpu")]
-        _ => unreachable!("devices checked above"),
-    };
+    let storage = on_device!((a, b) =>
+    cpu::product(
+        (a, sa),
+        (b, sb),
+        bias.map(|t| t.cpu_values()),
+        scale,
+        &batch,
+        transposed,
+    ),
+    gpu::product(
+        (a, sa),
+        (b, sb),
+        bias.map(|t| t.storage().gpu()),
+        scale,
+        &batch,
+        transposed,
+    ));
     Tensor::from_storage(storage, shape)
 }
-
-// ANCHOR: gpu_matmul
-/// The product of GPU tensors `a` [.., m, k] and `b` [.., k, n], either of them given
-/// transposed (`a` as [.., k, m] when `transposed[0]`, `b` as [.., n, k] when `transposed[1]`):
-/// the kernel reads such an operand in place. It takes one batch stride per operand: the
-/// matrix size, or 0 for a matrix shared by every batch item. An operand broadcast along only
-/// some batch axes is expanded first.
-#[cfg(feature = "gpu")]
-fn gpu_matmul(
-    a: &Tensor,
-    b: &Tensor,
-    bias: Option<&Tensor>,
-    scale: f32,
-    batch: &[usize],
-    transposed: [bool; 2],
-) -> Storage {
-    use crate::backend::gpu;
-    use crate::tensor::broadcast_strides;
-    use std::sync::Arc;
-    let batches = numel(batch);
-    let operand = |t: &Tensor| -> (Arc<gpu::GpuBuffer>, usize) {
-        let (rows, cols) = (t.shape()[t.rank() - 2], t.shape()[t.rank() - 1]);
-        let Storage::Gpu(buffer) = t.storage() else {
-            unreachable!("checked by the caller")
-        };
-        let own = numel(&t.shape()[..t.rank() - 2]);
-        if own == 1 {
-            (buffer.clone(), 0)
-        } else if own == batches {
-            (buffer.clone(), rows * cols)
-        } else {
-            let full: Vec<usize> = batch.iter().copied().chain([rows, cols]).collect();
-            let strides = broadcast_strides(t.shape(), &full);
-            (
-                Arc::new(gpu::gather(buffer, &full, &strides, 0)),
-                rows * cols,
-            )
-        }
-    };
-    let (ab, a_stride) = operand(a);
-    let (bb, b_stride) = operand(b);
-    let last_two = |t: &Tensor| (t.shape()[t.rank() - 2], t.shape()[t.rank() - 1]);
-    let (m, k) = match (last_two(a), transposed[0]) {
-        ((rows, cols), false) => (rows, cols),
-        ((rows, cols), true) => (cols, rows),
-    };
-    let n = match (last_two(b), transposed[1]) {
-        ((_, cols), false) => cols,
-        ((rows, _), true) => rows,
-    };
-    // A batch of plainly stored A's times one shared B is one product of A's rows stacked:
-    // [batches * m, k] x [k, n] fills the GPU with full-height blocks (65 token rows per image
-    // would leave half of each 128-row block idle).
-    let (batches, m, a_stride) = if b_stride == 0 && a_stride != 0 && !transposed[0] {
-        (1, batches * m, 0)
-    } else {
-        (batches, m, a_stride)
-    };
-    let bias = bias.map(|bias| match bias.storage() {
-        Storage::Gpu(buffer) => buffer.clone(),
-        Storage::Cpu(_) => panic!("matmul: the bias is on the CPU, the operands on the GPU"),
-    });
-    Storage::Gpu(Arc::new(gpu::matmul_transposed(
-        &ab,
-        &bb,
-        bias.as_deref(),
-        [batches, m, k, n],
-        [a_stride, b_stride],
-        transposed,
-        scale,
-    )))
-}
-// ANCHOR_END: gpu_matmul

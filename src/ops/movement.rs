@@ -2,15 +2,9 @@
 //! rule is the opposite movement.
 
 use crate::autograd::{record, Op};
-use crate::backend::cpu;
-#[cfg(feature = "gpu")]
-use crate::backend::gpu;
-use crate::tensor::{broadcast_shapes, normalize_axis, numel, Storage};
-#[cfg(feature = "gpu")]
-use crate::tensor::{broadcast_strides, strides_of};
+use crate::backend::on_device;
+use crate::tensor::{broadcast_shapes, normalize_axis, numel};
 use crate::Tensor;
-#[cfg(feature = "gpu")]
-use std::sync::Arc;
 
 // ANCHOR: movement_rules
 struct Reshape;
@@ -105,16 +99,15 @@ impl Tensor {
             self.shape()
         );
         let shape: Vec<usize> = perm.iter().map(|&p| self.shape()[p]).collect();
-        let storage = match self.storage() {
-            Storage::Cpu(values) => Storage::cpu_from_vec(cpu::permute(values, self.shape(), perm)),
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(buffer) => {
-                // Output axis i walks input axis perm[i], so it takes that axis's stride.
-                let own = strides_of(self.shape());
-                let strides: Vec<usize> = perm.iter().map(|&p| own[p]).collect();
-                Storage::Gpu(Arc::new(gpu::gather(buffer, &shape, &strides, 0)))
-            }
-        };
+        let x = self;
+        let storage = on_device!((x) =>
+        cpu::permute(x, self.shape(), perm),
+        {
+            // Output axis i walks input axis perm[i], so it takes that axis's stride.
+            let own = crate::tensor::strides_of(self.shape());
+            let strides: Vec<usize> = perm.iter().map(|&p| own[p]).collect();
+            gpu::gather(x, &shape, &strides, 0)
+        });
         Tensor::from_op(storage, shape, record(Permute(perm.to_vec()), &[self]))
     }
     // ANCHOR_END: permute
@@ -139,16 +132,10 @@ impl Tensor {
             self.shape(),
             shape
         );
-        let storage = match self.storage() {
-            Storage::Cpu(values) => {
-                Storage::cpu_from_vec(cpu::broadcast_to(values, self.shape(), shape))
-            }
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(buffer) => {
-                let strides = broadcast_strides(self.shape(), shape);
-                Storage::Gpu(Arc::new(gpu::gather(buffer, shape, &strides, 0)))
-            }
-        };
+        let x = self;
+        let storage = on_device!((x) =>
+            cpu::broadcast_to(x, self.shape(), shape),
+            gpu::gather(x, shape, &crate::tensor::broadcast_strides(self.shape(), shape), 0));
         Tensor::from_op(storage, shape.to_vec(), record(BroadcastTo, &[self]))
     }
 }

@@ -2,8 +2,8 @@
 //! built from them.
 
 use crate::autograd::{record, Op};
-use crate::backend::cpu;
-use crate::tensor::{normalize_axis, Storage};
+use crate::backend::on_device;
+use crate::tensor::normalize_axis;
 use crate::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,19 +64,17 @@ impl Tensor {
         }
         let mut kept = self.shape().to_vec();
         kept[axis] = 1;
-        let storage = match self.storage() {
-            Storage::Cpu(values) => Storage::cpu_from_vec(match kind {
-                Reduce::Sum => cpu::sum_axis(values, self.shape(), axis),
-                Reduce::Max => cpu::max_axis(values, self.shape(), axis),
-            }),
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(buffer) => {
-                let (outer, len, inner) = crate::tensor::around_axis(self.shape(), axis);
-                let opcode = if kind == Reduce::Sum { 0 } else { 1 };
-                let out = crate::backend::gpu::reduce(buffer, outer, len, inner, opcode);
-                Storage::Gpu(std::sync::Arc::new(out))
-            }
-        };
+        let x = self;
+        let storage = on_device!((x) =>
+        match kind {
+            Reduce::Sum => cpu::sum_axis(x, self.shape(), axis),
+            Reduce::Max => cpu::max_axis(x, self.shape(), axis),
+        },
+        {
+            let (outer, len, inner) = crate::tensor::around_axis(self.shape(), axis);
+            let opcode = if kind == Reduce::Sum { 0 } else { 1 };
+            gpu::reduce(x, outer, len, inner, opcode)
+        });
         let out = Tensor::from_op(storage, kept, record(ReduceOp { kind, axis }, &[self]));
         if keepdim {
             out

@@ -2,15 +2,9 @@
 //! an axis). narrow and pad are each other's backward; cat's backward narrows.
 
 use crate::autograd::{record, Op};
-use crate::backend::cpu;
-#[cfg(feature = "gpu")]
-use crate::backend::gpu;
-#[cfg(feature = "gpu")]
-use crate::tensor::strides_of;
-use crate::tensor::{normalize_axis, Storage};
+use crate::backend::on_device;
+use crate::tensor::normalize_axis;
 use crate::Tensor;
-#[cfg(feature = "gpu")]
-use std::sync::Arc;
 
 // ANCHOR: slicing_rules
 struct Narrow {
@@ -103,18 +97,14 @@ impl Tensor {
         );
         let mut shape = self.shape().to_vec();
         shape[axis] = len;
-        let storage = match self.storage() {
-            Storage::Cpu(values) => {
-                Storage::cpu_from_vec(cpu::narrow(values, self.shape(), axis, start, len))
-            }
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(buffer) => {
-                // The slice keeps the source's strides and starts `start` rows in.
-                let strides = strides_of(self.shape());
-                let offset = start * strides[axis];
-                Storage::Gpu(Arc::new(gpu::gather(buffer, &shape, &strides, offset)))
-            }
-        };
+        let x = self;
+        let storage = on_device!((x) =>
+        cpu::narrow(x, self.shape(), axis, start, len),
+        {
+            // The slice keeps the source's strides and starts `start` rows in.
+            let strides = crate::tensor::strides_of(self.shape());
+            gpu::gather(x, &shape, &strides, start * strides[axis])
+        });
         Tensor::from_op(storage, shape, record(Narrow { axis, start }, &[self]))
     }
 
@@ -133,14 +123,13 @@ impl Tensor {
             .zip(pads)
             .map(|(&n, &(lo, hi))| lo + n + hi)
             .collect();
-        let storage = match self.storage() {
-            Storage::Cpu(values) => Storage::cpu_from_vec(cpu::pad(values, self.shape(), pads)),
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(buffer) => {
-                let before: Vec<usize> = pads.iter().map(|p| p.0).collect();
-                Storage::Gpu(Arc::new(gpu::pad(buffer, self.shape(), &shape, &before)))
-            }
-        };
+        let x = self;
+        let storage = on_device!((x) =>
+        cpu::pad(x, self.shape(), pads),
+        {
+            let before: Vec<usize> = pads.iter().map(|p| p.0).collect();
+            gpu::pad(x, self.shape(), &shape, &before)
+        });
         Tensor::from_op(storage, shape, record(Pad(pads.to_vec()), &[self]))
     }
 
@@ -167,21 +156,13 @@ impl Tensor {
             );
             shape[axis] += p.shape()[axis];
         }
-        let storage = match first.storage() {
-            Storage::Cpu(_) => {
-                let values: Vec<&[f32]> = parts.iter().map(|p| p.cpu_values()).collect();
-                let shapes: Vec<&[usize]> = parts.iter().map(|p| p.shape()).collect();
-                Storage::cpu_from_vec(cpu::cat(&values, &shapes, axis))
-            }
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(_) => {
-                let buffers: Vec<_> = parts
-                    .iter()
-                    .map(|p| (p.storage().gpu(), p.shape()))
-                    .collect();
-                Storage::Gpu(Arc::new(gpu::cat(&buffers, &shape, axis)))
-            }
-        };
+        let shapes: Vec<&[usize]> = parts.iter().map(|p| p.shape()).collect();
+        let storage = on_device!([parts] =>
+        cpu::cat(&parts, &shapes, axis),
+        {
+            let parts: Vec<_> = parts.into_iter().zip(shapes.iter().copied()).collect();
+            gpu::cat(&parts, &shape, axis)
+        });
         Tensor::from_op(storage, shape, record(Cat { axis }, parts))
     }
 }

@@ -2,8 +2,8 @@
 //! (subtract the maximum first) and the compact backward rule both come for free here.
 
 use crate::autograd::{record, Op};
-use crate::backend::cpu;
-use crate::tensor::{normalize_axis, Storage};
+use crate::backend::on_device;
+use crate::tensor::normalize_axis;
 use crate::Tensor;
 
 // ANCHOR: softmax_rules
@@ -40,17 +40,13 @@ impl Tensor {
     fn softmax_kind(&self, axis: isize, log: bool) -> Tensor {
         let name = if log { "log_softmax" } else { "softmax" };
         let axis = normalize_axis(name, axis, self.rank());
-        let storage = match self.storage() {
-            Storage::Cpu(values) => {
-                Storage::cpu_from_vec(cpu::softmax(values, self.shape(), axis, log))
-            }
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(buffer) => {
-                let (outer, len, inner) = crate::tensor::around_axis(self.shape(), axis);
-                let out = crate::backend::gpu::softmax(buffer, outer, len, inner, log);
-                Storage::Gpu(std::sync::Arc::new(out))
-            }
-        };
+        let x = self;
+        let storage = on_device!((x) =>
+        cpu::softmax(x, self.shape(), axis, log),
+        {
+            let (outer, len, inner) = crate::tensor::around_axis(self.shape(), axis);
+            gpu::softmax(x, outer, len, inner, log)
+        });
         Tensor::from_op(
             storage,
             self.shape().to_vec(),

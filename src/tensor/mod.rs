@@ -7,40 +7,15 @@
 
 mod create;
 mod shape;
-mod storage;
 
+pub use crate::backend::{Device, DeviceError, Storage};
 pub use shape::{
     around_axis, broadcast_shapes, broadcast_strides, normalize_axis, numel, strides_of,
 };
-pub use storage::{Device, Storage};
 
 use crate::autograd::Node;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// Why a device cannot be used.
-#[derive(Clone, Debug)]
-pub enum DeviceError {
-    /// Built without the `gpu` cargo feature.
-    NotBuilt,
-    #[cfg(feature = "gpu")]
-    Gpu(crate::backend::gpu::GpuError),
-}
-
-impl std::fmt::Display for DeviceError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DeviceError::NotBuilt => write!(
-                f,
-                "the GPU backend is not in this build; rebuild with `--features gpu`"
-            ),
-            #[cfg(feature = "gpu")]
-            DeviceError::Gpu(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for DeviceError {}
 
 /// A unique, never reused identity. Gradients are keyed by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -156,17 +131,7 @@ impl Tensor {
         if self.device() == device {
             return Ok(self.clone());
         }
-        let storage = match device {
-            Device::Cpu => Storage::cpu_from_vec(self.to_vec()),
-            #[cfg(feature = "gpu")]
-            Device::Gpu => {
-                crate::backend::gpu::context().map_err(DeviceError::Gpu)?;
-                let values = self.to_vec();
-                Storage::Gpu(Arc::new(crate::backend::gpu::GpuBuffer::upload(&values)))
-            }
-            #[cfg(not(feature = "gpu"))]
-            Device::Gpu => return Err(DeviceError::NotBuilt),
-        };
+        let storage = self.storage().to_device(device)?;
         let moved = Tensor::from_storage(storage, self.shape().to_vec());
         Ok(if self.is_requires_grad() && self.node().is_none() {
             moved.requires_grad()

@@ -12,14 +12,11 @@
 //! tensors on the GPU (src/vitgan/modulated_layer.rs).
 
 use super::layers::lrelu2;
-use crate::autograd::{record, Op};
-use crate::backend::cpu;
+use crate::autograd::Op;
+use crate::autograd::{apply, FusedOp};
+use crate::backend::on_device;
 use crate::tensor::Storage;
 use crate::Tensor;
-use std::f32::consts::SQRT_2;
-
-/// Leaky ReLU's slope below zero.
-const SLOPE: f32 = 0.2;
 
 /// C, after checking that x has a last axis, bias is [C] and both share a device.
 fn channels(op: &str, x: &Tensor, bias: &Tensor) -> usize {
@@ -54,18 +51,23 @@ pub fn bias_lrelu2_composed(x: &Tensor, bias: &Tensor) -> Tensor {
 /// sqrt2 * leaky_relu(x + bias, 0.2) as one op: x [.., C], bias [C]. Equal to
 /// [`bias_lrelu2_composed`], values and gradients.
 pub fn bias_lrelu2(x: &Tensor, bias: &Tensor) -> Tensor {
-    channels("bias_lrelu2", x, bias);
-    let out = match (x.storage(), bias.storage()) {
-        (Storage::Cpu(x), Storage::Cpu(b)) => Storage::cpu_from_vec(forward_cpu(x, b)),
-        #[cfg(feature = "gpu")]
-        (Storage::Gpu(x), Storage::Gpu(b)) => Storage::Gpu(std::sync::Arc::new(
-            crate::backend::gpu::bias_act::forward(x, b),
-        )),
-        #[cfg(feature = "gpu")]
-        _ => unreachable!("devices checked by `channels`"),
-    };
-    let node = record(BiasLrelu2, &[x, bias]);
-    Tensor::from_op(out, x.shape().to_vec(), node)
+    apply(BiasLrelu2, &[x, bias])
+}
+
+impl FusedOp for BiasLrelu2 {
+    fn output_shape(&self, inputs: &[&Tensor]) -> Vec<usize> {
+        channels("bias_lrelu2", inputs[0], inputs[1]);
+        inputs[0].shape().to_vec()
+    }
+
+    fn forward(&mut self, inputs: &[&Tensor]) -> Storage {
+        let [x, bias] = inputs else {
+            unreachable!("bias_lrelu2 takes two inputs")
+        };
+        on_device!((x, bias) =>
+            cpu::bias_act::forward(x, bias),
+            gpu::bias_act::forward(x, bias))
+    }
 }
 
 /// The recorded op. With z = x + b and out = act(z):
@@ -96,19 +98,9 @@ impl Op for BiasLrelu2 {
             unreachable!("bias_lrelu2 records two inputs")
         };
         // Needed for either gradient: dL/db is its sum.
-        let g_z = match (g.storage(), out.storage()) {
-            (Storage::Cpu(g), Storage::Cpu(out)) => Storage::cpu_from_vec(backward_cpu(g, out)),
-            #[cfg(feature = "gpu")]
-            (Storage::Gpu(g), Storage::Gpu(out)) => Storage::Gpu(std::sync::Arc::new(
-                crate::backend::gpu::bias_act::backward(g, out),
-            )),
-            #[cfg(feature = "gpu")]
-            _ => panic!(
-                "bias_lrelu2 backward: the output is on {:?} but its gradient is on {:?}",
-                out.device(),
-                g.device()
-            ),
-        };
+        let g_z = on_device!((g, out) =>
+            cpu::bias_act::backward(g, out),
+            gpu::bias_act::backward(g, out));
         let g_z = Tensor::from_storage(g_z, x.shape().to_vec());
         // As the composition's add does, so the two sum in the same order.
         let g_bias = bias.is_requires_grad().then(|| g_z.sum_to(bias.shape()));
@@ -116,27 +108,3 @@ impl Op for BiasLrelu2 {
     }
 }
 // ANCHOR_END: fused
-
-// ANCHOR: cpu
-/// out = act(x + b), row by row (rows in parallel when there are enough, through the CPU
-/// backend's `build`); the products in the order of the composition (leaky_relu, then sqrt2),
-/// so both agree to the bit.
-fn forward_cpu(x: &[f32], bias: &[f32]) -> Vec<f32> {
-    let c = bias.len();
-    cpu::build(x.len(), c, x.len(), |first_row, block| {
-        for (out, x) in block.chunks_mut(c).zip(x[first_row * c..].chunks(c)) {
-            for ((o, &x), &b) in out.iter_mut().zip(x).zip(bias) {
-                let z = x + b;
-                o.write(SQRT_2 * if z >= 0.0 { z } else { SLOPE * z });
-            }
-        }
-    })
-}
-
-/// dL/dz = (sqrt2 g) * slope, the slope from the sign of out (the composition's order again).
-fn backward_cpu(g: &[f32], out: &[f32]) -> Vec<f32> {
-    cpu::zip(g, out, |g, y| {
-        SQRT_2 * g * if y >= 0.0 { 1.0 } else { SLOPE }
-    })
-}
-// ANCHOR_END: cpu

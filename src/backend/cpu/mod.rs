@@ -9,21 +9,28 @@
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
+pub mod bias_act;
 mod broadcast;
 mod buffer;
+mod fast_math;
+pub mod gelu;
 mod kernel_choice;
+pub mod layer_norm;
 mod matmul;
 mod movement;
 #[cfg(target_arch = "x86_64")]
 mod panels;
+mod product;
 mod reduce;
 mod split_k;
 
 pub use broadcast::{zip_broadcast, zip_sum_to};
 pub use buffer::{alloc, zeros, CpuBuffer};
+pub use fast_math::{erf, exp};
 pub use kernel_choice::{gemm_kernel, GemmKernel, NO_AVX512};
 pub use matmul::{gemm_into, gemm_strided, gemm_vec, matmul, MatrixArg};
 pub use movement::{broadcast_to, cat, gather, narrow, pad, permute, put_columns};
+pub use product::product;
 pub use reduce::{max_axis, softmax, sum_axis};
 
 /// Below this much work (elements touched), splitting it across threads costs more than it

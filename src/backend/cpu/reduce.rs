@@ -1,8 +1,8 @@
 //! Reductions along one axis, and softmax.
 
+use super::exp;
 use super::movement::permute;
 use super::{build, for_row_blocks};
-use crate::ops::exp;
 use crate::tensor::around_axis;
 
 /// ndarray's summation of a contiguous slice (eight running partial sums, then the rest), so

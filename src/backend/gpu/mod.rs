@@ -20,9 +20,11 @@ pub mod diffaugment;
 pub mod fourier;
 pub mod isn;
 pub mod l2_attention;
+pub mod layer_norm;
 pub mod modulated;
 pub mod overlapping;
 pub mod patches;
+mod product;
 pub mod sln;
 
 pub use buffers::{buffers_created, bytes_allocated, peak_live_bytes, GpuBuffer};
@@ -32,4 +34,5 @@ pub use launch::{
     dispatch_count, dispatches_by_kernel, flush, recording_seconds, synchronize,
     thread_dispatch_count,
 };
+pub use product::product;
 pub use profile::gpu_time_by_kernel;

@@ -16,6 +16,30 @@ pub enum Device {
     Gpu,
 }
 
+/// Why a device cannot be used.
+#[derive(Clone, Debug)]
+pub enum DeviceError {
+    /// Built without the `gpu` cargo feature.
+    NotBuilt,
+    #[cfg(feature = "gpu")]
+    Gpu(crate::backend::gpu::GpuError),
+}
+
+impl std::fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceError::NotBuilt => write!(
+                f,
+                "the GPU backend is not in this build; rebuild with `--features gpu`"
+            ),
+            #[cfg(feature = "gpu")]
+            DeviceError::Gpu(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DeviceError {}
+
 // ANCHOR: storage
 /// The values of a tensor, row-major. Shared (`Arc`), never mutated after creation.
 #[derive(Clone)]
@@ -117,6 +141,20 @@ impl Storage {
         }
     }
 
+    /// The same values on `device` (a copy; shares nothing with `self`).
+    pub fn to_device(&self, device: Device) -> Result<Storage, DeviceError> {
+        match device {
+            Device::Cpu => Ok(Storage::cpu_from_vec(self.to_vec())),
+            #[cfg(feature = "gpu")]
+            Device::Gpu => {
+                crate::backend::gpu::context().map_err(DeviceError::Gpu)?;
+                Ok(GpuBuffer::upload(&self.to_vec()).into())
+            }
+            #[cfg(not(feature = "gpu"))]
+            Device::Gpu => Err(DeviceError::NotBuilt),
+        }
+    }
+
     /// The GPU buffer (GPU tensors only).
     #[cfg(feature = "gpu")]
     pub fn gpu(&self) -> &GpuBuffer {
@@ -124,5 +162,18 @@ impl Storage {
             Storage::Gpu(b) => b,
             Storage::Cpu(_) => panic!("gpu: the tensor lives on the CPU"),
         }
+    }
+}
+
+impl From<Vec<f32>> for Storage {
+    fn from(values: Vec<f32>) -> Storage {
+        Storage::cpu_from_vec(values)
+    }
+}
+
+#[cfg(feature = "gpu")]
+impl From<GpuBuffer> for Storage {
+    fn from(buffer: GpuBuffer) -> Storage {
+        Storage::Gpu(Arc::new(buffer))
     }
 }
