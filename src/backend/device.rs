@@ -20,7 +20,7 @@ use super::{Device, Storage};
 /// back as [`Storage`]. Inputs on different devices panic, naming the devices.
 macro_rules! on_device {
     (($($x:ident),+ $(,)?) => $cpu:expr, $gpu:expr $(,)?) => {
-        match ($($x.storage(),)+) {
+        match ($($crate::backend::Stored::stored(&$x),)+) {
             ($($crate::backend::Storage::Cpu($x),)+) => {
                 #[allow(unused_imports)]
                 use $crate::backend::cpu;
@@ -35,17 +35,20 @@ macro_rules! on_device {
                 $crate::backend::IntoStorage::into_storage($gpu)
             }
             #[allow(unreachable_patterns)]
-            _ => $crate::backend::device_mismatch(&[$($x.device()),+]),
+            _ => $crate::backend::device_mismatch(&[$($crate::backend::Stored::stored(&$x).device()),+]),
         }
     };
     // A list of tensors, all on one device (the caller checked): `[parts]` is rebound to a
     // `Vec` of their CPU values or GPU buffers.
     ([$parts:ident] => $cpu:expr, $gpu:expr $(,)?) => {
-        match $parts[0].storage() {
+        match $crate::backend::Stored::stored(&$parts[0]) {
             $crate::backend::Storage::Cpu(_) => {
                 #[allow(unused_imports)]
                 use $crate::backend::cpu;
-                let $parts: Vec<&[f32]> = $parts.iter().map(|p| p.storage().cpu_slice()).collect();
+                let $parts: Vec<&[f32]> = $parts
+                    .iter()
+                    .map(|p| $crate::backend::Stored::stored(p).cpu_slice())
+                    .collect();
                 $crate::backend::IntoStorage::into_storage($cpu)
             }
             #[cfg(feature = "gpu")]
@@ -53,7 +56,7 @@ macro_rules! on_device {
                 #[allow(unused_imports)]
                 use $crate::backend::gpu;
                 let $parts: Vec<&$crate::backend::gpu::GpuBuffer> =
-                    $parts.iter().map(|p| p.storage().gpu()).collect();
+                    $parts.iter().map(|p| $crate::backend::Stored::stored(p).gpu()).collect();
                 $crate::backend::IntoStorage::into_storage($gpu)
             }
         }
@@ -61,6 +64,23 @@ macro_rules! on_device {
 }
 pub(crate) use on_device;
 // ANCHOR_END: on_device
+
+/// What holds values: a tensor, or a storage itself. `on_device!` takes either.
+pub(crate) trait Stored {
+    fn stored(&self) -> &Storage;
+}
+
+impl Stored for Storage {
+    fn stored(&self) -> &Storage {
+        self
+    }
+}
+
+impl<T: Stored + ?Sized> Stored for &T {
+    fn stored(&self) -> &Storage {
+        (**self).stored()
+    }
+}
 
 /// What a kernel returns, turned into storage: new values on either device, several of them, or
 /// nothing (a kernel that wrote into an existing buffer).

@@ -10,6 +10,7 @@ pub const VIEW_ALIGN: usize = 64;
 
 pub mod cpu;
 mod device;
+mod optimizer;
 pub(crate) mod pool;
 mod shapes;
 mod storage;
@@ -17,6 +18,9 @@ mod storage;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 
-pub(crate) use device::{device_mismatch, on_device, IntoStorage};
+pub(crate) use device::{device_mismatch, on_device, IntoStorage, Stored};
+pub use optimizer::{
+    adam_update, adam_update_arena, ema_blend, ema_blend_arena, join_moments, split_moments,
+};
 pub use shapes::LayerNormShape;
 pub use storage::{Device, DeviceError, Storage};

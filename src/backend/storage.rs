@@ -70,6 +70,14 @@ impl Storage {
         Storage::Cpu(Arc::new(CpuBuffer::new(values)))
     }
 
+    /// `values` on `device` (uploaded, for the GPU).
+    pub fn from_values(values: Vec<f32>, device: Device) -> Result<Storage, DeviceError> {
+        match device {
+            Device::Cpu => Ok(Storage::cpu_from_vec(values)),
+            _ => Storage::cpu_from_vec(values).to_device(device),
+        }
+    }
+
     pub fn cpu_from_vec(values: Vec<f32>) -> Storage {
         Storage::Cpu(Arc::new(CpuBuffer::new(values)))
     }

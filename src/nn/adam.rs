@@ -17,61 +17,18 @@
 //! per parameter. They differ only for a parameter that missed gradients on some steps.
 
 use super::Module;
-#[cfg(feature = "gpu")]
-use crate::backend::gpu::{self, GpuBuffer};
-use crate::backend::VIEW_ALIGN;
+use crate::backend::{adam_update, adam_update_arena, join_moments, split_moments, VIEW_ALIGN};
 use crate::tensor::Storage;
-use crate::{Device, Grads, Tensor};
+use crate::{Grads, Tensor};
 use std::collections::HashMap;
 use std::ops::Range;
-#[cfg(feature = "gpu")]
-use std::sync::Arc;
-
-/// m and v of one parameter tensor, interleaved (m at 2i, v at 2i + 1): the GPU update then
-/// needs one read_write buffer for both, leaving a binding for the new parameter.
-enum Moments {
-    Cpu(Vec<f32>),
-    #[cfg(feature = "gpu")]
-    Gpu(GpuBuffer),
-}
-
-impl Moments {
-    fn zeros(n: usize, device: Device) -> Moments {
-        Moments::from_host(vec![0.0; 2 * n], device)
-    }
-
-    fn from_host(packed: Vec<f32>, device: Device) -> Moments {
-        match device {
-            Device::Cpu => Moments::Cpu(packed),
-            #[cfg(feature = "gpu")]
-            Device::Gpu => Moments::Gpu(GpuBuffer::upload(&packed)),
-            #[cfg(not(feature = "gpu"))]
-            Device::Gpu => unreachable!("GPU tensors need the gpu feature"),
-        }
-    }
-
-    fn device(&self) -> Device {
-        match self {
-            Moments::Cpu(_) => Device::Cpu,
-            #[cfg(feature = "gpu")]
-            Moments::Gpu(_) => Device::Gpu,
-        }
-    }
-
-    fn to_host(&self) -> Vec<f32> {
-        match self {
-            Moments::Cpu(packed) => packed.clone(),
-            #[cfg(feature = "gpu")]
-            Moments::Gpu(buffer) => buffer.download(),
-        }
-    }
-}
 
 /// The optimizer state of one parameter, found again by name at every step.
 struct Slot {
     name: String,
     shape: Vec<usize>,
-    moments: Moments,
+    /// m and v interleaved (m at 2i, v at 2i + 1), on the parameter's device.
+    moments: Storage,
 }
 
 /// Adam over the parameters of one module. `step` counts the steps taken so far.
@@ -92,51 +49,10 @@ pub(crate) fn widen(x: f32) -> f64 {
     x.to_string().parse().expect("an f32 prints as a number")
 }
 
-// ANCHOR: adam_update
-/// `torch.lerp`: from whichever end is nearer, so that weight 1 gives `end` exactly (with
-/// beta1 = 0, m is the gradient itself).
-pub(crate) fn lerp(start: f32, end: f32, weight: f32) -> f32 {
-    if weight.abs() < 0.5 {
-        start + weight * (end - start)
-    } else {
-        end - (end - start) * (1.0 - weight)
-    }
-}
-
-/// One step over one tensor: updates the interleaved moments in place, returns the new values.
-/// `s` = [lr / (1 - beta1^t), sqrt(1 - beta2^t), eps, 1 - beta1, beta2, 1 - beta2], the slots
-/// of wgsl/adam.wgsl, whose `update` performs the same operations in the same order.
-fn update_cpu(param: &[f32], grad: &[f32], moments: &mut [f32], s: [f32; 6]) -> Vec<f32> {
-    let [step_size, bias2_sqrt, eps, weight1, beta2, one_minus_beta2] = s;
-    param
-        .iter()
-        .zip(grad)
-        .zip(moments.chunks_exact_mut(2))
-        .map(|((&p, &g), mv)| {
-            let m = lerp(mv[0], g, weight1);
-            let v = mv[1] * beta2 + one_minus_beta2 * g * g;
-            mv[0] = m;
-            mv[1] = v;
-            let denom = v.sqrt() / bias2_sqrt + eps;
-            p - step_size * m / denom
-        })
-        .collect()
-}
-// ANCHOR_END: adam_update
-
-/// One parameter's step, a dispatch of its own on the GPU.
+/// One parameter's step (src/backend/cpu/adam.rs holds the formula's loop), a dispatch of its
+/// own on the GPU.
 fn update_one(param: &mut Tensor, slot: &mut Slot, grad: &Tensor, scalars: [f32; 6]) {
-    let storage = match (param.storage(), grad.storage(), &mut slot.moments) {
-        (Storage::Cpu(p), Storage::Cpu(g), Moments::Cpu(mv)) => {
-            Storage::cpu_from_vec(update_cpu(p, g, mv, scalars))
-        }
-        #[cfg(feature = "gpu")]
-        (Storage::Gpu(p), Storage::Gpu(g), Moments::Gpu(mv)) => {
-            Storage::Gpu(Arc::new(gpu::adam::update(p, g, mv, scalars)))
-        }
-        #[cfg(feature = "gpu")]
-        _ => unreachable!("the gradient and the moments were moved to the parameter's device"),
-    };
+    let storage = adam_update(param.storage(), grad.storage(), &mut slot.moments, scalars);
     *param = Tensor::from_storage(storage, param.shape().to_vec()).requires_grad();
 }
 
@@ -175,50 +91,41 @@ fn chunks(sizes: &[usize]) -> Vec<Chunk> {
     chunks
 }
 
-#[cfg(feature = "gpu")]
 impl Chunk {
-    /// The whole chunk in one update: the gradients packed into a new arena (three to a
-    /// dispatch), one `update_packed` that replaces them there by the new values, and the new
-    /// parameters views of it. The parameters and moments are packed too unless they are still
-    /// views of the arenas of the last step. False, leaving everything as it was, when a
-    /// parameter is not on the GPU or has no gradient: then each parameter is updated alone.
-    fn update_on_gpu(
+    /// The whole chunk in one update, on the GPU (`backend::adam_update_arena`): the new
+    /// parameters and moments are views of one arena each. False, leaving everything as it
+    /// was, when a parameter is not on the GPU or has no gradient: then each parameter is
+    /// updated alone.
+    fn update_together(
         &self,
         params: &mut [(String, &mut Tensor)],
         slots: &mut [Slot],
         grads: &[Option<Tensor>],
         scalars: [f32; 6],
     ) -> bool {
-        // Each buffer with the offset it has (or will have) in its arena.
-        let (mut p, mut g, mut mv) = (Vec::new(), Vec::new(), Vec::new());
-        for (((_, param), slot), (grad, &offset)) in params
+        let storages: Vec<&Storage> = params.iter().map(|(_, p)| p.storage()).collect();
+        let grads: Vec<Option<&Storage>> = grads
             .iter()
-            .zip(&*slots)
-            .zip(grads.iter().zip(&self.offsets))
+            .map(|g| g.as_ref().map(Tensor::storage))
+            .collect();
+        let moments: Vec<&Storage> = slots.iter().map(|slot| &slot.moments).collect();
+        let Some((new_params, new_moments)) = adam_update_arena(
+            &storages,
+            &grads,
+            &moments,
+            &self.offsets,
+            self.len,
+            scalars,
+        ) else {
+            return false;
+        };
+        for (((_, param), slot), (new, moments)) in params
+            .iter_mut()
+            .zip(slots)
+            .zip(new_params.into_iter().zip(new_moments))
         {
-            let (Storage::Gpu(param), Some(Storage::Gpu(grad)), Moments::Gpu(moments)) = (
-                param.storage(),
-                grad.as_ref().map(Tensor::storage),
-                &slot.moments,
-            ) else {
-                return false;
-            };
-            p.push((param.as_ref(), offset));
-            g.push((grad.as_ref(), offset));
-            mv.push((moments, 2 * offset));
-        }
-        let (p, g, mv) = (
-            gpu::adam::arena(&p, self.len),
-            gpu::adam::pack(&g, self.len),
-            gpu::adam::arena(&mv, 2 * self.len),
-        );
-        let new = Arc::new(gpu::adam::update_packed(&p, g, &mv, scalars));
-        for (((_, param), slot), &offset) in params.iter_mut().zip(slots).zip(&self.offsets) {
-            let n = param.numel();
-            let view = GpuBuffer::view(&new, offset, n);
-            **param = Tensor::from_storage(Storage::Gpu(Arc::new(view)), param.shape().to_vec())
-                .requires_grad();
-            slot.moments = Moments::Gpu(GpuBuffer::view(&mv, 2 * offset, 2 * n));
+            **param = Tensor::from_storage(new, param.shape().to_vec()).requires_grad();
+            slot.moments = moments;
         }
         true
     }
@@ -236,7 +143,8 @@ impl Adam {
             .map(|(name, t)| Slot {
                 name,
                 shape: t.shape().to_vec(),
-                moments: Moments::zeros(t.numel(), t.device()),
+                moments: Storage::from_values(vec![0.0; 2 * t.numel()], t.device())
+                    .unwrap_or_else(|e| panic!("Adam::new: {e}")),
             })
             .collect();
         Adam {
@@ -250,7 +158,7 @@ impl Adam {
         }
     }
 
-    /// The per-step scalars of [`update_cpu`] for step `t` (counted from 1), bias corrections
+    /// The per-step scalars of the update (`backend::cpu::adam::update`) for step `t` (counted from 1), bias corrections
     /// in f64 as PyTorch computes them.
     fn scalars(&self, t: u64) -> [f32; 6] {
         let (beta1, beta2) = (widen(self.beta1), widen(self.beta2));
@@ -292,7 +200,10 @@ impl Adam {
             let device = param.device();
             if slot.moments.device() != device {
                 // The module was moved after the optimizer was made: the moments follow it.
-                slot.moments = Moments::from_host(slot.moments.to_host(), device);
+                slot.moments = slot
+                    .moments
+                    .to_device(device)
+                    .unwrap_or_else(|e| panic!("{e}"));
             }
             found.push(grads.get(param).map(|grad| {
                 assert_eq!(
@@ -306,8 +217,7 @@ impl Adam {
         for chunk in &self.chunks {
             let range = chunk.slots.clone();
             let (params, slots) = (&mut params[range.clone()], &mut self.slots[range.clone()]);
-            #[cfg(feature = "gpu")]
-            if chunk.update_on_gpu(params, slots, &found[range.clone()], scalars) {
+            if chunk.update_together(params, slots, &found[range.clone()], scalars) {
                 continue;
             }
             for (((_, param), slot), grad) in params.iter_mut().zip(slots).zip(&found[range]) {
@@ -324,18 +234,7 @@ impl Adam {
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::with_capacity(2 * self.slots.len());
         for slot in &self.slots {
-            let (m, v) = match &slot.moments {
-                Moments::Cpu(packed) => {
-                    let m = packed.iter().step_by(2).copied().collect();
-                    let v = packed.iter().skip(1).step_by(2).copied().collect();
-                    (Storage::cpu_from_vec(m), Storage::cpu_from_vec(v))
-                }
-                #[cfg(feature = "gpu")]
-                Moments::Gpu(packed) => {
-                    let (m, v) = gpu::adam::split(packed);
-                    (Storage::Gpu(Arc::new(m)), Storage::Gpu(Arc::new(v)))
-                }
-            };
+            let (m, v) = split_moments(&slot.moments);
             let shape = slot.shape.clone();
             out.push((
                 format!("m.{}", slot.name),
@@ -369,15 +268,7 @@ impl Adam {
         }
         for (slot, pair) in self.slots.iter_mut().zip(loaded) {
             let (m, v) = (&pair[0], &pair[1]);
-            slot.moments = match (m.storage(), v.storage()) {
-                (Storage::Cpu(m), Storage::Cpu(v)) => {
-                    Moments::Cpu(m.iter().zip(v.iter()).flat_map(|(&a, &b)| [a, b]).collect())
-                }
-                #[cfg(feature = "gpu")]
-                (Storage::Gpu(m), Storage::Gpu(v)) => Moments::Gpu(gpu::adam::join(m, v)),
-                #[cfg(feature = "gpu")]
-                _ => unreachable!("both were moved to the moments' device"),
-            };
+            slot.moments = join_moments(m.storage(), v.storage());
         }
         self.step = step;
         Ok(())

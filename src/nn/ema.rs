@@ -2,14 +2,11 @@
 //! generator step, `ema = beta * ema + (1 - beta) * G` parameter by parameter, buffers copied.
 //! Samples and FID come from the average, which is smoother than the generator of any one step.
 
-use super::adam::{lerp, widen};
+use super::adam::widen;
 use super::{named_buffers, named_parameters, Module};
-#[cfg(feature = "gpu")]
-use crate::backend::gpu::{self, GpuBuffer};
+use crate::backend::{ema_blend, ema_blend_arena};
 use crate::tensor::Storage;
 use crate::Tensor;
-#[cfg(feature = "gpu")]
-use std::sync::Arc;
 
 // ANCHOR: ema
 /// `ema = beta * ema + (1 - beta) * source` for every parameter, computed as the reference's
@@ -36,13 +33,10 @@ pub fn ema_update(ema: &mut impl Module, source: &mut impl Module, beta: f32) {
     }
     let mut i = 0;
     while i < targets.len() {
-        #[cfg(feature = "gpu")]
-        {
-            let blended = blend_arena(&mut targets[i..], &sources[i..], weight);
-            if blended > 0 {
-                i += blended;
-                continue;
-            }
+        let blended = blend_arena(&mut targets[i..], &sources[i..], weight);
+        if blended > 0 {
+            i += blended;
+            continue;
         }
         blend_one(targets[i].1, &sources[i].1, weight);
         i += 1;
@@ -64,21 +58,11 @@ pub fn ema_update(ema: &mut impl Module, source: &mut impl Module, beta: f32) {
     }
 }
 
-/// One parameter of the average, a dispatch of its own on the GPU.
+/// One parameter of the average (`lerp` elementwise, src/backend/cpu/adam.rs), a dispatch of
+/// its own on the GPU.
 fn blend_one(e: &mut Tensor, s: &Tensor, weight: f32) {
     let s = s.to_device(e.device());
-    let storage = match (e.storage(), s.storage()) {
-        (Storage::Cpu(e), Storage::Cpu(s)) => Storage::cpu_from_vec(
-            e.iter()
-                .zip(s.iter())
-                .map(|(&a, &b)| lerp(a, b, weight))
-                .collect(),
-        ),
-        #[cfg(feature = "gpu")]
-        (Storage::Gpu(e), Storage::Gpu(s)) => Storage::Gpu(Arc::new(gpu::adam::ema(e, s, weight))),
-        #[cfg(feature = "gpu")]
-        _ => unreachable!("the source was moved to the EMA's device"),
-    };
+    let storage = ema_blend(e.storage(), s.storage(), weight);
     replace_keeping_mark(e, storage);
 }
 
@@ -93,42 +77,23 @@ fn replace_keeping_mark(e: &mut Tensor, storage: Storage) {
 
 // ANCHOR: blend_arena
 /// The leading parameters whose sources are views of one arena (Adam's output on the GPU),
-/// averaged in one dispatch over the whole arena: the average's parameters become views of
-/// an arena laid out like the source's. They are packed into one first, unless they already
-/// are (the average of the last step). Returns how many parameters it averaged: 0 when the
-/// first source is not a view, or the run is too short to gain anything.
-#[cfg(feature = "gpu")]
+/// averaged in one dispatch over the whole arena (`backend::ema_blend_arena`): the average's
+/// parameters become views of an arena laid out like the source's. Returns how many
+/// parameters it averaged: 0 when the first source is not a view, or the run is too short to
+/// gain anything.
 fn blend_arena(
     targets: &mut [(String, &mut Tensor)],
     sources: &[(String, Tensor)],
     weight: f32,
 ) -> usize {
-    let view = |t: &Tensor| match t.storage() {
-        Storage::Gpu(buffer) => buffer.viewed().map(|(arena, at)| (arena.clone(), at)),
-        Storage::Cpu(_) => None,
-    };
-    let Some((arena, _)) = view(&sources[0].1) else {
-        return 0;
-    };
-    // The average's buffers, each with its source's offset in the arena.
-    let mut parts = Vec::new();
-    for ((_, e), (_, s)) in targets.iter().zip(sources) {
-        match (e.storage(), view(s)) {
-            (Storage::Gpu(e), Some((a, at))) if Arc::ptr_eq(&a, &arena) => parts.push((&**e, at)),
-            _ => break,
-        }
+    let averages: Vec<&Storage> = targets.iter().map(|(_, e)| e.storage()).collect();
+    let sources: Vec<&Storage> = sources.iter().map(|(_, s)| s.storage()).collect();
+    let blended = ema_blend_arena(&averages, &sources, weight);
+    let count = blended.len();
+    for ((_, e), storage) in targets.iter_mut().zip(blended) {
+        replace_keeping_mark(e, storage);
     }
-    if parts.len() < 2 {
-        return 0;
-    }
-    let offsets: Vec<usize> = parts.iter().map(|&(_, at)| at).collect();
-    let average = gpu::adam::arena(&parts, arena.len());
-    let blended = Arc::new(gpu::adam::ema(&average, &arena, weight));
-    for ((_, e), at) in targets.iter_mut().zip(&offsets) {
-        let view = GpuBuffer::view(&blended, *at, e.numel());
-        replace_keeping_mark(e, Storage::Gpu(Arc::new(view)));
-    }
-    offsets.len()
+    count
 }
 // ANCHOR_END: blend_arena
 

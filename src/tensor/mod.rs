@@ -14,6 +14,7 @@ pub use shape::{
 };
 
 use crate::autograd::Node;
+use crate::backend::Stored;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -214,5 +215,11 @@ impl std::fmt::Debug for Tensor {
                 ""
             }
         )
+    }
+}
+
+impl Stored for Tensor {
+    fn stored(&self) -> &Storage {
+        self.storage()
     }
 }

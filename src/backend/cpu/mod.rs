@@ -9,6 +9,7 @@
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
+pub mod adam;
 pub mod bias_act;
 mod broadcast;
 mod buffer;
