@@ -17,4 +17,5 @@ pub use crate::backend::cpu::{erf, exp};
 pub use affine_layer_norm::affine_layer_norm;
 pub(crate) use affine_layer_norm::checked_dims;
 pub use binary::Binary;
+pub(crate) use matmul::product;
 pub use unary::Unary;

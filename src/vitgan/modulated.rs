@@ -12,10 +12,9 @@
 //! `modulated_linear_naive` builds the N per-sample weights from primitive ops: the oracle.
 
 use crate::autograd::{no_grad, record, Op};
-use crate::backend::cpu::gemm_vec;
-use crate::tensor::Storage;
+use crate::backend::on_device;
+use crate::ops::product;
 use crate::Tensor;
-use rayon::prelude::*;
 
 /// Added under the square root of the demodulation factor, as in StyleGAN2.
 pub const DEMOD_EPS: f32 = 1e-8;
@@ -151,24 +150,6 @@ impl Op for ModulatedLinear {
 }
 // ANCHOR_END: backward
 
-/// The values of a CPU tensor.
-fn host(t: &Tensor) -> &[f32] {
-    match t.storage() {
-        Storage::Cpu(values) => values.as_slice(),
-        #[cfg(feature = "gpu")]
-        Storage::Gpu(_) => unreachable!("host: the tensor lives on the GPU"),
-    }
-}
-
-fn cpu_tensor(values: Vec<f32>, shape: &[usize]) -> Tensor {
-    Tensor::from_storage(Storage::cpu_from_vec(values), shape.to_vec())
-}
-
-#[cfg(feature = "gpu")]
-fn gpu_tensor(buffer: crate::backend::gpu::GpuBuffer, shape: &[usize]) -> Tensor {
-    Tensor::from_storage(Storage::Gpu(std::sync::Arc::new(buffer)), shape.to_vec())
-}
-
 // ANCHOR: scale
 /// out[n, t, k] = x[n, t, k] s[n, k] for x [N, T, K] (or [1, T, K], read for every n) and
 /// s [N, K]: the inputs times the style, the outputs (and their gradient) times d.
@@ -176,30 +157,10 @@ fn scale(x: &Tensor, s: &Tensor) -> Tensor {
     let (n, k) = (s.shape()[0], s.shape()[1]);
     let t = x.shape()[1];
     let shared = x.shape()[0] != n;
-    match x.storage() {
-        Storage::Cpu(_) => {
-            let (xv, sv) = (host(x), host(s));
-            let mut out = vec![0.0; n * t * k];
-            out.par_chunks_mut(t * k)
-                .enumerate()
-                .for_each(|(i, block)| {
-                    let x_block = if shared { xv } else { &xv[i * t * k..] };
-                    let style = &sv[i * k..(i + 1) * k];
-                    for (row, x_row) in block.chunks_mut(k).zip(x_block.chunks(k)) {
-                        for ((o, &xi), &si) in row.iter_mut().zip(x_row).zip(style) {
-                            *o = xi * si;
-                        }
-                    }
-                });
-            cpu_tensor(out, &[n, t, k])
-        }
-        #[cfg(feature = "gpu")]
-        Storage::Gpu(xb) => {
-            let sb = s.storage().gpu();
-            let out = crate::backend::gpu::modulated::scale(xb, sb, n, t, k, shared);
-            gpu_tensor(out, &[n, t, k])
-        }
-    }
+    let out = on_device!((x, s) =>
+        cpu::modulated::scale(x, s, [n, t, k], shared),
+        gpu::modulated::scale(x, s, n, t, k, shared));
+    Tensor::from_storage(out, vec![n, t, k])
 }
 // ANCHOR_END: scale
 
@@ -207,28 +168,10 @@ fn scale(x: &Tensor, s: &Tensor) -> Tensor {
 fn sum_tokens(p: &Tensor, q: &Tensor) -> Tensor {
     let (n, t, k) = (p.shape()[0], p.shape()[1], p.shape()[2]);
     let shared = q.shape()[0] != n;
-    match p.storage() {
-        Storage::Cpu(_) => {
-            let (pv, qv) = (host(p), host(q));
-            let mut out = vec![0.0; n * k];
-            out.par_chunks_mut(k).enumerate().for_each(|(i, row)| {
-                let q_block = if shared { qv } else { &qv[i * t * k..] };
-                let p_rows = pv[i * t * k..(i + 1) * t * k].chunks(k);
-                for (p_row, q_row) in p_rows.zip(q_block.chunks(k)) {
-                    for ((r, &pi), &qi) in row.iter_mut().zip(p_row).zip(q_row) {
-                        *r += pi * qi;
-                    }
-                }
-            });
-            cpu_tensor(out, &[n, k])
-        }
-        #[cfg(feature = "gpu")]
-        Storage::Gpu(pb) => {
-            let qb = q.storage().gpu();
-            let out = crate::backend::gpu::modulated::sum_tokens(pb, qb, n, t, k, shared);
-            gpu_tensor(out, &[n, k])
-        }
-    }
+    let out = on_device!((p, q) =>
+        cpu::modulated::sum_tokens(p, q, [n, t, k], shared),
+        gpu::modulated::sum_tokens(p, q, n, t, k, shared));
+    Tensor::from_storage(out, vec![n, k])
 }
 
 // ANCHOR: demod
@@ -236,56 +179,18 @@ fn sum_tokens(p: &Tensor, q: &Tensor) -> Tensor {
 /// never the N * out * in per-sample weights.
 pub(crate) fn demod(w: &Tensor, a: &Tensor) -> Tensor {
     let (outs, ins, n) = (w.shape()[0], w.shape()[1], a.shape()[0]);
-    match w.storage() {
-        Storage::Cpu(_) => {
-            let a2: Vec<f32> = host(a).iter().map(|v| v * v).collect();
-            let w2: Vec<f32> = host(w).iter().map(|v| v * v).collect();
-            let mut d = gemm_vec(n, ins, outs, &a2, (ins, 1), &w2, (1, ins));
-            d.iter_mut()
-                .for_each(|s| *s = 1.0 / (*s + DEMOD_EPS).sqrt());
-            cpu_tensor(d, &[n, outs])
-        }
-        #[cfg(feature = "gpu")]
-        Storage::Gpu(wb) => {
-            let ab = a.storage().gpu();
-            let d = crate::backend::gpu::modulated::demod(wb, ab, n, outs, ins);
-            gpu_tensor(d, &[n, outs])
-        }
-    }
+    let d = on_device!((w, a) =>
+        cpu::modulated::demod(w, a, [n, outs, ins], DEMOD_EPS),
+        gpu::modulated::demod(w, a, n, outs, ins));
+    Tensor::from_storage(d, vec![n, outs])
 }
 // ANCHOR_END: demod
 
 // ANCHOR: gemm
-/// op(A) op(B) for 2-D tensors, op = transpose where asked. On the CPU a transposed operand is
-/// only a swapped pair of strides for the GEMM; on the GPU it is copied transposed, then the
-/// tiled matmul runs.
+/// op(A) op(B) for 2-D tensors, op = transpose where asked: the product of `ops`, which reads a
+/// transposed operand in place on both devices (swapped strides on the CPU, the kernel's
+/// transposed-operand mode on the GPU).
 fn gemm(a: &Tensor, transpose_a: bool, b: &Tensor, transpose_b: bool) -> Tensor {
-    // Rows, columns and (row, column) strides of op(X) for a row-major [r, c] matrix X.
-    let view = |x: &Tensor, transposed: bool| {
-        let (r, c) = (x.shape()[0], x.shape()[1]);
-        if transposed {
-            (c, r, (1, c))
-        } else {
-            (r, c, (c, 1))
-        }
-    };
-    let (m, k, sa) = view(a, transpose_a);
-    let (k2, n, sb) = view(b, transpose_b);
-    assert_eq!(k, k2, "modulated_linear: inner sizes of a product differ");
-    match a.storage() {
-        Storage::Cpu(_) => cpu_tensor(gemm_vec(m, k, n, host(a), sa, host(b), sb), &[m, n]),
-        #[cfg(feature = "gpu")]
-        Storage::Gpu(_) => no_grad(|| {
-            let op = |x: &Tensor, transposed: bool| {
-                if transposed {
-                    x.transpose(0, 1)
-                } else {
-                    x.clone()
-                }
-            };
-            op(a, transpose_a).matmul(&op(b, transpose_b))
-        }),
-    }
+    product(a, b, [transpose_a, transpose_b])
 }
-
 // ANCHOR_END: gemm

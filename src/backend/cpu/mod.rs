@@ -18,6 +18,8 @@ pub mod gelu;
 mod kernel_choice;
 pub mod layer_norm;
 mod matmul;
+pub mod modulated;
+pub mod modulated_layer;
 mod movement;
 #[cfg(target_arch = "x86_64")]
 mod panels;
