@@ -134,6 +134,14 @@ impl<A: IntoStorage, B: IntoStorage, C: IntoStorage> IntoStorage for (A, B, C) {
     }
 }
 
+impl<A: IntoStorage, B: IntoStorage, C: IntoStorage, D: IntoStorage> IntoStorage for (A, B, C, D) {
+    type Output = (A::Output, B::Output, C::Output, D::Output);
+    fn into_storage(self) -> Self::Output {
+        let (a, b, c) = (self.0, self.1, self.2).into_storage();
+        (a, b, c, self.3.into_storage())
+    }
+}
+
 /// The panic of an op whose inputs live on different devices.
 #[track_caller]
 pub(crate) fn device_mismatch(devices: &[Device]) -> ! {

@@ -17,9 +17,9 @@
 //! The discriminator has one such weight per linear layer, so this is a few hundred small
 //! dispatches per GPU training step fewer, and no products of a single row.
 
-use super::isn::product_normalize;
+use super::isn::NORMALIZE_EPS;
 use crate::autograd::{record, Op};
-use crate::backend::cpu;
+use crate::backend::on_device;
 use crate::tensor::Storage;
 use crate::Tensor;
 
@@ -81,20 +81,9 @@ pub fn isn_weight_composed(weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Ten
 /// gradient.
 pub fn isn_weight(weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Tensor) -> Tensor {
     let dims = dims("isn_weight", weight, Some(u), Some(v), sigma0);
-    let (out, context) = match (weight.storage(), u.storage(), v.storage(), sigma0.storage()) {
-        (Storage::Cpu(w), Storage::Cpu(u), Storage::Cpu(v), Storage::Cpu(sigma0)) => {
-            let (out, context) = forward_cpu(w, u, v, sigma0[0], dims);
-            (Storage::cpu_from_vec(out), Storage::cpu_from_vec(context))
-        }
-        #[cfg(feature = "gpu")]
-        (Storage::Gpu(w), Storage::Gpu(u), Storage::Gpu(v), Storage::Gpu(sigma0)) => {
-            use std::sync::Arc;
-            let (out, context) = crate::backend::gpu::isn::normalized_weight(w, u, v, sigma0, dims);
-            (Storage::Gpu(Arc::new(out)), Storage::Gpu(Arc::new(context)))
-        }
-        #[cfg(feature = "gpu")]
-        _ => unreachable!("devices checked by `dims`"),
-    };
+    let (out, context) = on_device!((weight, u, v, sigma0) =>
+        cpu::isn::normalized_weight(weight, u, v, sigma0[0], dims),
+        gpu::isn::normalized_weight(weight, u, v, sigma0, dims));
     recorded(weight, dims, out, context)
 }
 
@@ -104,23 +93,11 @@ pub fn isn_weight(weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Tensor) -> T
 /// in one small kernel.
 pub fn isn_weight_updating_u(weight: &Tensor, v: &Tensor, sigma0: &Tensor) -> (Tensor, Tensor) {
     let dims = dims("isn_weight_updating_u", weight, None, Some(v), sigma0);
-    #[cfg(feature = "gpu")]
-    if let (Storage::Gpu(w), Storage::Gpu(v), Storage::Gpu(sigma0)) =
-        (weight.storage(), v.storage(), sigma0.storage())
-    {
-        use super::isn::NORMALIZE_EPS;
-        use crate::backend::gpu::isn::normalized_weight_updating_u;
-        use std::sync::Arc;
-        let (out, context, u) = normalized_weight_updating_u(w, v, sigma0, dims, NORMALIZE_EPS);
-        let gpu = |b| Storage::Gpu(Arc::new(b));
-        let u = Tensor::from_storage(gpu(u), vec![dims[0]]);
-        return (recorded(weight, dims, gpu(out), gpu(context)), u);
-    }
-    let u = Tensor::from_vec(
-        product_normalize(weight.cpu_values(), dims, v.cpu_values(), false),
-        &[dims[0]],
-    );
-    (isn_weight(weight, &u, v, sigma0), u)
+    let (out, context, u) = on_device!((weight, v, sigma0) =>
+        cpu::isn::normalized_weight_updating_u(weight, v, sigma0, dims, NORMALIZE_EPS),
+        gpu::isn::normalized_weight_updating_u(weight, v, sigma0, dims, NORMALIZE_EPS));
+    let u = Tensor::from_storage(u, vec![dims[0]]);
+    (recorded(weight, dims, out, context), u)
 }
 
 // ANCHOR: power_step
@@ -133,25 +110,12 @@ pub fn isn_weight_power_step(
     sigma0: &Tensor,
 ) -> (Tensor, Tensor, Tensor) {
     let dims = dims("isn_weight_power_step", weight, Some(u), None, sigma0);
-    #[cfg(feature = "gpu")]
-    if let (Storage::Gpu(w), Storage::Gpu(u), Storage::Gpu(sigma0)) =
-        (weight.storage(), u.storage(), sigma0.storage())
-    {
-        use super::isn::NORMALIZE_EPS;
-        use crate::backend::gpu::isn::power_step_weight;
-        use std::sync::Arc;
-        let (out, context, u, v) = power_step_weight(w, u, sigma0, dims, NORMALIZE_EPS);
-        let gpu = |b| Storage::Gpu(Arc::new(b));
-        let u = Tensor::from_storage(gpu(u), vec![dims[0]]);
-        let v = Tensor::from_storage(gpu(v), vec![dims[1]]);
-        return (recorded(weight, dims, gpu(out), gpu(context)), u, v);
-    }
-    let v = Tensor::from_vec(
-        product_normalize(weight.cpu_values(), dims, u.cpu_values(), true),
-        &[dims[1]],
-    );
-    let (w_isn, u) = isn_weight_updating_u(weight, &v, sigma0);
-    (w_isn, u, v)
+    let (out, context, u, v) = on_device!((weight, u, sigma0) =>
+        cpu::isn::power_step_weight(weight, u, sigma0, dims, NORMALIZE_EPS),
+        gpu::isn::power_step_weight(weight, u, sigma0, dims, NORMALIZE_EPS));
+    let u = Tensor::from_storage(u, vec![dims[0]]);
+    let v = Tensor::from_storage(v, vec![dims[1]]);
+    (recorded(weight, dims, out, context), u, v)
 }
 // ANCHOR_END: power_step
 
@@ -187,69 +151,11 @@ impl Op for IsnWeight {
         let [weight] = inputs else {
             unreachable!("isn_weight records one input")
         };
-        let grad = match (g.storage(), weight.storage(), &self.context) {
-            (Storage::Cpu(g), Storage::Cpu(w), Storage::Cpu(context)) => {
-                Storage::cpu_from_vec(backward_cpu(g, w, context, self.dims))
-            }
-            #[cfg(feature = "gpu")]
-            (Storage::Gpu(g), Storage::Gpu(w), Storage::Gpu(context)) => {
-                Storage::Gpu(std::sync::Arc::new(
-                    crate::backend::gpu::isn::normalized_weight_grad(g, w, context, self.dims),
-                ))
-            }
-            #[cfg(feature = "gpu")]
-            _ => panic!(
-                "isn_weight backward: the weight is on {:?} but its gradient is on {:?}",
-                weight.device(),
-                g.device()
-            ),
-        };
+        let context = &self.context;
+        let grad = on_device!((g, weight, context) =>
+            cpu::isn::normalized_weight_grad(g, weight, context, self.dims),
+            gpu::isn::normalized_weight_grad(g, weight, context, self.dims));
         vec![Some(Tensor::from_storage(grad, weight.shape().to_vec()))]
     }
 }
 // ANCHOR_END: fused
-
-// ANCHOR: cpu
-/// W s and the context [sigma, s, u.., v..]. sigma = u^T (W v), summed in f64: one number per
-/// layer, so the wider sums cost nothing, and sigma is then as exact as f32 can hold it.
-fn forward_cpu(
-    w: &[f32],
-    u: &[f32],
-    v: &[f32],
-    sigma0: f32,
-    [_, cols]: [usize; 2],
-) -> (Vec<f32>, Vec<f32>) {
-    let sigma = w
-        .chunks_exact(cols)
-        .zip(u)
-        .map(|(row, &u)| u as f64 * dot(row, v))
-        .sum::<f64>() as f32;
-    let s = sigma0 / sigma;
-    let context = [&[sigma, s][..], u, v].concat();
-    (cpu::map(w, |w| w * s), context)
-}
-
-/// s G + dsigma u v^T, row by row, with dsigma = -(s / sigma) <G, W>.
-fn backward_cpu(g: &[f32], w: &[f32], context: &[f32], [rows, cols]: [usize; 2]) -> Vec<f32> {
-    let (sigma, s) = (context[0], context[1]);
-    let (u, v) = context[2..].split_at(rows);
-    let d_sigma = (-(s / sigma) as f64 * dot(g, w)) as f32;
-    cpu::build(g.len(), cols, g.len(), |first_row, block| {
-        for (r, (out, g)) in block
-            .chunks_mut(cols)
-            .zip(g[first_row * cols..].chunks(cols))
-            .enumerate()
-        {
-            let du = d_sigma * u[first_row + r];
-            for ((o, &g), &v) in out.iter_mut().zip(g).zip(v) {
-                o.write(s * g + du * v);
-            }
-        }
-    })
-}
-
-/// The dot product of two equally long slices, summed in f64 (`cpu::sum_pairs_f64`).
-fn dot(a: &[f32], b: &[f32]) -> f64 {
-    cpu::sum_pairs_f64(a, b, |x, y| x as f64 * y as f64)
-}
-// ANCHOR_END: cpu

@@ -15,6 +15,7 @@ mod broadcast;
 mod buffer;
 mod fast_math;
 pub mod gelu;
+pub mod isn;
 mod kernel_choice;
 pub mod layer_norm;
 mod matmul;
@@ -26,6 +27,7 @@ mod panels;
 mod product;
 mod reduce;
 mod split_k;
+pub mod svd;
 
 pub use broadcast::{zip_broadcast, zip_sum_to};
 pub use buffer::{alloc, zeros, CpuBuffer};
