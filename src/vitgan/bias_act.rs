@@ -11,12 +11,15 @@
 //! read from the output's sign, which is z's. The patch decoder applies it to its largest
 //! tensors on the GPU (src/vitgan/modulated_layer.rs).
 
-use super::layers::lrelu2;
 use crate::autograd::Op;
 use crate::autograd::{apply, FusedOp};
 use crate::backend::on_device;
 use crate::tensor::Storage;
 use crate::Tensor;
+use std::f32::consts::SQRT_2;
+
+/// Leaky ReLU's slope below zero.
+const SLOPE: f32 = 0.2;
 
 /// C, after checking that x has a last axis, bias is [C] and both share a device.
 fn channels(op: &str, x: &Tensor, bias: &Tensor) -> usize {
@@ -37,6 +40,11 @@ fn channels(op: &str, x: &Tensor, bias: &Tensor) -> usize {
         bias.device()
     );
     c
+}
+
+/// Leaky ReLU (slope 0.2) times sqrt 2, which keeps the activations' scale (StyleGAN2).
+pub fn lrelu2(x: &Tensor) -> Tensor {
+    x.leaky_relu(SLOPE).mul_scalar(SQRT_2)
 }
 
 // ANCHOR: composed

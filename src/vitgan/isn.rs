@@ -24,8 +24,7 @@ use crate::nn::{join, Module};
 use crate::Tensor;
 use rand::Rng;
 
-/// The eps of torch's `F.normalize`: a zero vector stays zero instead of becoming NaN.
-pub const NORMALIZE_EPS: f32 = 1e-12;
+pub use super::isn_weight::NORMALIZE_EPS;
 
 // ANCHOR: struct
 /// A linear layer whose weight is used through improved spectral normalization.

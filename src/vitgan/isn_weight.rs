@@ -17,11 +17,13 @@
 //! The discriminator has one such weight per linear layer, so this is a few hundred small
 //! dispatches per GPU training step fewer, and no products of a single row.
 
-use super::isn::NORMALIZE_EPS;
 use crate::autograd::{record, Op};
 use crate::backend::on_device;
 use crate::tensor::Storage;
 use crate::Tensor;
+
+/// The eps of torch's `F.normalize`: a zero vector stays zero instead of becoming NaN.
+pub const NORMALIZE_EPS: f32 = 1e-12;
 
 /// [rows, cols] of the weight, after checking u [rows] (when given), v [cols], sigma0 [] and
 /// one device.

@@ -2,6 +2,7 @@
 //! (positional and Fourier), self-modulated LayerNorm, and the small functions around them.
 
 use super::bias_act::bias_lrelu2;
+pub use super::bias_act::lrelu2;
 use super::fourier::{coord_grid, sine_embedding, sine_embedding_init};
 use super::sln::sln_packed;
 use crate::nn::{join, Module};
@@ -153,11 +154,6 @@ impl Module for Sln {
     fn parameters<'a>(&'a mut self, prefix: &str, out: &mut Vec<(String, &'a mut Tensor)>) {
         self.affine.parameters(&join(prefix, "affine"), out);
     }
-}
-
-/// Leaky ReLU (slope 0.2) times sqrt 2, which keeps the activations' scale (StyleGAN2).
-pub fn lrelu2(x: &Tensor) -> Tensor {
-    x.leaky_relu(0.2).mul_scalar(std::f32::consts::SQRT_2)
 }
 
 /// x / sqrt(mean(x^2) + 1e-8) over the last axis: every latent on the same sphere.

@@ -4,7 +4,7 @@
 //! since the decoder's activations are the generator's largest tensors.
 
 use super::bias_act::bias_lrelu2;
-use super::layers::lrelu2;
+use super::bias_act::lrelu2;
 use super::modulated::{demod, dims, modulated_linear, Dims};
 use crate::autograd::{no_grad, record, Op};
 use crate::backend::cpu::{self, modulated_layer::Layer};
