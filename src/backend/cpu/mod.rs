@@ -17,6 +17,7 @@ mod movement;
 #[cfg(target_arch = "x86_64")]
 mod panels;
 mod reduce;
+mod sgemm_nt;
 mod split_k;
 
 pub use broadcast::{zip_broadcast, zip_sum_to};
@@ -25,6 +26,7 @@ pub use kernel_choice::{gemm_kernel, GemmKernel, NO_AVX512};
 pub use matmul::{gemm_into, gemm_strided, gemm_vec, matmul, MatrixArg};
 pub use movement::{broadcast_to, cat, gather, narrow, pad, permute, put_columns};
 pub use reduce::{max_axis, softmax, sum_axis};
+pub use sgemm_nt::sgemm_nt;
 
 /// Below this much work (elements touched), splitting it across threads costs more than it
 /// saves.
