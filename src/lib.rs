@@ -18,6 +18,7 @@ pub mod data;
 pub mod error;
 pub mod files;
 pub mod images;
+pub mod metrics;
 pub mod nn;
 pub mod ops;
 pub mod run;

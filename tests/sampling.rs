@@ -8,10 +8,8 @@ use common::example::{binary, scratch, short_run, text};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use vitgan::data::procedural;
-use vitgan::vitgan::sampling::{
-    between, latents, load_generator, mean_and_spread, mean_style, nearest, swd_over_draws,
-    truncate,
-};
+use vitgan::metrics::{mean_and_spread, swd_over_draws};
+use vitgan::vitgan::sampling::{between, latents, load_generator, mean_style, nearest, truncate};
 use vitgan::vitgan::train::Trainer;
 use vitgan::vitgan::{Config, Generator};
 use vitgan::{no_grad, Device, Tensor};

@@ -7,7 +7,7 @@ mod common;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
-use vitgan::vitgan::swd::{sliced_wasserstein, SwdReport};
+use vitgan::metrics::{sliced_wasserstein, SwdReport};
 use vitgan::Tensor;
 
 const SIDE: usize = 32;

@@ -141,7 +141,7 @@ fn a_non_finite_weight_stops_training_and_is_named() {
 
 #[test]
 fn a_small_run_learns_the_colours_of_its_images() {
-    use vitgan::vitgan::swd::sliced_wasserstein;
+    use vitgan::metrics::sliced_wasserstein;
     let cfg = small_config();
     let data = procedural(64, cfg.img_size, 3);
     let mut trainer = Trainer::new(&cfg, 3, Device::Cpu);

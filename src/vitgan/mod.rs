@@ -24,7 +24,6 @@ pub mod patches;
 pub mod reference;
 pub mod sampling;
 pub mod sln;
-pub mod swd;
 pub mod switches;
 pub mod train;
 

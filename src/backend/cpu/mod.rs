@@ -26,6 +26,7 @@ mod movement;
 mod panels;
 mod product;
 mod reduce;
+mod sgemm_nt;
 mod split_k;
 pub mod svd;
 
@@ -37,6 +38,7 @@ pub use matmul::{gemm_into, gemm_strided, gemm_vec, matmul, MatrixArg};
 pub use movement::{broadcast_to, cat, gather, narrow, pad, permute, put_columns};
 pub use product::product;
 pub use reduce::{max_axis, softmax, sum_axis};
+pub use sgemm_nt::sgemm_nt;
 
 /// Below this much work (elements touched), splitting it across threads costs more than it
 /// saves.
