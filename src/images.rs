@@ -7,7 +7,7 @@
 //! half a PNG. Every error names the file.
 
 use crate::files::write_atomically;
-use crate::Tensor;
+use crate::{Error, Tensor};
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -30,19 +30,18 @@ fn to_byte(v: f32) -> u8 {
 
 /// `images` `[N, C, H, W]` in [-1, 1], C = 1 (grey) or 3 (RGB), tiled row by row, `columns`
 /// tiles wide, with `GAP` pixels between tiles.
-pub fn save_grid(path: &Path, images: &Tensor, columns: usize) -> Result<(), String> {
+pub fn save_grid(path: &Path, images: &Tensor, columns: usize) -> Result<(), Error> {
     let shape = images.shape();
     let [n, c, h, w] = *shape else {
-        return Err(format!(
-            "save_grid {}: expected images [N, C, H, W], got shape {shape:?}",
-            path.display()
-        ));
+        let problem = format!("save_grid expected images [N, C, H, W], found shape {shape:?}");
+        return Err(Error::bad_file(path, problem));
     };
     if n == 0 || columns == 0 || !(c == 1 || c == 3) {
-        return Err(format!(
-            "save_grid {}: expected N > 0 images of 1 or 3 channels and columns > 0, got shape {shape:?} and {columns} columns",
-            path.display()
-        ));
+        let problem = format!(
+            "save_grid expected N > 0 images of 1 or 3 channels and columns > 0, found shape \
+             {shape:?} and {columns} columns"
+        );
+        return Err(Error::bad_file(path, problem));
     }
     let columns = columns.min(n);
     let rows = n.div_ceil(columns);
@@ -64,22 +63,20 @@ pub fn save_grid(path: &Path, images: &Tensor, columns: usize) -> Result<(), Str
 
 /// One image `[C, H, W]` in [-1, 1] (C = 1 or 3) as a PNG of exactly its size: the form
 /// external tools (FID implementations, image viewers) expect for exported samples.
-pub fn save_image(path: &Path, image: &Tensor) -> Result<(), String> {
+pub fn save_image(path: &Path, image: &Tensor) -> Result<(), Error> {
     let shape = image.shape();
     let [c, h, w] = *shape else {
-        return Err(format!(
-            "save_image {}: expected an image [C, H, W], got shape {shape:?}",
-            path.display()
-        ));
+        let problem = format!("save_image expected an image [C, H, W], found shape {shape:?}");
+        return Err(Error::bad_file(path, problem));
     };
     save_grid(path, &image.reshape(&[1, c, h, w]), 1)
 }
 
 /// Appends `row` to the CSV file at `path`, first writing `header` if the file is new or empty.
 /// A file that starts with another header is refused rather than mixed with other columns.
-pub fn append_csv_row(path: &Path, header: &str, row: &str) -> Result<(), String> {
+pub fn append_csv_row(path: &Path, header: &str, row: &str) -> Result<(), Error> {
     let (header, row) = (header.trim_end(), row.trim_end());
-    let failed = |e: std::io::Error| format!("appending to {}: {e}", path.display());
+    let failed = |e: std::io::Error| Error::io("append to", path, e);
     let mut existing = String::new();
     if path.exists() {
         let file = fs::File::open(path).map_err(failed)?;
@@ -89,10 +86,8 @@ pub fn append_csv_row(path: &Path, header: &str, row: &str) -> Result<(), String
     }
     let existing = existing.trim_end();
     if !existing.is_empty() && existing != header {
-        return Err(format!(
-            "appending to {}: the file's header is `{existing}`, not `{header}`",
-            path.display()
-        ));
+        let problem = format!("cannot append: the file's header is `{existing}`, not `{header}`");
+        return Err(Error::bad_file(path, problem));
     }
     let mut file = fs::OpenOptions::new()
         .create(true)
@@ -115,8 +110,8 @@ fn write_png(
     height: usize,
     channels: usize,
     pixels: &[u8],
-) -> Result<(), String> {
-    let failed = |e: &dyn std::fmt::Display| format!("writing {}: {e}", path.display());
+) -> Result<(), Error> {
+    let failed = |e: png::EncodingError| Error::bad_file(path, format!("cannot encode a PNG: {e}"));
     let mut bytes = Vec::new();
     {
         let mut encoder = png::Encoder::new(&mut bytes, width as u32, height as u32);
@@ -126,11 +121,11 @@ fn write_png(
             png::ColorType::Rgb
         });
         encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().map_err(|e| failed(&e))?;
-        writer.write_image_data(pixels).map_err(|e| failed(&e))?;
-        writer.finish().map_err(|e| failed(&e))?;
+        let mut writer = encoder.write_header().map_err(failed)?;
+        writer.write_image_data(pixels).map_err(failed)?;
+        writer.finish().map_err(failed)?;
     }
-    write_atomically(path, &bytes).map_err(|e| failed(&e))
+    write_atomically(path, &bytes).map_err(|e| Error::io("write", path, e))
 }
 
 // ANCHOR: plot
@@ -141,7 +136,7 @@ pub fn save_loss_plot(
     path: &Path,
     series: &[(&str, &[(f64, f64)])],
     title: &str,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let mut canvas = Canvas::new(PLOT_WIDTH, PLOT_HEIGHT);
     let area = Area {
         left: 64,
