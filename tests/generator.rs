@@ -254,6 +254,13 @@ fn every_config_field_is_named_read_and_set_and_its_range_checked() {
     fields.retain(|f| !switches.contains(f));
     fields.sort();
     assert_eq!(keys, fields);
+    // Fields that take a word read a stored configuration's text (the golden file's, a
+    // checkpoint's) and write the same text back.
+    let stored = Config::from_json(&golden["config"]).unwrap();
+    for field in ["out_act", "aug_policy"] {
+        let text = &golden["config"][field];
+        assert_eq!(stored.get_json(field).as_ref(), Some(text), "{field}");
+    }
     // Each field reads back what it holds, and setting another preset's value changes it.
     let cifar = Config::cifar();
     let mut cfg = Config::tiny();
