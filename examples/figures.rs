@@ -11,6 +11,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use vitgan::data::{self, procedural, DatasetKind};
 use vitgan::images::{save_grid, save_loss_plot};
+use vitgan::vitgan::config::AugPolicy;
 use vitgan::vitgan::diffaugment::{diff_augment, AugmentParams};
 use vitgan::vitgan::fourier::coord_grid;
 use vitgan::vitgan::overlapping::unfold_patches;
@@ -63,7 +64,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     // DiffAugment: the image, then seven draws of the paper's policy with every sub-op on.
     let seven = image.broadcast_to(&[7, 3, 32, 32]);
     let mut rng = StdRng::seed_from_u64(3);
-    let params = AugmentParams::draw(7, 32, "color,translation,cutout", 1.0, &mut rng)?;
+    let params = AugmentParams::draw(7, 32, &AugPolicy::all(), 1.0, &mut rng)?;
     let draws = cat(&[image.clone(), diff_augment(&seven, &params)]);
     write(&out, "diffaugment_draws.png", &draws, 8)?;
     // bCR: four images, each beside two independent draws at the paper's probability 0.8.
@@ -161,7 +162,7 @@ fn attention_slopes(out: &Path) -> Result<(), Box<dyn Error>> {
 fn augment(images: &Tensor, seed: u64) -> Result<Tensor, Box<dyn Error>> {
     let n = images.shape()[0];
     let mut rng = StdRng::seed_from_u64(seed);
-    let params = AugmentParams::draw(n, 32, "color,translation,cutout", 0.8, &mut rng)?;
+    let params = AugmentParams::draw(n, 32, &AugPolicy::all(), 0.8, &mut rng)?;
     Ok(diff_augment(images, &params))
 }
 

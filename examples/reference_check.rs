@@ -38,7 +38,7 @@ struct Args {
 }
 
 fn main() {
-    let fail = |message: String| -> ! {
+    let fail = |message: &dyn std::fmt::Display| -> ! {
         eprintln!("reference_check: {message}");
         std::process::exit(2);
     };
@@ -48,12 +48,12 @@ fn main() {
         DeviceChoice::Gpu => (args.golden, Device::Gpu),
     };
     if let Err(e) = vitgan::Tensor::zeros(&[1]).try_to_device(device) {
-        fail(format!("--device gpu: {e}"));
+        fail(&format!("--device gpu: {e}"));
     }
-    let golden = Golden::load(&path).unwrap_or_else(|e| fail(e));
-    let mut comparisons = check_generator(&golden, device).unwrap_or_else(|e| fail(e));
-    comparisons.extend(check_discriminator(&golden, device).unwrap_or_else(|e| fail(e)));
-    comparisons.extend(check_augment(&golden, device).unwrap_or_else(|e| fail(e)));
+    let golden = Golden::load(&path).unwrap_or_else(|e| fail(&e));
+    let mut comparisons = check_generator(&golden, device).unwrap_or_else(|e| fail(&e));
+    comparisons.extend(check_discriminator(&golden, device).unwrap_or_else(|e| fail(&e)));
+    comparisons.extend(check_augment(&golden, device).unwrap_or_else(|e| fail(&e)));
     for c in &comparisons {
         println!("{}", c.to_json());
     }

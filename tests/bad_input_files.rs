@@ -15,7 +15,7 @@ use vitgan::data::{cifar10, fashion_mnist};
 use vitgan::vitgan::reference::{check_augment, check_discriminator, check_generator, Golden};
 use vitgan::vitgan::train::Trainer;
 use vitgan::vitgan::Config;
-use vitgan::Device;
+use vitgan::{Device, Error};
 
 fn folder(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vitgan-bad-{name}-{}", std::process::id()));
@@ -25,16 +25,17 @@ fn folder(name: &str) -> PathBuf {
 }
 
 /// What reading the damaged file gave; a panic fails the test, naming the damage.
-fn outcome<T>(damage: &str, read: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+fn outcome<T>(damage: &str, read: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
     catch_unwind(AssertUnwindSafe(read))
         .unwrap_or_else(|_| panic!("{damage}: panicked instead of returning an error"))
 }
 
 /// The damaged file must be refused with a message naming `file` (when given).
-fn refused<T>(damage: &str, file: Option<&Path>, read: impl FnOnce() -> Result<T, String>) {
+fn refused<T>(damage: &str, file: Option<&Path>, read: impl FnOnce() -> Result<T, Error>) {
     match outcome(damage, read) {
         Ok(_) => panic!("{damage}: accepted"),
-        Err(message) => {
+        Err(error) => {
+            let message = error.to_string();
             if let Some(file) = file {
                 let name = file.file_name().unwrap().to_string_lossy();
                 assert!(message.contains(name.as_ref()), "{damage}: {message}");
@@ -257,7 +258,7 @@ fn golden_copy(
 }
 
 /// Loads the golden pair and, if it loads, runs every check on it: none may panic.
-fn check_all(path: &Path, damage: &str) -> Result<(), String> {
+fn check_all(path: &Path, damage: &str) -> Result<(), Error> {
     outcome(damage, || {
         let golden = Golden::load(path)?;
         check_generator(&golden, Device::Cpu)?;

@@ -6,6 +6,7 @@ use common::randn;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use vitgan::vitgan::bcr::bcr_loss;
+use vitgan::vitgan::config::AugPolicy;
 use vitgan::vitgan::diffaugment::{diff_augment, AugmentParams};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
@@ -64,9 +65,9 @@ fn the_discriminator_step_term() {
     let generated = randn(&[2, 3, 4, 4], 7).requires_grad();
     let fake = generated.detach();
     // Two independent draws of the augmentation, each for real and generated images.
-    let policy = "color,translation,cutout";
-    let t1 = AugmentParams::draw(2, 4, policy, 0.8, &mut rng).unwrap();
-    let t2 = AugmentParams::draw(2, 4, policy, 0.8, &mut rng).unwrap();
+    let policy = AugPolicy::all(); // "color,translation,cutout"
+    let t1 = AugmentParams::draw(2, 4, &policy, 0.8, &mut rng).unwrap();
+    let t2 = AugmentParams::draw(2, 4, &policy, 0.8, &mut rng).unwrap();
     let d = |x: &Tensor, t: &AugmentParams| toy_discriminator(&w, &diff_augment(x, t));
     let (d_real_1, d_fake_1) = (d(&real, &t1), d(&fake, &t1));
     let (d_real_2, d_fake_2) = (d(&real, &t2), d(&fake, &t2));

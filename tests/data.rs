@@ -18,6 +18,7 @@ use vitgan::data::{
     self, cifar10, download, load_from, procedural, read_idx_images, DatasetKind, Sources,
     FASHION_MNIST_DIR,
 };
+use vitgan::Error;
 
 /// A fresh folder under the temporary dir, removed when dropped.
 struct TempDir(PathBuf);
@@ -182,14 +183,14 @@ fn truncated_or_incomplete_cifar_files_are_errors_that_name_the_file() {
     let dir = TempDir::new("cifar-bad");
     let path = dir.0.join("data_batch_1.bin");
     fs::write(&path, [cifar_record(0), vec![7; 10]].concat()).unwrap();
-    let err = cifar10::read_file(&path).unwrap_err();
+    let err = cifar10::read_file(&path).unwrap_err().to_string();
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(
         err.contains("3073") && err.contains("found 3083 bytes"),
         "{err}"
     );
     fs::write(&path, []).unwrap();
-    let err = cifar10::read_file(&path).unwrap_err();
+    let err = cifar10::read_file(&path).unwrap_err().to_string();
     assert!(
         err.contains("truncated") && err.contains("found 0 bytes"),
         "{err}"
@@ -198,7 +199,9 @@ fn truncated_or_incomplete_cifar_files_are_errors_that_name_the_file() {
     fs::write(&path, cifar_record(0)).unwrap();
     let mut sources = offline(&dir.0, &dir.0);
     sources.data_dir = Some(dir.0.clone());
-    let err = load_from(DatasetKind::Auto, &sources, 32).unwrap_err();
+    let err = load_from(DatasetKind::Auto, &sources, 32)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("missing data_batch_2.bin, data_batch_3.bin"),
         "{err}"
@@ -228,7 +231,7 @@ fn bad_idx_magic_and_truncated_idx_are_errors_that_name_the_file() {
     let mut labels_file = idx_bytes(1, 2, 2, &[0; 4]);
     labels_file[3] = 1; // 0x0801: the magic of a labels file
     fs::write(&path, &labels_file).unwrap();
-    let err = read_idx_images(&path).unwrap_err();
+    let err = read_idx_images(&path).unwrap_err().to_string();
     assert!(
         err.contains("bad IDX magic") && err.contains(&path.display().to_string()),
         "{err}"
@@ -239,7 +242,7 @@ fn bad_idx_magic_and_truncated_idx_are_errors_that_name_the_file() {
     );
 
     fs::write(&path, gzip(&idx_bytes(2, 28, 28, &[0; 1000]))).unwrap();
-    let err = read_idx_images(&path).unwrap_err();
+    let err = read_idx_images(&path).unwrap_err().to_string();
     assert!(
         err.contains("truncated IDX file") && err.contains(&path.display().to_string()),
         "{err}"
@@ -251,6 +254,7 @@ fn bad_idx_magic_and_truncated_idx_are_errors_that_name_the_file() {
     fs::write(&path, [0, 0, 8]).unwrap();
     assert!(read_idx_images(&path)
         .unwrap_err()
+        .to_string()
         .contains("16-byte header"));
 }
 
@@ -468,6 +472,8 @@ fn cifar10_that_cannot_be_had_is_an_error() {
     let cache = TempDir::new("cache");
     let sources = offline(&cache.0, &cache.0);
     let err = load_from(DatasetKind::Cifar10, &sources, 32).unwrap_err();
+    assert!(matches!(err, Error::NoDataset { .. }), "{err:?}");
+    let err = err.to_string();
     let cached = cache.0.join("cifar-10-batches-bin");
     assert!(
         err.contains(&format!(
@@ -479,20 +485,28 @@ fn cifar10_that_cannot_be_had_is_an_error() {
     // `--data` naming an empty folder, and a missing one.
     let mut sources = sources.clone();
     sources.data_dir = Some(cache.0.clone());
-    let err = load_from(DatasetKind::Cifar10, &sources, 32).unwrap_err();
+    let err = load_from(DatasetKind::Cifar10, &sources, 32)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains(&format!("no CIFAR-10 in {}", cache.0.display())),
         "{err}"
     );
-    let err = load_from(DatasetKind::Auto, &sources, 32).unwrap_err();
+    let err = load_from(DatasetKind::Auto, &sources, 32)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("found neither CIFAR-10"), "{err}");
     sources.data_dir = Some(cache.0.join("missing"));
-    let err = load_from(DatasetKind::Cifar10, &sources, 32).unwrap_err();
+    let err = load_from(DatasetKind::Cifar10, &sources, 32)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("missing: no such folder"), "{err}");
     // Fashion-MNIST asked for where there is none.
     sources.data_dir = None;
     sources.fashion_mnist_dir = cache.0.join("missing");
-    let err = load_from(DatasetKind::FashionMnist, &sources, 32).unwrap_err();
+    let err = load_from(DatasetKind::FashionMnist, &sources, 32)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("Fashion-MNIST not found") && err.contains("(no such folder)"),
         "{err}"
@@ -504,11 +518,15 @@ fn wrong_image_size_is_an_error_for_the_32x32_datasets() {
     let cache = TempDir::new("cache");
     let sources = offline(&cache.0, &cache.0);
     let err = load_from(DatasetKind::Cifar10, &sources, 64).unwrap_err();
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+    let err = err.to_string();
     assert_eq!(
         err,
         "expected 32x32 images for --dataset cifar10, the model is configured for 64x64"
     );
-    let err = load_from(DatasetKind::FashionMnist, &sources, 16).unwrap_err();
+    let err = load_from(DatasetKind::FashionMnist, &sources, 16)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "expected 32x32 images for --dataset fashion-mnist, the model is configured for 16x16"
@@ -527,10 +545,10 @@ fn dataset_names_parse_and_errors_list_the_choices() {
         ("synthetic", DatasetKind::Synthetic),
         ("procedural", DatasetKind::Synthetic),
     ] {
-        assert_eq!(text.parse::<DatasetKind>(), Ok(kind));
-        assert_eq!(kind.to_string().parse::<DatasetKind>(), Ok(kind));
+        assert_eq!(text.parse::<DatasetKind>().unwrap(), kind);
+        assert_eq!(kind.to_string().parse::<DatasetKind>().unwrap(), kind);
     }
-    let err = "imagenet".parse::<DatasetKind>().unwrap_err();
+    let err = "imagenet".parse::<DatasetKind>().unwrap_err().to_string();
     assert_eq!(
         err,
         "unknown dataset \"imagenet\": expected one of auto, cifar10, fashion-mnist, synthetic"
@@ -549,7 +567,10 @@ fn archive_is_checked_and_unpacked_atomically() {
     fs::write(&archive, "not the archive").unwrap();
     let sources = offline(&cache.0, &cache.0);
     for kind in [DatasetKind::Cifar10, DatasetKind::Auto] {
+        // A broken archive is not an absent dataset: `auto` does not fall back.
         let err = load_from(kind, &sources, 32).unwrap_err();
+        assert!(matches!(err, Error::Checksum { .. }), "{err:?}");
+        let err = err.to_string();
         assert!(
             err.contains("checksum mismatch") && err.contains(&archive.display().to_string()),
             "{err}"
@@ -558,7 +579,9 @@ fn archive_is_checked_and_unpacked_atomically() {
     }
     // An archive without all five batches leaves no cifar-10-batches-bin behind...
     fs::write(&archive, cifar_tarball(&cifar10::TRAIN_FILES[..4])).unwrap();
-    let err = download::extract(&archive, &cache.0).unwrap_err();
+    let err = download::extract(&archive, &cache.0)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("data_batch_5.bin"), "{err}");
     let leftovers: Vec<_> = fs::read_dir(&cache.0)
         .unwrap()
@@ -591,13 +614,16 @@ fn download_is_checked_and_leaves_nothing_when_it_fails() {
     // Cut off mid-way: an error, and the cache stays empty.
     let cache = TempDir::new("fetch");
     let url = serve_once(archive[..archive.len() / 2].to_vec(), archive.len());
-    let err = download::fetch(&url, &md5, &cache.0).unwrap_err();
+    let err = download::fetch(&url, &md5, &cache.0)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(&url), "{err}");
     assert!(listing(&cache.0).is_empty(), "{:?}", listing(&cache.0));
     // Complete but not what was expected: a checksum error naming both digests.
     let wrong = "0123456789abcdef0123456789abcdef";
-    let err =
-        download::fetch(&serve_once(archive.clone(), archive.len()), wrong, &cache.0).unwrap_err();
+    let err = download::fetch(&serve_once(archive.clone(), archive.len()), wrong, &cache.0)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("checksum mismatch") && err.contains(wrong) && err.contains(&md5),
         "{err}"

@@ -9,6 +9,7 @@ use rand::SeedableRng;
 use std::collections::HashMap;
 use std::path::Path;
 use vitgan::checkpoint::load_safetensors;
+use vitgan::vitgan::config::AugPolicy;
 use vitgan::vitgan::diffaugment::{
     brightness, contrast, cutout, cutout_composed, diff_augment, saturation, translate,
     translate_composed, AugmentParams,
@@ -176,13 +177,17 @@ fn colour_ops_by_hand() {
 }
 // ANCHOR_END: colour_by_hand
 
+fn policy(text: &str) -> AugPolicy {
+    text.parse().unwrap()
+}
+
 // ANCHOR: draw
 #[test]
 fn draw_respects_the_probability_and_the_ranges() {
-    let policy = "color,translation,cutout";
+    let policy = AugPolicy::all(); // "color,translation,cutout"
     let mut rng = StdRng::seed_from_u64(3);
     // p = 0: every sub-op off, and the augmentation is the identity.
-    let off = AugmentParams::draw(64, 32, policy, 0.0, &mut rng).unwrap();
+    let off = AugmentParams::draw(64, 32, &policy, 0.0, &mut rng).unwrap();
     assert!(off.brightness.iter().all(|&v| v == 0.0));
     assert!(off
         .saturation
@@ -195,7 +200,7 @@ fn draw_respects_the_probability_and_the_ranges() {
     assert_eq!(diff_augment(&x, &off).to_vec(), x.to_vec());
 
     // p = 1: every sub-op on for every sample, within its range (s = 4, k = 16 at 32 x 32).
-    let on = AugmentParams::draw(64, 32, policy, 1.0, &mut rng).unwrap();
+    let on = AugmentParams::draw(64, 32, &policy, 1.0, &mut rng).unwrap();
     assert!(on
         .brightness
         .iter()
@@ -224,7 +229,7 @@ fn draw_respects_the_probability_and_the_ranges() {
 fn draw_covers_the_ranges_and_the_rate() {
     let mut rng = StdRng::seed_from_u64(5);
     let batch = 4000;
-    let p = AugmentParams::draw(batch, 32, "color,translation,cutout", 0.8, &mut rng).unwrap();
+    let p = AugmentParams::draw(batch, 32, &AugPolicy::all(), 0.8, &mut rng).unwrap();
     let rate = |on: usize| on as f32 / batch as f32;
     // Each coin separately: 0.8 within five standard deviations (sqrt(0.16 / 4000) = 0.0063).
     let brightness = p.brightness.iter().filter(|&&v| v != 0.0).count();
@@ -258,25 +263,37 @@ fn draw_covers_the_ranges_and_the_rate() {
     centres.dedup();
     assert_eq!(centres, (0..=32).collect::<Vec<_>>());
     // Odd k (H = 30: k = 15) centres stop at H - 1; H = 64 gives s = 8 and k = 32.
-    let odd = AugmentParams::draw(2000, 30, "cutout", 1.0, &mut rng).unwrap();
+    let odd = AugmentParams::draw(2000, 30, &policy("cutout"), 1.0, &mut rng).unwrap();
     assert_eq!(odd.cutout, 15);
     assert_eq!(odd.cx.iter().max(), Some(&29));
-    let big = AugmentParams::draw(2000, 64, "translation,cutout", 1.0, &mut rng).unwrap();
+    let big = AugmentParams::draw(2000, 64, &policy("translation,cutout"), 1.0, &mut rng).unwrap();
     assert_eq!((big.tx.iter().max(), big.cutout), (Some(&8), 32));
 }
 
 #[test]
 fn the_policy_selects_sub_ops_and_unknown_words_are_errors() {
     let mut rng = StdRng::seed_from_u64(6);
-    let only = AugmentParams::draw(8, 32, "translation", 1.0, &mut rng).unwrap();
+    let only = AugmentParams::draw(8, 32, &policy("translation"), 1.0, &mut rng).unwrap();
     assert!(only.brightness.iter().all(|&v| v == 0.0) && only.cutout == 0);
     assert!(only.tx.iter().any(|&t| t != 0));
-    let none = AugmentParams::draw(8, 32, "", 1.0, &mut rng).unwrap();
+    let none = AugmentParams::draw(8, 32, &policy(""), 1.0, &mut rng).unwrap();
     assert_eq!(none, AugmentParams::identity(8));
-    let err = AugmentParams::draw(8, 32, "color,flip", 0.8, &mut rng).unwrap_err();
+    let err = "color,flip".parse::<AugPolicy>().unwrap_err().to_string();
     assert!(err.contains("\"flip\""), "{err}");
-    let err = AugmentParams::draw(8, 32, "color", 1.5, &mut rng).unwrap_err();
+    let err = AugmentParams::draw(8, 32, &policy("color"), 1.5, &mut rng)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("1.5"), "{err}");
+    // The policy reads and writes the reference's text.
+    for text in [
+        "color,translation,cutout",
+        "cutout",
+        "translation,color",
+        "",
+    ] {
+        assert_eq!(policy(text).to_string(), text);
+    }
+    assert_eq!(policy(" color , cutout ").to_string(), "color,cutout");
 }
 
 // ANCHOR: adjoint
@@ -382,7 +399,7 @@ mod gpu {
         parity("diff_augment", &[x], |t| diff_augment(&t[0], &params));
         // A drawn augmentation at the CIFAR-10 size.
         let mut rng = StdRng::seed_from_u64(13);
-        let drawn = AugmentParams::draw(4, 32, "color,translation,cutout", 0.8, &mut rng).unwrap();
+        let drawn = AugmentParams::draw(4, 32, &AugPolicy::all(), 0.8, &mut rng).unwrap();
         parity("diff_augment 32x32", &[randn(&[4, 3, 32, 32], 14)], |t| {
             diff_augment(&t[0], &drawn)
         });

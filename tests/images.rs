@@ -228,7 +228,9 @@ fn the_csv_header_is_written_once_and_a_different_one_is_refused() {
         text,
         "step,loss_d,loss_g\n0,0.5,1.5\n1,0.5,1.5\n2,0.5,1.5\n"
     );
-    let error = append_csv_row(&path, "step,swd", "3,1.0").unwrap_err();
+    let error = append_csv_row(&path, "step,swd", "3,1.0")
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains(&path.display().to_string()) && error.contains("step,loss_d,loss_g"),
         "{error}"
@@ -251,7 +253,8 @@ fn errors_name_the_file() {
         save_image(&in_missing("one.png"), &image.reshape(&[3, 2, 2])).unwrap_err(),
         save_loss_plot(&in_missing("plot.png"), &[], "t").unwrap_err(),
         append_csv_row(&in_missing("log.csv"), "a", "1").unwrap_err(),
-    ];
+    ]
+    .map(|error| error.to_string());
     for (error, file) in errors
         .iter()
         .zip(["grid.png", "one.png", "plot.png", "log.csv"])
@@ -261,12 +264,16 @@ fn errors_name_the_file() {
             "{error}"
         );
     }
-    let wrong = save_grid(&scratch.path("bad.png"), &Tensor::zeros(&[2, 4, 2, 2]), 1).unwrap_err();
+    let wrong = save_grid(&scratch.path("bad.png"), &Tensor::zeros(&[2, 4, 2, 2]), 1)
+        .unwrap_err()
+        .to_string();
     assert!(
         wrong.contains("bad.png") && wrong.contains("[2, 4, 2, 2]"),
         "{wrong}"
     );
-    let wrong = save_image(&scratch.path("bad.png"), &image).unwrap_err();
+    let wrong = save_image(&scratch.path("bad.png"), &image)
+        .unwrap_err()
+        .to_string();
     assert!(wrong.contains("[1, 3, 2, 2]"), "{wrong}");
     assert!(scratch.files().is_empty(), "{:?}", scratch.files());
 }

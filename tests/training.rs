@@ -73,7 +73,7 @@ fn bad_checkpoints_are_refused_and_nothing_changes() {
     // Not a safetensors file.
     let corrupt = dir.join("corrupt.safetensors");
     std::fs::write(&corrupt, b"garbage").unwrap();
-    let e = trainer.load(&corrupt).unwrap_err();
+    let e = trainer.load(&corrupt).unwrap_err().to_string();
     assert!(e.contains("not a valid safetensors file"), "{e}");
     // A checkpoint of another configuration: the mismatched tensor is named.
     let mut other = small_config();
@@ -81,6 +81,11 @@ fn bad_checkpoints_are_refused_and_nothing_changes() {
     let path = dir.join("other.safetensors");
     Trainer::new(&other, 1, Device::Cpu).save(&path).unwrap();
     let e = trainer.load(&path).unwrap_err();
+    assert!(
+        matches!(&e, vitgan::Error::Checkpoint { path: p, .. } if *p == path),
+        "{e:?}"
+    );
+    let e = e.to_string();
     assert!(e.contains("expected shape") && e.contains("G."), "{e}");
     assert_eq!(
         parameters(&mut trainer),
@@ -136,6 +141,11 @@ fn a_non_finite_weight_stops_training_and_is_named() {
     set_parameters(&mut trainer.g, &params);
     let real = procedural(4, cfg.img_size, 2).sample(4, &mut StdRng::seed_from_u64(0));
     let e = trainer.train_step(&real).unwrap_err();
+    assert!(
+        matches!(e, vitgan::Error::Diverged { step: 1, .. }),
+        "{e:?}"
+    );
+    let e = e.to_string();
     assert!(e.contains("G.mapping.layers.0.weight"), "{e}");
 }
 

@@ -2,16 +2,15 @@
 
 use crate::flags::DeviceChoice;
 use vitgan::run::say;
-use vitgan::{Device, Tensor};
+use vitgan::{Device, Error, Tensor};
 
 /// `auto`: the GPU when the build has it and an adapter answers, otherwise the CPU; said aloud.
-pub fn choose_device(wanted: DeviceChoice) -> Result<Device, String> {
+/// Fails only for `gpu` without a usable GPU.
+pub fn choose_device(wanted: DeviceChoice) -> Result<Device, Error> {
     match wanted {
         DeviceChoice::Cpu => Ok(Device::Cpu),
         DeviceChoice::Gpu => {
-            Tensor::zeros(&[1])
-                .try_to_device(Device::Gpu)
-                .map_err(|e| format!("--device gpu: {e}"))?;
+            Tensor::zeros(&[1]).try_to_device(Device::Gpu)?;
             say(&format!("device: the GPU ({})", gpu_name()));
             Ok(Device::Gpu)
         }

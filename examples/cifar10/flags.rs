@@ -2,7 +2,9 @@
 //! name the flag) and checked before any work starts.
 
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 use vitgan::data::DatasetKind;
 use vitgan::vitgan::Config;
 
@@ -42,7 +44,7 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
     /// Images to train on: auto, cifar10, fashion-mnist or synthetic
-    #[arg(long, default_value = "auto", value_parser = dataset)]
+    #[arg(long, default_value = "auto", value_parser = DatasetKind::from_str)]
     pub dataset: DatasetKind,
     /// A folder with CIFAR-10's data_batch_*.bin files
     #[arg(long, value_name = "DIR")]
@@ -101,43 +103,61 @@ pub fn parse_args() -> Args {
     Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
-fn dataset(text: &str) -> Result<DatasetKind, String> {
-    text.parse()
+/// A flag's value that is not what the flag takes; clap prints it after the flag's name.
+#[derive(Debug)]
+pub struct BadValue {
+    expected: &'static str,
+    found: String,
 }
 
-fn above_zero(text: &str) -> Result<f32, String> {
-    let x: f32 = text.parse().map_err(|e| format!("{e}"))?;
-    match x.is_finite() && x > 0.0 {
-        true => Ok(x),
-        false => Err(format!("expected a finite number above 0, found {x}")),
+impl fmt::Display for BadValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "expected {}, found {}", self.expected, self.found)
     }
 }
 
-fn at_least_zero(text: &str) -> Result<f32, String> {
-    let x: f32 = text.parse().map_err(|e| format!("{e}"))?;
-    match x.is_finite() && x >= 0.0 {
+impl std::error::Error for BadValue {}
+
+/// A number that `accept` takes, described by `expected`.
+fn number(text: &str, expected: &'static str, accept: fn(f32) -> bool) -> Result<f32, BadValue> {
+    let bad = |found: String| BadValue { expected, found };
+    let x: f32 = text.parse().map_err(|_| bad(format!("{text:?}")))?;
+    match x.is_finite() && accept(x) {
         true => Ok(x),
-        false => Err(format!("expected a finite number of at least 0, found {x}")),
+        false => Err(bad(x.to_string())),
     }
 }
 
-fn folder(text: &str) -> Result<PathBuf, String> {
+fn above_zero(text: &str) -> Result<f32, BadValue> {
+    number(text, "a finite number above 0", |x| x > 0.0)
+}
+
+fn at_least_zero(text: &str) -> Result<f32, BadValue> {
+    number(text, "a finite number of at least 0", |x| x >= 0.0)
+}
+
+fn folder(text: &str) -> Result<PathBuf, BadValue> {
     match text.is_empty() {
-        true => Err("expected a folder, found an empty string".into()),
+        true => Err(BadValue {
+            expected: "a folder",
+            found: "an empty string".into(),
+        }),
         false => Ok(PathBuf::from(text)),
     }
 }
 
 /// `KEY=VALUE` with KEY one of [`Config::FIELDS`]; the value is checked against the field when
 /// the configuration is built.
-fn key_value(text: &str) -> Result<(String, String), String> {
-    let (key, value) = text
-        .split_once('=')
-        .ok_or(format!("expected KEY=VALUE, found {text:?}"))?;
+fn key_value(text: &str) -> Result<(String, String), BadValue> {
+    let (key, value) = text.split_once('=').ok_or_else(|| BadValue {
+        expected: "KEY=VALUE",
+        found: format!("{text:?}"),
+    })?;
     if !Config::FIELDS.contains(&key) {
-        return Err(format!(
-            "unknown configuration field {key:?} (the fields are listed by --help)"
-        ));
+        return Err(BadValue {
+            expected: "a configuration field (they are listed by --help)",
+            found: format!("{key:?}"),
+        });
     }
     Ok((key.to_string(), value.to_string()))
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 use vitgan::images::save_loss_plot;
 use vitgan::run::read_log;
+use vitgan::Error;
 
 pub struct History {
     loss_d: Vec<(f64, f64)>,
@@ -42,7 +43,7 @@ impl History {
     }
 
     /// `losses.png` and `swd.png` in `out`.
-    pub fn plot(&self, out: &Path) -> Result<(), String> {
+    pub fn plot(&self, out: &Path) -> Result<(), Error> {
         let losses = [("loss D", &self.loss_d[..]), ("loss G", &self.loss_g[..])];
         save_loss_plot(&out.join("losses.png"), &losses, "losses")?;
         let (first, last) = match (self.swd.first(), self.swd.last()) {

@@ -10,6 +10,7 @@
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vitgan::data;
@@ -18,7 +19,7 @@ use vitgan::metrics::sliced_wasserstein;
 use vitgan::run::{cut_log, say, signal_name, Progress, RunFolder, StopSignal, LOG_HEADER};
 use vitgan::vitgan::train::Trainer;
 use vitgan::vitgan::Config;
-use vitgan::{Device, Tensor};
+use vitgan::{Device, Error, Tensor};
 
 mod device;
 mod flags;
@@ -39,9 +40,56 @@ fn main() {
     }
 }
 
+/// Why a run stopped early: the library's error, with what led to it when that helps.
+#[derive(Debug)]
+enum RunError {
+    Failed(Error),
+    /// A flag, or the flags together, that the library refused: "--set lr_g=-1: ...".
+    Flags {
+        flags: String,
+        source: Error,
+    },
+    /// Training diverged; `resume` says what a `--resume` would continue from.
+    Diverged {
+        source: Error,
+        resume: String,
+    },
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Failed(source) => write!(f, "{source}"),
+            RunError::Flags { flags, source } => write!(f, "{flags}: {source}"),
+            RunError::Diverged { source, resume } => write!(f, "{source} ({resume})"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RunError::Failed(source)
+            | RunError::Flags { source, .. }
+            | RunError::Diverged { source, .. } => Some(source),
+        }
+    }
+}
+
+impl From<Error> for RunError {
+    fn from(error: Error) -> RunError {
+        RunError::Failed(error)
+    }
+}
+
+/// `source`, refused because of `flags`.
+fn flags(flags: String) -> impl FnOnce(Error) -> RunError {
+    move |source| RunError::Flags { flags, source }
+}
+
 /// The preset asked for, else the one that fits the device: the paper's model on a GPU, the
 /// tiny one on a CPU, where the paper's takes seconds a step.
-fn choose_preset(asked: Option<Preset>, device: Device) -> Result<Config, String> {
+fn choose_preset(asked: Option<Preset>, device: Device) -> Result<Config, Error> {
     if let Some(preset) = asked {
         return Config::preset(preset.name());
     }
@@ -56,9 +104,9 @@ fn choose_preset(asked: Option<Preset>, device: Device) -> Result<Config, String
 }
 
 /// Runs the training; returns the exit code (0, or 128 + the signal that stopped it).
-fn run() -> Result<i32, String> {
+fn run() -> Result<i32, RunError> {
     let args = parse_args();
-    let device = choose_device(args.device)?;
+    let device = choose_device(args.device).map_err(flags("--device gpu".into()))?;
     let mut cfg = choose_preset(args.preset, device)?;
     if let Some(lr) = args.lr {
         (cfg.lr_g, cfg.lr_d) = (lr, lr);
@@ -68,10 +116,10 @@ fn run() -> Result<i32, String> {
     }
     for (key, value) in &args.sets {
         cfg.set(key, value)
-            .map_err(|e| format!("--set {key}={value}: {e}"))?;
+            .map_err(flags(format!("--set {key}={value}")))?;
     }
     cfg.validate()
-        .map_err(|e| format!("the {} preset with these flags: {e}", cfg.name))?;
+        .map_err(flags(format!("the {} preset with these flags", cfg.name)))?;
     let out = args
         .out
         .clone()
@@ -125,15 +173,16 @@ fn run() -> Result<i32, String> {
         let real = dataset.sample(batch, &mut trainer.step_rng());
         let stats = match trainer.train_step(&real) {
             Ok(stats) => stats,
-            Err(e) => {
+            Err(source) => {
                 progress.finish();
-                return Err(match saved {
+                let resume = match saved {
                     Some(step) => format!(
-                        "{e} (the last good checkpoint, at step {step}, is {})",
+                        "the last good checkpoint, at step {step}, is {}",
                         checkpoint.display()
                     ),
-                    None => format!("{e} (no checkpoint was saved: nothing to resume from)"),
-                });
+                    None => "no checkpoint was saved: nothing to resume from".into(),
+                };
+                return Err(RunError::Diverged { source, resume });
             }
         };
         let step = trainer.step;
@@ -202,7 +251,7 @@ fn run() -> Result<i32, String> {
 }
 
 /// `--resume`: the checkpoint's weights, counters and seed, and the log cut back to its step.
-fn resume(trainer: &mut Trainer, folder: &RunFolder, seed: Option<u64>) -> Result<(), String> {
+fn resume(trainer: &mut Trainer, folder: &RunFolder, seed: Option<u64>) -> Result<(), Error> {
     let checkpoint = folder.checkpoint();
     if checkpoint.exists() {
         trainer.load(&checkpoint)?;
@@ -249,13 +298,12 @@ fn shorter_run_hint(preset: &str) -> String {
 }
 
 /// `--export-samples N`: N single PNGs from the EMA generator, for external FID tools.
-fn export_samples(trainer: &Trainer, out: &Path, count: usize, z_dim: usize) -> Result<(), String> {
+fn export_samples(trainer: &Trainer, out: &Path, count: usize, z_dim: usize) -> Result<(), Error> {
     if count == 0 {
         return Ok(());
     }
     let folder = out.join("samples");
-    std::fs::create_dir_all(&folder)
-        .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+    std::fs::create_dir_all(&folder).map_err(|e| Error::io("create", &folder, e))?;
     let mut rng = StdRng::seed_from_u64(4321);
     let mut written = 0;
     while written < count {

@@ -1,8 +1,10 @@
 //! CIFAR-10, binary version: `data_batch_1.bin` .. `data_batch_5.bin` (10,000 training images
 //! each) and `test_batch.bin`. Each record is 1 label byte and 3072 pixel bytes: the red plane,
 //! then green, then blue, each 32x32 row-major, which is already the NCHW layout we train on.
+//! Where the files come from (a folder, the cache, the download) is `download.rs`'s business.
 
-use super::{download, Dataset, Sources};
+use super::Dataset;
+use crate::Error;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -26,16 +28,15 @@ const RECORD: usize = 1 + PIXELS;
 
 /// One CIFAR-10 `.bin` file as a dataset of its images (labels are checked, not kept: a GAN
 /// does not need them).
-pub fn read_file(path: &Path) -> Result<Dataset, String> {
-    let bytes =
-        fs::read(path).map_err(|e| format!("reading CIFAR-10 file {}: {e}", path.display()))?;
+pub fn read_file(path: &Path) -> Result<Dataset, Error> {
+    let bytes = fs::read(path).map_err(|e| Error::io("read the CIFAR-10 file", path, e))?;
     if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
-        return Err(format!(
-            "truncated CIFAR-10 file {}: expected a non-zero multiple of {RECORD} bytes \
-             (1 label byte + {PIXELS} pixel bytes per image), found {} bytes",
-            path.display(),
+        let problem = format!(
+            "truncated CIFAR-10 file: expected a non-zero multiple of {RECORD} bytes (1 label \
+             byte + {PIXELS} pixel bytes per image), found {} bytes",
             bytes.len()
-        ));
+        );
+        return Err(Error::bad_file(path, problem));
     }
     let count = bytes.len() / RECORD;
     let mut pixels = Vec::with_capacity(count * PIXELS);
@@ -43,11 +44,11 @@ pub fn read_file(path: &Path) -> Result<Dataset, String> {
         // record[0] is the label; the R, G and B planes follow in NCHW order. The labels are
         // not trained on, but one above 9 says the file is not CIFAR-10.
         if record[0] > 9 {
-            return Err(format!(
-                "{} is not a CIFAR-10 file: image {n} has label {}, expected 0 to 9",
-                path.display(),
+            let problem = format!(
+                "not a CIFAR-10 file: image {n} has label {}, expected 0 to 9",
                 record[0]
-            ));
+            );
+            return Err(Error::bad_file(path, problem));
         }
         pixels.extend_from_slice(&record[1..]);
     }
@@ -61,20 +62,20 @@ pub fn read_file(path: &Path) -> Result<Dataset, String> {
 // ANCHOR_END: record
 
 /// The 50,000 training images of a folder holding all five `data_batch_*.bin` files.
-pub fn read_dir(dir: &Path) -> Result<Dataset, String> {
+pub fn read_dir(dir: &Path) -> Result<Dataset, Error> {
     let missing: Vec<&str> = TRAIN_FILES
         .iter()
         .copied()
         .filter(|name| !dir.join(name).is_file())
         .collect();
     if !missing.is_empty() {
-        return Err(format!(
-            "incomplete CIFAR-10 folder {}: expected {} .. {}, missing {}",
-            dir.display(),
+        let problem = format!(
+            "incomplete CIFAR-10 folder: expected {} .. {}, missing {}",
             TRAIN_FILES[0],
             TRAIN_FILES[4],
             missing.join(", ")
-        ));
+        );
+        return Err(Error::bad_file(dir, problem));
     }
     let mut all = Dataset {
         name: "CIFAR-10".into(),
@@ -98,67 +99,3 @@ pub fn find_dir(dir: &Path) -> Option<PathBuf> {
         .into_iter()
         .find(|candidate| candidate.join(TRAIN_FILES[0]).is_file())
 }
-
-/// Why CIFAR-10 could not be had: absent (`auto` may fall back) or present but broken (an error
-/// even for `auto`, so a damaged file is never silently replaced by another dataset).
-#[derive(Debug)]
-pub enum Unavailable {
-    Absent(String),
-    Broken(String),
-}
-
-// ANCHOR: obtain
-/// CIFAR-10 from `--data`, else from the cache, else from an archive placed in the cache, else
-/// downloaded into the cache. Returns the dataset and where it came from.
-pub fn obtain(sources: &Sources) -> Result<(Dataset, String), Unavailable> {
-    let broken = Unavailable::Broken;
-    if let Some(dir) = &sources.data_dir {
-        return match find_dir(dir) {
-            Some(batches) => Ok((
-                read_dir(&batches).map_err(broken)?,
-                batches.display().to_string(),
-            )),
-            None => Err(Unavailable::Absent(format!(
-                "no CIFAR-10 in {}: expected {} in the folder or in a {BATCHES_DIR}/ subfolder \
-                 (leave out --data to download it into {})",
-                dir.display(),
-                TRAIN_FILES[0],
-                sources.cache_dir.display()
-            ))),
-        };
-    }
-    let cached = sources.cache_dir.join(BATCHES_DIR);
-    if cached.join(TRAIN_FILES[0]).is_file() {
-        return Ok((
-            read_dir(&cached).map_err(broken)?,
-            cached.display().to_string(),
-        ));
-    }
-    let archive = sources.cache_dir.join(ARCHIVE);
-    if archive.is_file() {
-        download::check_md5(&archive, CIFAR10_MD5).map_err(broken)?;
-        let batches = download::extract(&archive, &sources.cache_dir).map_err(broken)?;
-        let origin = format!(
-            "{} (unpacked from {})",
-            batches.display(),
-            archive.display()
-        );
-        return Ok((read_dir(&batches).map_err(broken)?, origin));
-    }
-    let not_on_disk = format!("CIFAR-10 is not on disk (looked in {})", cached.display());
-    if !sources.download {
-        return Err(Unavailable::Absent(format!(
-            "{not_on_disk} and downloading is switched off (VITGAN_NO_DOWNLOAD)"
-        )));
-    }
-    match download::fetch_cifar10(&sources.cache_dir) {
-        Ok(batches) => {
-            let origin = format!("{} (downloaded from {CIFAR10_URL})", batches.display());
-            Ok((read_dir(&batches).map_err(broken)?, origin))
-        }
-        Err(why) => Err(Unavailable::Absent(format!(
-            "{not_on_disk} and could not be downloaded ({why})"
-        ))),
-    }
-}
-// ANCHOR_END: obtain

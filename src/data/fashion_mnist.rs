@@ -3,6 +3,7 @@
 //! which makes them the real images available on a machine without internet.
 
 use super::Dataset;
+use crate::Error;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -26,23 +27,23 @@ const IDX3_UBYTE: u32 = 0x0000_0803;
 
 /// Reads an IDX3 image file, gzipped (recognized by its first two bytes, 1f 8b) or plain.
 /// The header is the magic and three big-endian u32 sizes (count, rows, cols); the pixels follow.
-pub fn read_idx_images(path: &Path) -> Result<IdxImages, String> {
-    let raw = fs::read(path).map_err(|e| format!("reading IDX file {}: {e}", path.display()))?;
+pub fn read_idx_images(path: &Path) -> Result<IdxImages, Error> {
+    let raw = fs::read(path).map_err(|e| Error::io("read the IDX file", path, e))?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(raw.as_slice())
             .read_to_end(&mut out)
-            .map_err(|e| format!("decompressing IDX file {}: {e}", path.display()))?;
+            .map_err(|e| Error::io("decompress the IDX file", path, e))?;
         out
     } else {
         raw
     };
+    let bad = |problem: String| Error::bad_file(path, problem);
     if bytes.len() < 16 {
-        return Err(format!(
-            "truncated IDX file {}: expected a 16-byte header, found {} bytes",
-            path.display(),
+        return Err(bad(format!(
+            "truncated IDX file: expected a 16-byte header, found {} bytes",
             bytes.len()
-        ));
+        )));
     }
     let word = |i: usize| {
         u32::from_be_bytes([
@@ -53,20 +54,18 @@ pub fn read_idx_images(path: &Path) -> Result<IdxImages, String> {
         ])
     };
     if word(0) != IDX3_UBYTE {
-        return Err(format!(
-            "bad IDX magic in {}: expected {IDX3_UBYTE} (0x{IDX3_UBYTE:08x}: bytes in 3 dimensions), \
+        return Err(bad(format!(
+            "bad IDX magic: expected {IDX3_UBYTE} (0x{IDX3_UBYTE:08x}: bytes in 3 dimensions), \
              found {} (0x{:08x})",
-            path.display(),
             word(0),
             word(0)
-        ));
+        )));
     }
     let (count, rows, cols) = (word(1) as usize, word(2) as usize, word(3) as usize);
     if rows == 0 || cols == 0 {
-        return Err(format!(
-            "bad IDX header in {}: expected images of at least 1x1 pixels, found {rows}x{cols}",
-            path.display()
-        ));
+        return Err(bad(format!(
+            "bad IDX header: expected images of at least 1x1 pixels, found {rows}x{cols}"
+        )));
     }
     // u128: a corrupt header's sizes must not overflow the product.
     let expected = 16 + count as u128 * rows as u128 * cols as u128;
@@ -76,12 +75,11 @@ pub fn read_idx_images(path: &Path) -> Result<IdxImages, String> {
         } else {
             "oversized"
         };
-        return Err(format!(
-            "{what} IDX file {}: the header says {count} images of {rows}x{cols}, which needs \
+        return Err(bad(format!(
+            "{what} IDX file: the header says {count} images of {rows}x{cols}, which needs \
              {expected} bytes (16 + {count} x {rows} x {cols}), found {} bytes",
-            path.display(),
             bytes.len()
-        ));
+        )));
     }
     Ok(IdxImages {
         count,
@@ -107,29 +105,28 @@ pub fn is_present(dir: &Path) -> bool {
 }
 
 /// The Fashion-MNIST training images of `dir` as a `size` x `size` RGB dataset.
-pub fn load_dir(dir: &Path, size: usize) -> Result<Dataset, String> {
+pub fn load_dir(dir: &Path, size: usize) -> Result<Dataset, Error> {
     let Some(path) = train_images(dir) else {
         let why = if dir.is_dir() {
             ""
         } else {
             " (no such folder)"
         };
-        return Err(format!(
+        let problem = format!(
             "Fashion-MNIST not found: expected {TRAIN_IMAGES} or {TRAIN_IMAGES}.gz in {}{why}; \
              `apt install dataset-fashion-mnist` installs it in {FASHION_MNIST_DIR}",
             dir.display()
-        ));
+        );
+        return Err(Error::NoDataset { problem });
     };
     let idx = read_idx_images(&path)?;
     if idx.rows > size || idx.cols > size || idx.count == 0 {
-        return Err(format!(
-            "Fashion-MNIST file {}: expected at least one image of at most {size}x{size}, \
-             found {} images of {}x{}",
-            path.display(),
-            idx.count,
-            idx.rows,
-            idx.cols
-        ));
+        let problem = format!(
+            "expected at least one Fashion-MNIST image of at most {size}x{size}, found {} \
+             images of {}x{}",
+            idx.count, idx.rows, idx.cols
+        );
+        return Err(Error::bad_file(path, problem));
     }
     Ok(to_rgb(&idx, size))
 }

@@ -10,7 +10,7 @@ pub mod download;
 pub mod fashion_mnist;
 pub mod synthetic;
 
-use crate::Tensor;
+use crate::{Error, Tensor};
 use rand::Rng;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -36,16 +36,16 @@ pub enum DatasetKind {
 const CHOICES: &str = "auto, cifar10, fashion-mnist, synthetic";
 
 impl FromStr for DatasetKind {
-    type Err = String;
-    fn from_str(text: &str) -> Result<DatasetKind, String> {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<DatasetKind, Error> {
         match text.to_ascii_lowercase().as_str() {
             "auto" => Ok(DatasetKind::Auto),
             "cifar10" | "cifar-10" | "cifar" => Ok(DatasetKind::Cifar10),
             "fashion-mnist" | "fashion_mnist" | "fashionmnist" => Ok(DatasetKind::FashionMnist),
             "synthetic" | "procedural" => Ok(DatasetKind::Synthetic),
-            _ => Err(format!(
+            _ => Err(Error::config(format!(
                 "unknown dataset {text:?}: expected one of {CHOICES}"
-            )),
+            ))),
         }
     }
 }
@@ -176,7 +176,7 @@ pub fn load(
     data_dir: Option<&Path>,
     cache_dir: &Path,
     size: usize,
-) -> Result<(Dataset, String), String> {
+) -> Result<(Dataset, String), Error> {
     load_from(kind, &Sources::new(data_dir, cache_dir), size)
 }
 
@@ -186,26 +186,29 @@ pub fn load(
 /// `auto` takes CIFAR-10 when on disk or downloadable, else Fashion-MNIST when installed, else
 /// the procedural set. It only falls back when a source is absent: a file that is there but
 /// broken is an error, as is a `--data` folder that holds no images, or an explicitly requested
-/// dataset that cannot be had.
+/// dataset that cannot be had ([`Error::NoDataset`]).
 pub fn load_from(
     kind: DatasetKind,
     sources: &Sources,
     size: usize,
-) -> Result<(Dataset, String), String> {
+) -> Result<(Dataset, String), Error> {
     if size == 0 {
-        return Err("load: the image size must be at least 1".into());
+        return Err(Error::config("load: the image size must be at least 1"));
     }
     if let Some(dir) = &sources.data_dir {
         if kind != DatasetKind::Synthetic && !dir.is_dir() {
-            return Err(format!("--data {}: no such folder", dir.display()));
+            let problem = format!("--data {}: no such folder", dir.display());
+            return Err(Error::NoDataset { problem });
         }
     }
     match kind {
         DatasetKind::Cifar10 => {
             check_32(kind, size)?;
-            let (dataset, origin) = cifar10::obtain(sources).map_err(|e| match e {
-                cifar10::Unavailable::Absent(why) => format!("--dataset cifar10: {why}"),
-                cifar10::Unavailable::Broken(message) => message,
+            let (dataset, origin) = download::obtain(sources).map_err(|e| match e {
+                Error::NoDataset { problem } => Error::NoDataset {
+                    problem: format!("--dataset cifar10: {problem}"),
+                },
+                broken => broken,
             })?;
             let reason = cifar_reason(&origin, &dataset);
             Ok((dataset, reason))
@@ -234,7 +237,7 @@ pub fn load_from(
 // ANCHOR_END: load
 
 // ANCHOR: auto
-fn auto(sources: &Sources, size: usize) -> Result<(Dataset, String), String> {
+fn auto(sources: &Sources, size: usize) -> Result<(Dataset, String), Error> {
     if size != 32 {
         let dataset = procedural_default(size);
         let reason = format!(
@@ -256,21 +259,23 @@ fn auto(sources: &Sources, size: usize) -> Result<(Dataset, String), String> {
             let reason = fashion_reason(dir, &dataset);
             return Ok((dataset, reason));
         }
-        return Err(format!(
+        let problem = format!(
             "--data {}: found neither CIFAR-10 ({} in the folder or in a cifar-10-batches-bin/ \
              subfolder) nor Fashion-MNIST ({}[.gz])",
             dir.display(),
             cifar10::TRAIN_FILES[0],
             fashion_mnist::TRAIN_IMAGES
-        ));
+        );
+        return Err(Error::NoDataset { problem });
     }
-    let cifar_missing = match cifar10::obtain(sources) {
+    // Only an absent CIFAR-10 falls back; a broken one is an error.
+    let cifar_missing = match download::obtain(sources) {
         Ok((dataset, origin)) => {
             let reason = cifar_reason(&origin, &dataset);
             return Ok((dataset, reason));
         }
-        Err(cifar10::Unavailable::Broken(message)) => return Err(message),
-        Err(cifar10::Unavailable::Absent(why)) => why,
+        Err(Error::NoDataset { problem }) => problem,
+        Err(broken) => return Err(broken),
     };
     let fashion_dir = &sources.fashion_mnist_dir;
     if fashion_mnist::is_present(fashion_dir) {
@@ -290,13 +295,13 @@ fn auto(sources: &Sources, size: usize) -> Result<(Dataset, String), String> {
 }
 // ANCHOR_END: auto
 
-fn check_32(kind: DatasetKind, size: usize) -> Result<(), String> {
+fn check_32(kind: DatasetKind, size: usize) -> Result<(), Error> {
     if size == 32 {
         Ok(())
     } else {
-        Err(format!(
+        Err(Error::config(format!(
             "expected 32x32 images for --dataset {kind}, the model is configured for {size}x{size}"
-        ))
+        )))
     }
 }
 

@@ -1,14 +1,15 @@
 //! The run's CSV log, one appended row at a time.
 
+use crate::Error;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
 /// Appends `row` to the CSV file at `path`, first writing `header` if the file is new or empty.
 /// A file that starts with another header is refused rather than mixed with other columns.
-pub fn append_csv_row(path: &Path, header: &str, row: &str) -> Result<(), String> {
+pub fn append_csv_row(path: &Path, header: &str, row: &str) -> Result<(), Error> {
     let (header, row) = (header.trim_end(), row.trim_end());
-    let failed = |e: std::io::Error| format!("appending to {}: {e}", path.display());
+    let failed = |e: std::io::Error| Error::io("append to", path, e);
     let mut existing = String::new();
     if path.exists() {
         let file = fs::File::open(path).map_err(failed)?;
@@ -18,10 +19,8 @@ pub fn append_csv_row(path: &Path, header: &str, row: &str) -> Result<(), String
     }
     let existing = existing.trim_end();
     if !existing.is_empty() && existing != header {
-        return Err(format!(
-            "appending to {}: the file's header is `{existing}`, not `{header}`",
-            path.display()
-        ));
+        let problem = format!("cannot append: the file's header is `{existing}`, not `{header}`");
+        return Err(Error::bad_file(path, problem));
     }
     let mut file = fs::OpenOptions::new()
         .create(true)

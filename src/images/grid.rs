@@ -1,7 +1,7 @@
 //! Grids of images as PNG: a run's sample grids, and single samples at their own size.
 
 use super::png_file::write_png;
-use crate::Tensor;
+use crate::{Error, Tensor};
 use std::path::Path;
 
 /// Pixels between the tiles of a grid.
@@ -18,19 +18,18 @@ fn to_byte(v: f32) -> u8 {
 
 /// `images` `[N, C, H, W]` in [-1, 1], C = 1 (grey) or 3 (RGB), tiled row by row, `columns`
 /// tiles wide, with `GAP` pixels between tiles.
-pub fn save_grid(path: &Path, images: &Tensor, columns: usize) -> Result<(), String> {
+pub fn save_grid(path: &Path, images: &Tensor, columns: usize) -> Result<(), Error> {
     let shape = images.shape();
     let [n, c, h, w] = *shape else {
-        return Err(format!(
-            "save_grid {}: expected images [N, C, H, W], got shape {shape:?}",
-            path.display()
-        ));
+        let problem = format!("save_grid expected images [N, C, H, W], found shape {shape:?}");
+        return Err(Error::bad_file(path, problem));
     };
     if n == 0 || columns == 0 || !(c == 1 || c == 3) {
-        return Err(format!(
-            "save_grid {}: expected N > 0 images of 1 or 3 channels and columns > 0, got shape {shape:?} and {columns} columns",
-            path.display()
-        ));
+        let problem = format!(
+            "save_grid expected N > 0 images of 1 or 3 channels and columns > 0, found shape \
+             {shape:?} and {columns} columns"
+        );
+        return Err(Error::bad_file(path, problem));
     }
     let columns = columns.min(n);
     let rows = n.div_ceil(columns);
@@ -52,13 +51,11 @@ pub fn save_grid(path: &Path, images: &Tensor, columns: usize) -> Result<(), Str
 
 /// One image `[C, H, W]` in [-1, 1] (C = 1 or 3) as a PNG of exactly its size: the form
 /// external tools (FID implementations, image viewers) expect for exported samples.
-pub fn save_image(path: &Path, image: &Tensor) -> Result<(), String> {
+pub fn save_image(path: &Path, image: &Tensor) -> Result<(), Error> {
     let shape = image.shape();
     let [c, h, w] = *shape else {
-        return Err(format!(
-            "save_image {}: expected an image [C, H, W], got shape {shape:?}",
-            path.display()
-        ));
+        let problem = format!("save_image expected an image [C, H, W], found shape {shape:?}");
+        return Err(Error::bad_file(path, problem));
     };
     save_grid(path, &image.reshape(&[1, c, h, w]), 1)
 }

@@ -3,6 +3,7 @@
 
 use super::canvas::{text_width, Canvas, Rgb};
 use super::png_file::write_png;
+use crate::Error;
 use std::path::Path;
 
 /// The loss plot's size in pixels.
@@ -18,7 +19,7 @@ pub fn save_loss_plot(
     path: &Path,
     series: &[(&str, &[(f64, f64)])],
     title: &str,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let mut canvas = Canvas::new(PLOT_WIDTH, PLOT_HEIGHT);
     let area = Area {
         left: 64,

@@ -1,6 +1,7 @@
 //! PNG encoding of 8-bit pixel buffers, written atomically.
 
 use crate::files::write_atomically;
+use crate::Error;
 use std::path::Path;
 
 /// Encodes 8-bit grey (1 channel) or RGB (3 channels) pixels as PNG and writes them atomically.
@@ -10,8 +11,8 @@ pub(super) fn write_png(
     height: usize,
     channels: usize,
     pixels: &[u8],
-) -> Result<(), String> {
-    let failed = |e: &dyn std::fmt::Display| format!("writing {}: {e}", path.display());
+) -> Result<(), Error> {
+    let failed = |e: png::EncodingError| Error::bad_file(path, format!("cannot encode a PNG: {e}"));
     let mut bytes = Vec::new();
     {
         let mut encoder = png::Encoder::new(&mut bytes, width as u32, height as u32);
@@ -21,9 +22,9 @@ pub(super) fn write_png(
             png::ColorType::Rgb
         });
         encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().map_err(|e| failed(&e))?;
-        writer.write_image_data(pixels).map_err(|e| failed(&e))?;
-        writer.finish().map_err(|e| failed(&e))?;
+        let mut writer = encoder.write_header().map_err(failed)?;
+        writer.write_image_data(pixels).map_err(failed)?;
+        writer.finish().map_err(failed)?;
     }
-    write_atomically(path, &bytes).map_err(|e| failed(&e))
+    write_atomically(path, &bytes).map_err(|e| Error::io("write", path, e))
 }

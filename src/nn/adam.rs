@@ -16,10 +16,10 @@
 //! One difference from PyTorch: the step count is shared by all parameters, where PyTorch counts
 //! per parameter. They differ only for a parameter that missed gradients on some steps.
 
-use super::Module;
+use super::{check_loaded, Module};
 use crate::backend::{adam_update, adam_update_arena, join_moments, split_moments, VIEW_ALIGN};
 use crate::tensor::Storage;
-use crate::{Grads, Tensor};
+use crate::{Error, Grads, Tensor};
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -247,21 +247,12 @@ impl Adam {
 
     /// Restores the moments saved by [`Adam::state`] (on any device) and the step count. Fails,
     /// naming the tensor, when one is missing or has another shape; loads nothing then.
-    pub fn load_state(&mut self, state: &HashMap<String, Tensor>, step: u64) -> Result<(), String> {
+    pub fn load_state(&mut self, state: &HashMap<String, Tensor>, step: u64) -> Result<(), Error> {
         let mut loaded = Vec::with_capacity(self.slots.len());
         for slot in &self.slots {
             let mut pair = Vec::with_capacity(2);
             for key in [format!("m.{}", slot.name), format!("v.{}", slot.name)] {
-                let t = state
-                    .get(&key)
-                    .ok_or(format!("optimizer state {key} is missing"))?;
-                if t.shape() != slot.shape {
-                    return Err(format!(
-                        "optimizer state {key}: expected shape {:?}, found {:?}",
-                        slot.shape,
-                        t.shape()
-                    ));
-                }
+                let t = check_loaded("optimizer state", state, &key, &slot.shape)?;
                 pair.push(t.to_device(slot.moments.device()));
             }
             loaded.push(pair);

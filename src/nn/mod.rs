@@ -8,7 +8,7 @@ mod layer_norm;
 
 pub use layer_norm::LayerNorm;
 
-use crate::{Device, Tensor};
+use crate::{Device, Error, Tensor};
 use std::collections::HashMap;
 
 // ANCHOR: module
@@ -109,21 +109,11 @@ pub fn load_parameters(
     module: &mut impl Module,
     source: &HashMap<String, Tensor>,
     prefix: &str,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let mut params = Vec::new();
     module.parameters("", &mut params);
     for (name, t) in &params {
-        let key = format!("{prefix}{name}");
-        let found = source
-            .get(&key)
-            .ok_or(format!("parameter {key} is missing"))?;
-        if found.shape() != t.shape() {
-            return Err(format!(
-                "parameter {key}: expected shape {:?}, found {:?}",
-                t.shape(),
-                found.shape()
-            ));
-        }
+        check_loaded("parameter", source, &format!("{prefix}{name}"), t.shape())?;
     }
     for (name, t) in params {
         let device = t.device();
@@ -164,19 +154,11 @@ pub fn load_buffers(
     module: &mut impl Module,
     source: &HashMap<String, Tensor>,
     prefix: &str,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let mut buffers = Vec::new();
     module.buffers("", &mut buffers);
     for (name, t) in &buffers {
-        let key = format!("{prefix}{name}");
-        let found = source.get(&key).ok_or(format!("buffer {key} is missing"))?;
-        if found.shape() != t.shape() {
-            return Err(format!(
-                "buffer {key}: expected shape {:?}, found {:?}",
-                t.shape(),
-                found.shape()
-            ));
-        }
+        check_loaded("buffer", source, &format!("{prefix}{name}"), t.shape())?;
     }
     for (name, t) in buffers {
         let device = t.device();
@@ -185,4 +167,27 @@ pub fn load_buffers(
             .detach();
     }
     Ok(())
+}
+
+/// The loaded tensor `name` exists and has the `expected` shape; `kind` names what it is for
+/// ("parameter", "buffer", "optimizer state") in the error.
+fn check_loaded<'a>(
+    kind: &'static str,
+    source: &'a HashMap<String, Tensor>,
+    name: &str,
+    expected: &[usize],
+) -> Result<&'a Tensor, Error> {
+    let found = source.get(name).ok_or_else(|| Error::MissingTensor {
+        kind,
+        name: name.to_string(),
+    })?;
+    if found.shape() != expected {
+        return Err(Error::TensorShape {
+            kind,
+            name: name.to_string(),
+            expected: expected.to_vec(),
+            found: found.shape().to_vec(),
+        });
+    }
+    Ok(found)
 }

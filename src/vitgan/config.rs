@@ -2,7 +2,8 @@
 //! reference. Field names are the reference's, so a golden file's `config` loads as it is.
 
 use super::diffaugment::AugmentParams;
-pub use super::switches::{DAttention, DNorm, DPatches};
+pub use super::switches::{AugPolicy, Augmentation, DAttention, DNorm, DPatches, OutAct};
+use crate::Error;
 use rand::SeedableRng;
 
 /// The model and training configuration. Start from [`Config::cifar`] or [`Config::tiny`] and
@@ -27,8 +28,7 @@ pub struct Config {
     /// Hidden modulated layers of the patch decoder (plus one modulated RGB layer).
     pub inr_layers: usize,
     pub patch_map_layers: usize,
-    /// "none" or "tanh".
-    pub out_act: String,
+    pub out_act: OutAct,
     pub sln_eps: f32,
     pub g_sdpa: bool,
     pub d_dim: usize,
@@ -46,7 +46,7 @@ pub struct Config {
     pub adam_eps: f32,
     pub bcr_real: f32,
     pub bcr_fake: f32,
-    pub aug_policy: String,
+    pub aug_policy: AugPolicy,
     pub aug_prob: f32,
     pub ema_halflife_kimg: f32,
     pub ema_start_kimg: f32,
@@ -72,7 +72,7 @@ impl Config {
             inr_hidden: 512,
             inr_layers: 2,
             patch_map_layers: 0,
-            out_act: "none".into(),
+            out_act: OutAct::None,
             sln_eps: 1e-3,
             g_sdpa: false,
             d_dim: 384,
@@ -89,7 +89,7 @@ impl Config {
             adam_eps: 1e-8,
             bcr_real: 10.0,
             bcr_fake: 10.0,
-            aug_policy: "color,translation,cutout".into(),
+            aug_policy: AugPolicy::all(),
             aug_prob: 0.8,
             ema_halflife_kimg: 1000.0,
             ema_start_kimg: 1000.0,
@@ -123,11 +123,13 @@ impl Config {
     }
 
     /// A preset by name.
-    pub fn preset(name: &str) -> Result<Config, String> {
+    pub fn preset(name: &str) -> Result<Config, Error> {
         match name {
             "cifar" => Ok(Config::cifar()),
             "tiny" => Ok(Config::tiny()),
-            other => Err(format!("unknown preset {other:?} (expected cifar or tiny)")),
+            other => Err(Error::config(format!(
+                "unknown preset {other:?} (expected cifar or tiny)"
+            ))),
         }
     }
 
@@ -142,14 +144,14 @@ impl Config {
     }
 
     /// Sets one field from text, as `--set key=value` would.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), Error> {
         let json = serde_json::from_str(value).unwrap_or(serde_json::Value::String(value.into()));
         self.set_json(key, &json)
     }
 
     /// Sets one field from a JSON value (the reference's golden `.json` holds its config so).
-    pub fn set_json(&mut self, key: &str, value: &serde_json::Value) -> Result<(), String> {
-        let bad = || format!("config field {key}: cannot use {value} here");
+    pub fn set_json(&mut self, key: &str, value: &serde_json::Value) -> Result<(), Error> {
+        let bad = || Error::config(format!("config field {key}: cannot use {value} here"));
         let uint = || value.as_u64().map(|v| v as usize).ok_or_else(bad);
         let float = || value.as_f64().map(|v| v as f32).ok_or_else(bad);
         let text = || value.as_str().map(String::from).ok_or_else(bad);
@@ -169,7 +171,7 @@ impl Config {
             "inr_hidden" => self.inr_hidden = uint()?,
             "inr_layers" => self.inr_layers = uint()?,
             "patch_map_layers" => self.patch_map_layers = uint()?,
-            "out_act" => self.out_act = text()?,
+            "out_act" => self.out_act = text()?.parse()?,
             "sln_eps" => self.sln_eps = float()?,
             "g_sdpa" => self.g_sdpa = value.as_bool().ok_or_else(bad)?,
             "d_dim" => self.d_dim = uint()?,
@@ -191,11 +193,11 @@ impl Config {
             "adam_eps" => self.adam_eps = float()?,
             "bcr_real" => self.bcr_real = float()?,
             "bcr_fake" => self.bcr_fake = float()?,
-            "aug_policy" => self.aug_policy = text()?,
+            "aug_policy" => self.aug_policy = text()?.parse()?,
             "aug_prob" => self.aug_prob = float()?,
             "ema_halflife_kimg" => self.ema_halflife_kimg = float()?,
             "ema_start_kimg" => self.ema_start_kimg = float()?,
-            other => return Err(format!("unknown config field {other:?}")),
+            other => return Err(Error::config(format!("unknown config field {other:?}"))),
         }
         Ok(())
     }
@@ -230,7 +232,7 @@ impl Config {
             "inr_hidden" => json!(self.inr_hidden),
             "inr_layers" => json!(self.inr_layers),
             "patch_map_layers" => json!(self.patch_map_layers),
-            "out_act" => json!(self.out_act),
+            "out_act" => json!(self.out_act.as_str()),
             "sln_eps" => json!(self.sln_eps),
             "g_sdpa" => json!(self.g_sdpa),
             "d_dim" => json!(self.d_dim),
@@ -247,7 +249,7 @@ impl Config {
             "adam_eps" => json!(self.adam_eps),
             "bcr_real" => json!(self.bcr_real),
             "bcr_fake" => json!(self.bcr_fake),
-            "aug_policy" => json!(self.aug_policy),
+            "aug_policy" => json!(self.aug_policy.to_string()),
             "aug_prob" => json!(self.aug_prob),
             "ema_halflife_kimg" => json!(self.ema_halflife_kimg),
             "ema_start_kimg" => json!(self.ema_start_kimg),
@@ -269,8 +271,10 @@ impl Config {
 
     /// A configuration from a JSON object of fields (missing ones keep the `cifar` defaults),
     /// then checked.
-    pub fn from_json(object: &serde_json::Value) -> Result<Config, String> {
-        let fields = object.as_object().ok_or("config: expected a JSON object")?;
+    pub fn from_json(object: &serde_json::Value) -> Result<Config, Error> {
+        let fields = object.as_object().ok_or_else(|| {
+            Error::config(format!("config: expected a JSON object, found {object}"))
+        })?;
         let mut config = Config::cifar();
         for (key, value) in fields {
             config.set_json(key, value)?;
@@ -281,8 +285,11 @@ impl Config {
 
     /// Checks every field before any work starts: sizes at least 1, hyperparameters finite and
     /// in their range, and the relations between fields that the model relies on.
-    pub fn validate(&self) -> Result<(), String> {
-        let must = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
+    pub fn validate(&self) -> Result<(), Error> {
+        let must = |ok: bool, what: String| match ok {
+            true => Ok(()),
+            false => Err(Error::Config { problem: what }),
+        };
         let sizes = [
             ("img_size", self.img_size),
             ("channels", self.channels),
@@ -330,7 +337,7 @@ impl Config {
             (0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2),
             format!("betas must both lie in [0, 1), found ({b1}, {b2})"),
         )?;
-        // The policy's words and the probability, checked by the code that will use them.
+        // The probability, checked by the code that will use it.
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         AugmentParams::draw(0, self.img_size, &self.aug_policy, self.aug_prob, &mut rng)?;
         must(
@@ -352,13 +359,6 @@ impl Config {
             format!(
                 "d_dim {} must be a multiple of d_heads {}",
                 self.d_dim, self.d_heads
-            ),
-        )?;
-        must(
-            self.out_act == "none" || self.out_act == "tanh",
-            format!(
-                "out_act must be \"none\" or \"tanh\", found {:?}",
-                self.out_act
             ),
         )?;
         must(

@@ -7,10 +7,11 @@
 //! golden tensors, and the same draw can be replayed on either device. Images are NCHW in
 //! [-1, 1]; the sub-ops run in the order brightness, saturation, contrast, translation, cutout.
 
+use super::switches::{AugPolicy, Augmentation};
 use crate::autograd::{record, Op};
 use crate::backend::cpu::zeros;
 use crate::tensor::Storage;
-use crate::{Device, Tensor};
+use crate::{Device, Error, Tensor};
 use rand::Rng;
 
 // ANCHOR: params
@@ -53,35 +54,24 @@ impl AugmentParams {
     }
 
     // ANCHOR: draw
-    /// Draws the numbers for `batch` images of `size` x `size` pixels. `policy` lists sub-op
-    /// groups, comma separated: "color" (brightness, saturation, contrast), "translation",
-    /// "cutout". Each sub-op is switched on for each sample by its own coin that shows heads
-    /// with probability `prob`.
+    /// Draws the numbers for `batch` images of `size` x `size` pixels. `policy` switches the
+    /// sub-op groups on: colour (brightness, saturation, contrast), translation, cutout. Each
+    /// sub-op is switched on for each sample by its own coin that shows heads with probability
+    /// `prob`.
     pub fn draw(
         batch: usize,
         size: usize,
-        policy: &str,
+        policy: &AugPolicy,
         prob: f32,
         rng: &mut impl Rng,
-    ) -> Result<Self, String> {
-        let (mut color, mut translation, mut cutout) = (false, false, false);
-        for word in policy.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-            match word {
-                "color" => color = true,
-                "translation" => translation = true,
-                "cutout" => cutout = true,
-                other => {
-                    return Err(format!(
-                        "DiffAugment policy {policy:?}: unknown augmentation {other:?} (expected \
-                         color, translation or cutout)"
-                    ))
-                }
-            }
-        }
+    ) -> Result<Self, Error> {
+        let color = policy.contains(Augmentation::Color);
+        let translation = policy.contains(Augmentation::Translation);
+        let cutout = policy.contains(Augmentation::Cutout);
         if !(0.0..=1.0).contains(&prob) {
-            return Err(format!(
-                "DiffAugment: the probability must lie in [0, 1], found {prob}"
-            ));
+            return Err(Error::config(format!(
+                "DiffAugment (aug_prob): the probability must lie in [0, 1], found {prob}"
+            )));
         }
         let mut p = AugmentParams::identity(batch);
         // U[0, 1) < prob: never true for 0, always for 1.

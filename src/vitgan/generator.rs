@@ -2,11 +2,11 @@
 //! LayerNorms are modulated by the latent, and whose output tokens each paint one patch.
 
 use super::block::Block;
+use super::config::{Config, OutAct};
 use super::decoder::PatchDecoder;
 use super::layers::{SineEmbed, Sln};
 use super::mapping::MappingNet;
 use super::patches::stitch;
-use super::Config;
 use crate::nn::{join, Module};
 use crate::Tensor;
 use rand::Rng;
@@ -85,7 +85,7 @@ impl Generator {
         let rgb = self.inr.forward(&y);
         note(&mut trace, "inr(y)", &rgb);
         let mut img = stitch(&rgb, batch, cfg.grid(), cfg.patch);
-        if cfg.out_act == "tanh" {
+        if cfg.out_act == OutAct::Tanh {
             img = img.tanh();
         }
         note(&mut trace, "img = stitch", &img);

@@ -6,7 +6,7 @@ use super::losses::{discriminator_loss, generator_loss};
 use super::{Config, Discriminator, Generator, Mode};
 use crate::checkpoint::load_safetensors;
 use crate::nn::{load_buffers, load_parameters, named_parameters, to_device};
-use crate::{no_grad, Device, Tensor};
+use crate::{no_grad, Device, Error, Tensor};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::collections::HashMap;
@@ -23,74 +23,77 @@ pub struct Golden {
 
 impl Golden {
     /// Reads `path` and the `.json` beside it.
-    pub fn load(path: &Path) -> Result<Golden, String> {
+    pub fn load(path: &Path) -> Result<Golden, Error> {
         let tensors = load_safetensors(path)?;
         let integers = load_integers(path)?;
         let json_path = path.with_extension("json");
-        let text = std::fs::read_to_string(&json_path).map_err(|e| {
-            format!(
-                "cannot read {} (written beside the golden file): {e}",
-                json_path.display()
-            )
-        })?;
-        let meta: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| format!("{} is not valid JSON: {e}", json_path.display()))?;
-        let config = Config::from_json(&meta["config"])
-            .map_err(|e| format!("{}: {e}", json_path.display()))?;
-        let batch = meta["batch"]
-            .as_u64()
-            .ok_or(format!("{}: no integer \"batch\"", json_path.display()))?
-            as usize;
+        let text = std::fs::read_to_string(&json_path)
+            .map_err(|e| Error::io("read the golden file's companion", &json_path, e))?;
+        let bad_json = |problem: String| Error::bad_file(&json_path, problem);
+        let meta: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad_json(format!("not valid JSON: {e}")))?;
+        let config = Config::from_json(&meta["config"]).map_err(|e| bad_json(e.to_string()))?;
+        let batch = meta["batch"].as_u64().ok_or_else(|| {
+            bad_json(format!(
+                "expected an integer \"batch\", found {}",
+                meta["batch"]
+            ))
+        })? as usize;
         let golden = Golden {
             tensors,
             integers,
             config,
             batch,
         };
-        golden.check_inputs().map_err(|e| {
-            format!(
-                "{} does not match {}: {e}",
-                path.display(),
-                json_path.display()
-            )
-        })?;
+        if let Some(problem) = golden.mismatch() {
+            let problem = format!("does not match {}: {problem}", json_path.display());
+            return Err(Error::bad_file(path, problem));
+        }
         Ok(golden)
     }
 
-    /// The inputs' shapes against the `.json`'s config and batch, before anything runs on them.
-    fn check_inputs(&self) -> Result<(), String> {
+    /// The first way the inputs' shapes disagree with the `.json`'s config and batch, found
+    /// before anything runs on them.
+    fn mismatch(&self) -> Option<String> {
         let (b, c) = (self.batch, &self.config);
         if b == 0 {
-            return Err("\"batch\" is 0".into());
+            return Some("\"batch\" is 0".into());
         }
         let expected = [
             ("in.z", vec![b, c.z_dim]),
             ("in.x", vec![b, c.channels, c.img_size, c.img_size]),
         ];
         for (name, shape) in expected {
-            let found = self.get(name)?.shape();
+            let Some(found) = self.tensors.get(name).map(Tensor::shape) else {
+                return Some(format!("it has no tensor {name}"));
+            };
             if found != shape.as_slice() {
-                return Err(format!(
+                return Some(format!(
                     "tensor {name} has shape {found:?}, the config and batch give {shape:?}"
                 ));
             }
         }
         for (name, values) in &self.integers {
             if name.starts_with("aug.") && values.len() != b {
-                return Err(format!(
+                return Some(format!(
                     "tensor {name} holds {} values, expected one per image of the batch ({b})",
                     values.len()
                 ));
             }
         }
-        Ok(())
+        None
     }
 
     /// The golden tensor `name`, or an error naming it.
-    pub fn get(&self, name: &str) -> Result<&Tensor, String> {
-        self.tensors
-            .get(name)
-            .ok_or(format!("the golden file has no tensor {name}"))
+    pub fn get(&self, name: &str) -> Result<&Tensor, Error> {
+        self.tensors.get(name).ok_or_else(|| missing(name))
+    }
+}
+
+fn missing(name: &str) -> Error {
+    Error::MissingTensor {
+        kind: "golden tensor",
+        name: name.to_string(),
     }
 }
 
@@ -150,7 +153,7 @@ pub fn compare(name: &str, found: &Tensor, expected: &Tensor, max_abs: f32) -> C
 // ANCHOR: generator_check
 /// Builds the generator of the golden file's config on `device`, loads its weights (`G.*`),
 /// runs `in.z` through and compares `out.w`, `out.y` and `out.img` (max abs diff <= 1e-4).
-pub fn check_generator(golden: &Golden, device: Device) -> Result<Vec<Comparison>, String> {
+pub fn check_generator(golden: &Golden, device: Device) -> Result<Vec<Comparison>, Error> {
     let mut generator = Generator::new(&golden.config, &mut StdRng::seed_from_u64(0));
     to_device(&mut generator, device);
     load_parameters(&mut generator, &golden.tensors, "G.")?;
@@ -182,7 +185,7 @@ fn compare_gradient(name: &str, found: Option<&Tensor>, expected: &Tensor) -> Co
 /// The discriminator half of the golden file: D's logits for the real and generated images
 /// (evaluation mode: stored u, v), both losses, every gradient of G and of D, and one power
 /// iteration of every spectral norm from the stored u, v.
-pub fn check_discriminator(golden: &Golden, device: Device) -> Result<Vec<Comparison>, String> {
+pub fn check_discriminator(golden: &Golden, device: Device) -> Result<Vec<Comparison>, Error> {
     let mut rng = StdRng::seed_from_u64(0);
     let mut generator = Generator::new(&golden.config, &mut rng);
     let mut discriminator = Discriminator::new(&golden.config, &mut rng);
@@ -251,10 +254,10 @@ pub fn check_discriminator(golden: &Golden, device: Device) -> Result<Vec<Compar
 // ANCHOR_END: discriminator_check
 
 /// The int64 tensors of a safetensors file (f32 ones are read by `load_safetensors`).
-fn load_integers(path: &Path) -> Result<HashMap<String, Vec<i64>>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn load_integers(path: &Path) -> Result<HashMap<String, Vec<i64>>, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
     let file = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| format!("{} is not a valid safetensors file: {e}", path.display()))?;
+        .map_err(|e| Error::bad_file(path, format!("not a valid safetensors file: {e}")))?;
     Ok(file
         .tensors()
         .into_iter()
@@ -273,12 +276,9 @@ fn load_integers(path: &Path) -> Result<HashMap<String, Vec<i64>>, String> {
 // ANCHOR: augment_check
 /// DiffAugment's two spatial ops with the golden file's fixed parameters: translation and
 /// cutout of `in.x`, compared with `aug.translate.out` and `aug.cutout.out`.
-pub fn check_augment(golden: &Golden, device: Device) -> Result<Vec<Comparison>, String> {
-    let ints = |name: &str| -> Result<Vec<i32>, String> {
-        let values = golden
-            .integers
-            .get(name)
-            .ok_or(format!("the golden file has no tensor {name}"))?;
+pub fn check_augment(golden: &Golden, device: Device) -> Result<Vec<Comparison>, Error> {
+    let ints = |name: &str| -> Result<Vec<i32>, Error> {
+        let values = golden.integers.get(name).ok_or_else(|| missing(name))?;
         Ok(values.iter().map(|&v| v as i32).collect())
     };
     let x = golden.get("in.x")?.to_device(device);

@@ -15,22 +15,23 @@ use std::path::Path;
 /// with the configuration the run was trained with.
 pub fn load_generator(path: &Path, device: Device) -> Result<Generator, Error> {
     let (tensors, metadata) = load_checkpoint(path)?;
-    let bad = |problem: String| Error::bad_file(path, problem);
+    let bad = |problem: &dyn std::fmt::Display| Error::bad_file(path, problem.to_string());
+    let stored = |e: &dyn std::fmt::Display| bad(&format!("the stored configuration: {e}"));
     let cfg = match (metadata.get("config"), metadata.get("preset")) {
-        (Some(json), _) => serde_json::from_str(json)
-            .map_err(|e| e.to_string())
-            .and_then(|value| Config::from_json(&value))
-            .map_err(|e| bad(format!("the stored configuration: {e}")))?,
-        (None, Some(preset)) => Config::preset(preset).map_err(bad)?,
+        (Some(json), _) => {
+            let value = serde_json::from_str(json).map_err(|e| stored(&e))?;
+            Config::from_json(&value).map_err(|e| stored(&e))?
+        }
+        (None, Some(preset)) => Config::preset(preset).map_err(|e| bad(&e))?,
         (None, None) => {
             return Err(bad(
-                "no configuration or preset in the metadata: not a training checkpoint".into(),
+                &"no configuration or preset in the metadata: not a training checkpoint",
             ))
         }
     };
     let mut generator = Generator::new(&cfg, &mut StdRng::seed_from_u64(0));
     to_device(&mut generator, device);
-    load_parameters(&mut generator, &tensors, "G_ema.").map_err(bad)?;
+    load_parameters(&mut generator, &tensors, "G_ema.").map_err(|e| bad(&e))?;
     Ok(generator)
 }
 

@@ -85,7 +85,7 @@ impl Trainer {
         Tensor::randn(&[batch, self.cfg.z_dim], 0.0, 1.0, rng).to_device(self.device)
     }
 
-    fn augment(&self, x: &Tensor, rng: &mut StdRng) -> Result<Tensor, String> {
+    fn augment(&self, x: &Tensor, rng: &mut StdRng) -> Result<Tensor, Error> {
         let (batch, size) = (x.shape()[0], x.shape()[2]);
         let params =
             AugmentParams::draw(batch, size, &self.cfg.aug_policy, self.cfg.aug_prob, rng)?;
@@ -95,7 +95,7 @@ impl Trainer {
     // ANCHOR: step
     /// One D step and one G step on the real images `real` [B, C, H, W] (on any device).
     /// Fails, naming the first tensor, if a loss or a weight stops being finite.
-    pub fn train_step(&mut self, real: &Tensor) -> Result<StepStats, String> {
+    pub fn train_step(&mut self, real: &Tensor) -> Result<StepStats, Error> {
         let cfg = self.cfg.clone();
         let batch = real.shape()[0];
         let real = real.to_device(self.device);
@@ -165,7 +165,7 @@ impl Trainer {
     /// After a non-finite loss: which loss, and the first tensor that is not finite, looking
     /// where the values came from: the real images, then G's weights, then D's. (Reading only
     /// the three losses each step keeps the check cheap; the search runs only on failure.)
-    fn check_finite(&mut self, stats: &StepStats, real: &Tensor) -> Result<(), String> {
+    fn check_finite(&mut self, stats: &StepStats, real: &Tensor) -> Result<(), Error> {
         let losses = [
             ("loss_d", stats.loss_d),
             ("bcr", stats.bcr),
@@ -187,7 +187,10 @@ impl Trainer {
         if let Some(tensor) = first_non_finite(tensors) {
             culprit = format!("{culprit}; the first non-finite weight is {tensor}");
         }
-        Err(format!("training stopped at step {}: {culprit}", self.step))
+        Err(Error::Diverged {
+            step: self.step,
+            culprit,
+        })
     }
 
     /// Images from the EMA generator for latents `z` (no graph).
@@ -225,15 +228,18 @@ impl Trainer {
     /// Restores a checkpoint written by [`Trainer::save`] for the same configuration. Checks
     /// every tensor (its shape, and that its values are finite) before changing anything, so a
     /// mismatched or damaged file leaves the trainer as it was.
-    pub fn load(&mut self, path: &Path) -> Result<(), String> {
+    pub fn load(&mut self, path: &Path) -> Result<(), Error> {
         let (tensors, metadata) = load_checkpoint(path)?;
+        let refused = |problem: String| Error::Checkpoint {
+            path: path.to_path_buf(),
+            problem,
+        };
         if let Some(preset) = metadata.get("preset").filter(|p| **p != self.cfg.name) {
-            return Err(format!(
-                "{} was written by a run of the {preset:?} preset, this run's is {:?} \
+            return Err(refused(format!(
+                "written by a run of the {preset:?} preset, this run's is {:?} \
                  (pass --preset {preset})",
-                path.display(),
                 self.cfg.name
-            ));
+            )));
         }
         let mut sorted: Vec<(String, Tensor)> = tensors
             .iter()
@@ -241,31 +247,26 @@ impl Trainer {
             .collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
         if let Some(name) = first_non_finite(sorted) {
-            return Err(format!(
-                "{}: tensor {name} holds values that are not finite (NaN or infinite): \
-                 the run that wrote it had diverged",
-                path.display()
-            ));
+            return Err(refused(format!(
+                "tensor {name} holds values that are not finite (NaN or infinite): the run \
+                 that wrote it had diverged"
+            )));
         }
-        let counter = |key: &str| -> Result<u64, String> {
+        let counter = |key: &str| -> Result<u64, Error> {
             metadata
                 .get(key)
                 .and_then(|v| v.parse().ok())
-                .ok_or(format!(
-                    "{}: the checkpoint has no valid {key:?} entry",
-                    path.display()
-                ))
+                .ok_or_else(|| refused(format!("the checkpoint has no valid {key:?} entry")))
         };
         let (step, nimg, seed) = (counter("step")?, counter("nimg")?, counter("seed")?);
         let (g_step, d_step) = (counter("opt_g.step")?, counter("opt_d.step")?);
         let differences = config_differences(&metadata, &self.cfg);
-        let context = |e: String| match differences.is_empty() {
-            true => format!("{}: {e}", path.display()),
-            false => format!(
-                "{}: {e} (the checkpoint was trained with {}: pass the same with --set)",
-                path.display(),
+        let context = |e: Error| match differences.is_empty() {
+            true => refused(e.to_string()),
+            false => refused(format!(
+                "{e} (the checkpoint was trained with {}: pass the same with --set)",
                 differences.join(" ")
-            ),
+            )),
         };
         // Load into fresh copies first: nothing changes unless everything fits.
         let mut rng = StdRng::seed_from_u64(0);
