@@ -20,7 +20,7 @@ use crate::Tensor;
 // ANCHOR: gelu_linear
 impl Tensor {
     /// `self.gelu().linear(w, bias)` for `self` [.., in], a weight `w` [out, in] and a bias
-    /// [out], keeping only `self`, `w` and the bias for the backward pass.
+    /// `[out]`, keeping only `self`, `w` and the bias for the backward pass.
     pub fn gelu_linear(&self, w: &Tensor, bias: Option<&Tensor>) -> Tensor {
         self.gelu_linear_scaled(w, 1.0, bias)
     }

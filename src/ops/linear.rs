@@ -13,7 +13,7 @@ use crate::Tensor;
 // ANCHOR: linear
 impl Tensor {
     /// `self.matmul_nt(w).add(bias)` for `self` [.., in], a weight `w` [out, in] and a bias
-    /// [out]; `self.matmul_nt(w)` when there is no bias.
+    /// `[out]`; `self.matmul_nt(w)` when there is no bias.
     pub fn linear(&self, w: &Tensor, bias: Option<&Tensor>) -> Tensor {
         self.linear_scaled(w, 1.0, bias)
     }

@@ -120,7 +120,7 @@ impl Tensor {
     /// Sums a broadcast result back to `shape`: over the leading axes `shape` lacks, and over
     /// the axes where `shape` has size 1. The gradient of `broadcast_to`. Neighbouring axes
     /// that are summed over are merged into one first (a reshape, which copies nothing), so a
-    /// bias's gradient, [B, L, D] to [D], is one reduction over B L rows: one dispatch on the
+    /// bias's gradient, [B, L, D] to `[D]`, is one reduction over B L rows: one dispatch on the
     /// GPU instead of one per axis.
     pub fn sum_to(&self, shape: &[usize]) -> Tensor {
         if self.shape() == shape {

@@ -6,7 +6,7 @@
 use crate::Tensor;
 
 // ANCHOR: bcr_loss
-/// The consistency term (1/B) sum_b (d_first[b] - d_second[b])^2, a scalar, from the
+/// The consistency term (1/B) sum_b (`d_first[b]` - `d_second[b]`)^2, a scalar, from the
 /// discriminator's logits for two augmentations of the same B images.
 ///
 /// How the training step uses it (the discriminator step only): with T1 and T2 two

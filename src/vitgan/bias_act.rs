@@ -56,7 +56,7 @@ pub fn bias_lrelu2_composed(x: &Tensor, bias: &Tensor) -> Tensor {
 // ANCHOR_END: composed
 
 // ANCHOR: fused
-/// sqrt2 * leaky_relu(x + bias, 0.2) as one op: x [.., C], bias [C]. Equal to
+/// sqrt2 * leaky_relu(x + bias, 0.2) as one op: x [.., C], bias `[C]`. Equal to
 /// [`bias_lrelu2_composed`], values and gradients.
 pub fn bias_lrelu2(x: &Tensor, bias: &Tensor) -> Tensor {
     apply(BiasLrelu2, &[x, bias])

@@ -213,7 +213,7 @@ impl Discriminator {
         }
     }
 
-    /// Images [B, C, H, W] in [-1, 1] -> one logit per image [B]. In `Mode::Train` every
+    /// Images [B, C, H, W] in [-1, 1] -> one logit per image `[B]`. In `Mode::Train` every
     /// spectral norm first takes one power-iteration step.
     pub fn forward(&mut self, x: &Tensor, mode: Mode) -> Tensor {
         self.forward_traced(x, mode, None)

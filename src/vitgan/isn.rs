@@ -31,13 +31,13 @@ pub use super::isn_weight::NORMALIZE_EPS;
 pub struct IsnLinear {
     /// The raw weight, [out, in], N(0, 1) at initialization.
     pub weight: Tensor,
-    /// [out], zeros at initialization.
+    /// `[out]`, zeros at initialization.
     pub bias: Option<Tensor>,
     /// [], the largest singular value of W / sqrt(in) at initialization.
     pub sigma0: Tensor,
-    /// [out], the running estimate of W's top left singular vector.
+    /// `[out]`, the running estimate of W's top left singular vector.
     pub u: Tensor,
-    /// [in], the running estimate of W's top right singular vector.
+    /// `[in]`, the running estimate of W's top right singular vector.
     pub v: Tensor,
     /// ISN as the paper has it; the other two are for ablations ([`IsnLinear::with_norm`]).
     pub norm: DNorm,

@@ -78,7 +78,7 @@ pub fn isn_weight_composed(weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Ten
 // ANCHOR_END: composed
 
 // ANCHOR: fused
-/// W * sigma0 / (u^T W v) as one op: weight [rows, cols], u [rows], v [cols], sigma0 [].
+/// W * sigma0 / (u^T W v) as one op: weight [rows, cols], u `[rows]`, v `[cols]`, sigma0 [].
 /// Equal to [`isn_weight_composed`] up to the order of the sums; only the weight gets a
 /// gradient.
 pub fn isn_weight(weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Tensor) -> Tensor {

@@ -96,7 +96,7 @@ impl Module for EqLinear {
 pub struct SineEmbed {
     /// [dim, 2]
     pub weight: Tensor,
-    /// [dim]
+    /// `[dim]`
     pub bias: Tensor,
     coords: Tensor,
 }

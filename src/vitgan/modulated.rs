@@ -59,7 +59,7 @@ pub(crate) fn dims(op: &str, x: &Tensor, weight: &Tensor, style: &Tensor) -> Dim
 
 // ANCHOR: naive
 /// The definition, literally: N per-sample weights W'[n, o, i] = W[o, i] a[n, i] (demodulated:
-/// each row divided by its norm), then out[n] = x[n] W'[n]^T. Primitive ops only, so autograd
+/// each row divided by its norm), then `out[n] = x[n] W'[n]^T`. Primitive ops only, so autograd
 /// differentiates it; N * out * in floats, which is what the fused form avoids.
 pub fn modulated_linear_naive(
     x: &Tensor,

@@ -3,7 +3,7 @@
 //! GPU's are in src/backend/gpu/isn.rs and take the same arguments.
 
 // ANCHOR: power_iteration
-/// normalize(W^T x) (`transposed`, x [rows] -> [cols]) or normalize(W x) (x [cols] -> [rows])
+/// normalize(W^T x) (`transposed`, x `[rows]` -> `[cols]`) or normalize(W x) (x `[cols]` -> `[rows]`)
 /// for the row-major W [rows, cols], normalize(y) = y / max(|y|, eps) as `F.normalize`. The
 /// sums run in f64, so the CPU gives the accurate result the GPU is compared with.
 pub fn product_normalize(
