@@ -13,6 +13,7 @@ pub mod bias_act;
 mod broadcast;
 mod buffer;
 mod fast_math;
+pub mod fourier;
 pub mod gelu;
 mod kernel_choice;
 pub mod layer_norm;
