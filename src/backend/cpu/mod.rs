@@ -21,6 +21,7 @@ mod matmul;
 mod movement;
 #[cfg(target_arch = "x86_64")]
 mod panels;
+pub mod patches;
 mod product;
 mod reduce;
 mod split_k;
