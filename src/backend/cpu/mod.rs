@@ -19,6 +19,7 @@ mod kernel_choice;
 pub mod layer_norm;
 mod matmul;
 mod movement;
+pub mod overlapping;
 #[cfg(target_arch = "x86_64")]
 mod panels;
 pub mod patches;
