@@ -12,6 +12,7 @@ use std::mem::MaybeUninit;
 pub mod bias_act;
 mod broadcast;
 mod buffer;
+pub mod diffaugment;
 mod fast_math;
 pub mod fourier;
 pub mod gelu;
