@@ -13,6 +13,7 @@ pub mod bias_act;
 mod broadcast;
 mod buffer;
 pub mod diffaugment;
+pub mod dot_attention;
 mod fast_math;
 pub mod fourier;
 pub mod gelu;
