@@ -18,6 +18,7 @@ mod fast_math;
 pub mod fourier;
 pub mod gelu;
 mod kernel_choice;
+pub mod l2_attention;
 pub mod layer_norm;
 mod matmul;
 mod movement;
