@@ -6,10 +6,14 @@
 //! drawn numbers as arguments: the ops are then deterministic, testable against the reference's
 //! golden tensors, and the same draw can be replayed on either device. Images are NCHW in
 //! [-1, 1]; the sub-ops run in the order brightness, saturation, contrast, translation, cutout.
+//! Translation and cutout are fused ops: their index maps and CPU loops are in
+//! src/backend/cpu/diffaugment.rs, their GPU launchers in src/backend/gpu/diffaugment.rs.
 
 use super::switches::{AugPolicy, Augmentation};
-use crate::autograd::{record, Op};
+use crate::autograd::{apply, FusedOp, Op};
+use crate::backend::cpu::diffaugment::in_square;
 use crate::backend::cpu::zeros;
+use crate::backend::on_device;
 use crate::tensor::Storage;
 use crate::{Device, Error, Tensor};
 use rand::Rng;
@@ -173,25 +177,6 @@ pub fn contrast(x: &Tensor, factor: &[f32]) -> Tensor {
 }
 // ANCHOR_END: colour
 
-// ANCHOR: maps
-/// The input pixel that output pixel (i, j) of a sample shifted by (tx, ty) reads.
-fn shifted(i: usize, j: usize, (tx, ty): (i32, i32), (h, w): (usize, usize)) -> Option<usize> {
-    let (r, c) = (i as i64 + tx as i64, j as i64 + ty as i64);
-    ((0..h as i64).contains(&r) && (0..w as i64).contains(&c)).then(|| r as usize * w + c as usize)
-}
-
-/// Is pixel (i, j) inside the k x k square whose rows are cx - k/2 .. cx - k/2 + k - 1 (and the
-/// same for columns around cy)?
-fn in_square(i: usize, j: usize, (cx, cy): (i32, i32), k: usize) -> bool {
-    let (top, left, k) = (
-        cx as i64 - (k / 2) as i64,
-        cy as i64 - (k / 2) as i64,
-        k as i64,
-    );
-    (top..top + k).contains(&(i as i64)) && (left..left + k).contains(&(j as i64))
-}
-// ANCHOR_END: maps
-
 /// Which spatial op, with its per-sample integers.
 #[derive(Clone, Debug)]
 enum Spatial {
@@ -242,35 +227,29 @@ impl Op for Spatial {
 // ANCHOR: run
 /// Applies a spatial op on the input's device.
 fn run(x: &Tensor, op: Spatial) -> Tensor {
-    let (b, c, h, w) = dims("diff_augment", x);
-    let storage = match x.storage() {
-        Storage::Cpu(values) => {
-            let mut out = zeros(b * c * h * w);
-            for (plane, (dst, src)) in out.chunks_mut(h * w).zip(values.chunks(h * w)).enumerate() {
-                let s = plane / c;
-                for (p, v) in dst.iter_mut().enumerate() {
-                    let (i, j) = (p / w, p % w);
-                    *v = match &op {
-                        Spatial::Translate { tx, ty } => {
-                            shifted(i, j, (tx[s], ty[s]), (h, w)).map_or(0.0, |q| src[q])
-                        }
-                        Spatial::Cutout { cx, cy, k } if in_square(i, j, (cx[s], cy[s]), *k) => 0.0,
-                        Spatial::Cutout { .. } => src[p],
-                    };
-                }
-            }
-            Storage::cpu_from_vec(out)
+    apply(op, &[x])
+}
+
+impl FusedOp for Spatial {
+    fn output_shape(&self, inputs: &[&Tensor]) -> Vec<usize> {
+        dims("diff_augment", inputs[0]);
+        inputs[0].shape().to_vec()
+    }
+
+    fn forward(&mut self, inputs: &[&Tensor]) -> Storage {
+        let [x] = inputs else {
+            unreachable!("translate and cutout take one input")
+        };
+        let shape = dims("diff_augment", x);
+        match self {
+            Spatial::Translate { tx, ty } => on_device!((x) =>
+                cpu::diffaugment::translate(x, shape, tx, ty),
+                gpu::diffaugment::translate(x, shape, tx, ty)),
+            Spatial::Cutout { cx, cy, k } => on_device!((x) =>
+                cpu::diffaugment::cutout(x, shape, cx, cy, *k),
+                gpu::diffaugment::cutout(x, shape, cx, cy, *k)),
         }
-        #[cfg(feature = "gpu")]
-        Storage::Gpu(buffer) => {
-            use crate::backend::gpu::diffaugment as gpu;
-            Storage::Gpu(std::sync::Arc::new(match &op {
-                Spatial::Translate { tx, ty } => gpu::translate(buffer, (b, c, h, w), tx, ty),
-                Spatial::Cutout { cx, cy, k } => gpu::cutout(buffer, (b, c, h, w), cx, cy, *k),
-            }))
-        }
-    };
-    Tensor::from_op(storage, x.shape().to_vec(), record(op, &[x]))
+    }
 }
 // ANCHOR_END: run
 

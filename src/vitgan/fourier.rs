@@ -2,9 +2,13 @@
 //! and phase per feature. ViTGAN uses it twice: the generator's input tokens (the 8x8 grid of
 //! patch positions, dim = width) and the patch decoder's E_fou (the P x P pixels inside a patch,
 //! dim = D_f). Book chapter "Fourier position embedding".
+//!
+//! [`sine_embedding`] is the fused op: its CPU loops are in src/backend/cpu/fourier.rs, its
+//! GPU launchers in src/backend/gpu/fourier.rs.
 
-use crate::autograd::{record, Op};
-use crate::backend::cpu::{alloc, zeros};
+use crate::autograd::{apply, FusedOp, Op};
+use crate::backend::cpu::alloc;
+use crate::backend::on_device;
 use crate::tensor::Storage;
 use crate::Tensor;
 use rand::Rng;
@@ -80,27 +84,6 @@ fn check(coords: &Tensor, weight: &Tensor, bias: &Tensor) -> (usize, usize) {
     (c[0], w[0])
 }
 
-fn cpu_values(t: &Tensor) -> &[f32] {
-    match t.storage() {
-        Storage::Cpu(values) => values,
-        #[cfg(feature = "gpu")]
-        Storage::Gpu(_) => unreachable!("devices are checked to agree"),
-    }
-}
-
-// ANCHOR: cpu_forward
-fn forward_cpu(c: &[f32], w: &[f32], b: &[f32], dim: usize) -> Vec<f32> {
-    let mut out = zeros(c.len() / 2 * dim);
-    for (row, o) in out.chunks_mut(dim).enumerate() {
-        let (x, y) = (c[2 * row], c[2 * row + 1]);
-        for (j, o) in o.iter_mut().enumerate() {
-            *o = (x * w[2 * j] + y * w[2 * j + 1] + b[j]).sin();
-        }
-    }
-    out
-}
-// ANCHOR_END: cpu_forward
-
 // ANCHOR: backward
 /// E = sin(Z), Z = C W^T + b (C: coords [M, 2], W: [dim, 2]). With G = dL/dE and
 /// G' = G * cos(Z) = dL/dZ (elementwise, the chain rule through sin):
@@ -119,45 +102,15 @@ impl Op for SineEmbedding {
     }
 
     fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
-        let (coords, weight, bias) = (&inputs[0], &inputs[1], &inputs[2]);
+        let [coords, weight, bias] = inputs else {
+            unreachable!("sine_embedding records three inputs")
+        };
         // In ViTGAN the coordinates are constants: skip their gradient unless asked for it.
         let want_coords = coords.is_requires_grad();
         let (m, dim) = (coords.shape()[0], weight.shape()[0]);
-        let (dc, dw, db) = match grad.storage() {
-            Storage::Cpu(g) => {
-                let (dc, dw, db) = backward_cpu(
-                    cpu_values(coords),
-                    cpu_values(weight),
-                    cpu_values(bias),
-                    g,
-                    want_coords,
-                );
-                (
-                    want_coords.then(|| Storage::cpu_from_vec(dc)),
-                    Storage::cpu_from_vec(dw),
-                    Storage::cpu_from_vec(db),
-                )
-            }
-            #[cfg(feature = "gpu")]
-            Storage::Gpu(g) => {
-                let buffer = |t: &Tensor| match t.storage() {
-                    Storage::Gpu(b) => b.clone(),
-                    Storage::Cpu(_) => unreachable!("devices are checked to agree"),
-                };
-                let (c, w, b) = (buffer(coords), buffer(weight), buffer(bias));
-                let (dc, dw, db) = crate::backend::gpu::fourier::sine_embedding_backward(
-                    &c,
-                    &w,
-                    &b,
-                    g,
-                    m,
-                    dim,
-                    want_coords,
-                );
-                let wrap = |b| Storage::Gpu(std::sync::Arc::new(b));
-                (dc.map(wrap), wrap(dw), wrap(db))
-            }
-        };
+        let (dc, dw, db) = on_device!((coords, weight, bias, grad) =>
+            cpu::fourier::backward(coords, weight, bias, grad, want_coords),
+            gpu::fourier::backward(coords, weight, bias, grad, want_coords));
         vec![
             dc.map(|s| Tensor::from_storage(s, vec![m, 2])),
             Some(Tensor::from_storage(dw, vec![dim, 2])),
@@ -165,58 +118,31 @@ impl Op for SineEmbedding {
         ]
     }
 }
-
-/// (dL/dC, dL/dW, dL/db) in one pass over Z; dL/dC stays empty unless `want_coords`.
-fn backward_cpu(
-    c: &[f32],
-    w: &[f32],
-    b: &[f32],
-    g: &[f32],
-    want_coords: bool,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let dim = b.len();
-    let mut dc = zeros(if want_coords { c.len() } else { 0 });
-    let mut dw = zeros(dim * 2);
-    let mut db = zeros(dim);
-    for (row, g) in g.chunks(dim).enumerate() {
-        let (x, y) = (c[2 * row], c[2 * row + 1]);
-        let (mut dx, mut dy) = (0.0, 0.0);
-        for j in 0..dim {
-            let gz = g[j] * (x * w[2 * j] + y * w[2 * j + 1] + b[j]).cos();
-            dw[2 * j] += gz * x;
-            dw[2 * j + 1] += gz * y;
-            db[j] += gz;
-            dx += gz * w[2 * j];
-            dy += gz * w[2 * j + 1];
-        }
-        if want_coords {
-            dc[2 * row] = dx;
-            dc[2 * row + 1] = dy;
-        }
-    }
-    (dc, dw, db)
-}
 // ANCHOR_END: backward
 
 // ANCHOR: sine_embedding
 /// sin(coords W^T + b): coords [M, 2], weight [dim, 2], bias [dim] -> [M, dim]. Fused: one
 /// pass, no [M, dim] intermediate, and a hand-written backward.
 pub fn sine_embedding(coords: &Tensor, weight: &Tensor, bias: &Tensor) -> Tensor {
-    let (m, dim) = check(coords, weight, bias);
-    let storage = match coords.storage() {
-        Storage::Cpu(c) => {
-            Storage::cpu_from_vec(forward_cpu(c, cpu_values(weight), cpu_values(bias), dim))
-        }
-        #[cfg(feature = "gpu")]
-        Storage::Gpu(c) => {
-            let (Storage::Gpu(w), Storage::Gpu(b)) = (weight.storage(), bias.storage()) else {
-                unreachable!("devices are checked to agree")
-            };
-            let out = crate::backend::gpu::fourier::sine_embedding(c, w, b, m, dim);
-            Storage::Gpu(std::sync::Arc::new(out))
-        }
-    };
-    let node = record(SineEmbedding, &[coords, weight, bias]);
-    Tensor::from_op(storage, vec![m, dim], node)
+    apply(SineEmbedding, &[coords, weight, bias])
+}
+
+impl FusedOp for SineEmbedding {
+    fn output_shape(&self, inputs: &[&Tensor]) -> Vec<usize> {
+        let [coords, weight, bias] = inputs else {
+            unreachable!("sine_embedding takes three inputs")
+        };
+        let (m, dim) = check(coords, weight, bias);
+        vec![m, dim]
+    }
+
+    fn forward(&mut self, inputs: &[&Tensor]) -> Storage {
+        let [coords, weight, bias] = inputs else {
+            unreachable!("sine_embedding takes three inputs")
+        };
+        on_device!((coords, weight, bias) =>
+            cpu::fourier::forward(coords, weight, bias),
+            gpu::fourier::forward(coords, weight, bias))
+    }
 }
 // ANCHOR_END: sine_embedding

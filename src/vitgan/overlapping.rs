@@ -6,10 +6,12 @@
 //! Layout (the reference's `F.pad(x, P/2)` then `F.unfold(kernel 2P, stride P).transpose(1, 2)`):
 //! an image [B, C, H, W] gives [B, L, C * (2P)^2] with L = (H/P) * (W/P) tokens in row-major
 //! grid order and each window flattened in (channel, ky, kx) order. Token (r, s), offset
-//! (ky, kx) reads pixel (r * P + ky - P/2, s * P + kx - P/2), or zero outside the image.
+//! (ky, kx) reads pixel (r * P + ky - P/2, s * P + kx - P/2), or zero outside the image. The
+//! CPU loops walk that map in src/backend/cpu/overlapping.rs; the GPU's kernels are
+//! wgsl/unfold.wgsl.
 
-use crate::autograd::{record, Op};
-use crate::backend::cpu::zeros;
+use crate::autograd::{apply, FusedOp, Op};
+use crate::backend::on_device;
 use crate::tensor::Storage;
 use crate::Tensor;
 
@@ -46,40 +48,18 @@ impl Layout {
     fn cols_shape(self) -> Vec<usize> {
         vec![self.batch, self.tokens(), self.features()]
     }
-}
 
-// ANCHOR: window_map
-/// Calls `f(column index, Some(image index))` for every element of the windows
-/// [B, L, C * 2P * 2P], in order, with `None` where the window reaches into the zero padding.
-/// Each image pixel occurs in up to four windows (two rows of windows times two columns).
-fn for_each_window_value(l: Layout, mut f: impl FnMut(usize, Option<usize>)) {
-    let (p, k, half) = (l.patch, l.window(), l.patch / 2);
-    let (grid_h, grid_w) = (l.height / p, l.width / p);
-    let mut col = 0;
-    for b in 0..l.batch {
-        for r in 0..grid_h {
-            for s in 0..grid_w {
-                for c in 0..l.channels {
-                    for ky in 0..k {
-                        for kx in 0..k {
-                            // Coordinates in the padded image, where the real one starts at
-                            // (P/2, P/2): unsigned, so "above the image" is `< half`.
-                            let (yp, xp) = (r * p + ky, s * p + kx);
-                            let inside = (half..half + l.height).contains(&yp)
-                                && (half..half + l.width).contains(&xp);
-                            let pixel = inside.then(|| {
-                                ((b * l.channels + c) * l.height + yp - half) * l.width + xp - half
-                            });
-                            f(col, pixel);
-                            col += 1;
-                        }
-                    }
-                }
-            }
-        }
+    /// (B, C, H, W, P), as the kernels take them.
+    fn dims(self) -> (usize, usize, usize, usize, usize) {
+        (
+            self.batch,
+            self.channels,
+            self.height,
+            self.width,
+            self.patch,
+        )
     }
 }
-// ANCHOR_END: window_map
 
 /// Which way the values move.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -94,6 +74,7 @@ enum Direction {
 /// Unfold is a linear map U (a 0/1 matrix: each window value copies one pixel or is zero); fold
 /// is its transpose U^T. The gradient of y = U x is U^T g and that of y = U^T g is U g, so each
 /// op's backward is the other one.
+#[derive(Clone, Copy)]
 struct Windows(Layout, Direction);
 
 impl Op for Windows {
@@ -129,41 +110,34 @@ impl Op for Windows {
 // ANCHOR: run
 /// Unfolds an image or folds windows on the input's device.
 fn run(x: &Tensor, l: Layout, d: Direction) -> Tensor {
-    let (shape, out_shape) = match d {
-        Direction::Unfold => (l.image_shape(), l.cols_shape()),
-        Direction::Fold => (l.cols_shape(), l.image_shape()),
-    };
-    debug_assert_eq!(x.shape(), shape.as_slice());
-    let storage = match x.storage() {
-        Storage::Cpu(values) => {
-            let mut out = zeros(out_shape.iter().product());
-            match d {
-                Direction::Unfold => for_each_window_value(l, |col, pixel| {
-                    if let Some(pixel) = pixel {
-                        out[col] = values[pixel];
-                    }
-                }),
-                // The same map read the other way: every window value goes back to its pixel,
-                // and a pixel seen by several windows collects all of them.
-                Direction::Fold => for_each_window_value(l, |col, pixel| {
-                    if let Some(pixel) = pixel {
-                        out[pixel] += values[col];
-                    }
-                }),
-            }
-            Storage::cpu_from_vec(out)
+    apply(Windows(l, d), &[x])
+}
+
+impl FusedOp for Windows {
+    fn output_shape(&self, inputs: &[&Tensor]) -> Vec<usize> {
+        let Windows(l, d) = *self;
+        let (shape, out_shape) = match d {
+            Direction::Unfold => (l.image_shape(), l.cols_shape()),
+            Direction::Fold => (l.cols_shape(), l.image_shape()),
+        };
+        debug_assert_eq!(inputs[0].shape(), shape.as_slice());
+        out_shape
+    }
+
+    fn forward(&mut self, inputs: &[&Tensor]) -> Storage {
+        let [x] = inputs else {
+            unreachable!("unfold_patches and fold_patches take one input")
+        };
+        let dims = self.0.dims();
+        match self.1 {
+            Direction::Unfold => on_device!((x) =>
+                cpu::overlapping::unfold(x, dims),
+                gpu::overlapping::unfold(x, dims)),
+            Direction::Fold => on_device!((x) =>
+                cpu::overlapping::fold(x, dims),
+                gpu::overlapping::fold(x, dims)),
         }
-        #[cfg(feature = "gpu")]
-        Storage::Gpu(buffer) => {
-            use crate::backend::gpu::overlapping;
-            let dims = (l.batch, l.channels, l.height, l.width, l.patch);
-            Storage::Gpu(std::sync::Arc::new(match d {
-                Direction::Unfold => overlapping::unfold(buffer, dims),
-                Direction::Fold => overlapping::fold(buffer, dims),
-            }))
-        }
-    };
-    Tensor::from_op(storage, out_shape, record(Windows(l, d), &[x]))
+    }
 }
 // ANCHOR_END: run
 

@@ -3,10 +3,11 @@
 //! image back into them. Each is the other's backward. Book chapter "SIREN".
 //!
 //! Token t = row * grid + col (row-major over the grid of patches); pixel (Y, X) of the image
-//! belongs to token (Y / P, X / P), at in-patch index (Y % P) * P + X % P.
+//! belongs to token (Y / P, X / P), at in-patch index (Y % P) * P + X % P. The CPU loops walk
+//! that map in src/backend/cpu/patches.rs; the GPU's kernel is wgsl/patches.wgsl.
 
-use crate::autograd::{record, Op};
-use crate::backend::cpu::zeros;
+use crate::autograd::{apply, FusedOp, Op};
+use crate::backend::on_device;
 use crate::tensor::Storage;
 use crate::Tensor;
 
@@ -36,29 +37,12 @@ impl Layout {
         let side = self.grid * self.patch;
         vec![self.batch, self.channels, side, side]
     }
-}
 
-// ANCHOR: pixel_map
-/// Calls `f(image index, patch index)` for every value: element (b, c, Y, X) of the image
-/// [B, C, S, S] (S = G * P) is element (b * G * G + (Y / P) * G + X / P, (Y % P) * P + X % P, c)
-/// of the patches [B * G * G, P * P, C]. A bijection: each index of either side occurs once.
-fn for_each_pixel(l: Layout, mut f: impl FnMut(usize, usize)) {
-    let (side, p) = (l.grid * l.patch, l.patch);
-    let mut image = 0;
-    for b in 0..l.batch {
-        for c in 0..l.channels {
-            for y in 0..side {
-                for x in 0..side {
-                    let token = b * l.grid * l.grid + (y / p) * l.grid + x / p;
-                    let pixel = (y % p) * p + x % p;
-                    f(image, (token * p * p + pixel) * l.channels + c);
-                    image += 1;
-                }
-            }
-        }
+    /// (B, G, P, C), as the kernels take them.
+    fn dims(self) -> (usize, usize, usize, usize) {
+        (self.batch, self.grid, self.patch, self.channels)
     }
 }
-// ANCHOR_END: pixel_map
 
 /// Which way the values move.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -72,6 +56,7 @@ enum Direction {
 // ANCHOR: rules
 /// Both ops only move values, each undoing the other, so each one's backward is the other
 /// applied to the incoming gradient.
+#[derive(Clone, Copy)]
 struct Move(Layout, Direction);
 
 impl Op for Move {
@@ -108,31 +93,34 @@ impl Op for Move {
 // ANCHOR: run
 /// Moves `x` (patches for `Stitch`, an image for `Unstitch`) on its device.
 fn run(x: &Tensor, l: Layout, d: Direction) -> Tensor {
-    let (shape, out_shape) = match d {
-        Direction::Stitch => (l.patches_shape(), l.image_shape()),
-        Direction::Unstitch => (l.image_shape(), l.patches_shape()),
-    };
-    debug_assert_eq!(x.shape(), shape.as_slice());
-    let storage = match x.storage() {
-        Storage::Cpu(values) => {
-            let mut out = zeros(values.len());
-            match d {
-                Direction::Stitch => for_each_pixel(l, |image, patch| out[image] = values[patch]),
-                Direction::Unstitch => for_each_pixel(l, |image, patch| out[patch] = values[image]),
-            }
-            Storage::cpu_from_vec(out)
+    apply(Move(l, d), &[x])
+}
+
+impl FusedOp for Move {
+    fn output_shape(&self, inputs: &[&Tensor]) -> Vec<usize> {
+        let Move(l, d) = *self;
+        let (shape, out_shape) = match d {
+            Direction::Stitch => (l.patches_shape(), l.image_shape()),
+            Direction::Unstitch => (l.image_shape(), l.patches_shape()),
+        };
+        debug_assert_eq!(inputs[0].shape(), shape.as_slice());
+        out_shape
+    }
+
+    fn forward(&mut self, inputs: &[&Tensor]) -> Storage {
+        let [x] = inputs else {
+            unreachable!("stitch and unstitch take one input")
+        };
+        let dims = self.0.dims();
+        match self.1 {
+            Direction::Stitch => on_device!((x) =>
+                cpu::patches::stitch(x, dims),
+                gpu::patches::stitch(x, dims)),
+            Direction::Unstitch => on_device!((x) =>
+                cpu::patches::unstitch(x, dims),
+                gpu::patches::unstitch(x, dims)),
         }
-        #[cfg(feature = "gpu")]
-        Storage::Gpu(buffer) => {
-            use crate::backend::gpu::patches;
-            let dims = (l.batch, l.grid, l.patch, l.channels);
-            Storage::Gpu(std::sync::Arc::new(match d {
-                Direction::Stitch => patches::stitch(buffer, dims),
-                Direction::Unstitch => patches::unstitch(buffer, dims),
-            }))
-        }
-    };
-    Tensor::from_op(storage, out_shape, record(Move(l, d), &[x]))
+    }
 }
 // ANCHOR_END: run
 

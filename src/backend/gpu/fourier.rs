@@ -29,13 +29,8 @@ fn info(m: usize, dim: usize) -> [u32; 2] {
 
 // ANCHOR: launch_forward
 /// sin(coords W^T + b) for coords [m, 2], weight [dim, 2], bias [dim]: an [m, dim] buffer.
-pub fn sine_embedding(
-    coords: &GpuBuffer,
-    weight: &GpuBuffer,
-    bias: &GpuBuffer,
-    m: usize,
-    dim: usize,
-) -> GpuBuffer {
+pub fn forward(coords: &GpuBuffer, weight: &GpuBuffer, bias: &GpuBuffer) -> GpuBuffer {
+    let (m, dim) = (coords.len() / 2, bias.len());
     let out = GpuBuffer::uninit(m * dim);
     launch(
         FOURIER,
@@ -51,15 +46,14 @@ pub fn sine_embedding(
 // ANCHOR: launch_backward
 /// (dL/dcoords when `want_coords`, dL/dweight, dL/dbias) from the gradient `grad` [m, dim] of
 /// the output: pack (W | b), G' = G * cos(Z), then the two reductions of G'.
-pub fn sine_embedding_backward(
+pub fn backward(
     coords: &GpuBuffer,
     weight: &GpuBuffer,
     bias: &GpuBuffer,
     grad: &GpuBuffer,
-    m: usize,
-    dim: usize,
     want_coords: bool,
 ) -> (Option<GpuBuffer>, GpuBuffer, GpuBuffer) {
+    let (m, dim) = (coords.len() / 2, bias.len());
     let info = info(m, dim);
     let params = GpuBuffer::uninit(dim * 3);
     launch(

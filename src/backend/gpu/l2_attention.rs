@@ -1,9 +1,10 @@
 //! Launchers for wgsl/l2_attention.wgsl: the attention matrix of L2-distance self-attention and
-//! the two row kernels of its backward (src/vitgan/l2_attention.rs holds the op and the math;
-//! the products with v are the tiled matmul, reached through `Tensor::matmul`).
+//! the two row kernels of its backward, and the products with v, which are the tiled matmul's
+//! strided products (src/vitgan/l2_attention.rs holds the op and the math).
 
 use super::buffers::GpuBuffer;
 use super::launch::{launch, u32_of, Grid, Kernel};
+use super::{matmul_strided, MatrixLayout, StridedProduct};
 
 const L2_ATTENTION: Kernel = Kernel {
     name: "l2_attention.wgsl",
@@ -120,3 +121,75 @@ pub fn query_grad(q: &GpuBuffer, ds: &GpuBuffer, dims: Dims) -> GpuBuffer {
     dq
 }
 // ANCHOR_END: query_grad_launcher
+
+// ANCHOR: gpu_products
+// The products of L2 attention on the GPU, one per head, each operand read where it lies: the
+// attention matrix and its gradient as `[B, H, L, L]`, the heads of q, v, their gradients and
+// the output in place in `[B, L, H * dh]`.
+
+/// A X per head (A^T X if `transposed`), A `[B, H, L, L]`, X and the result `[B, L, H dh]`.
+fn weights_times_heads(
+    a: &GpuBuffer,
+    transposed: bool,
+    x: &GpuBuffer,
+    [b, h, l, dh]: [usize; 4],
+) -> GpuBuffer {
+    let heads = MatrixLayout::heads(l, h * dh, dh, 0);
+    let out = GpuBuffer::uninit(b * l * h * dh);
+    let product = StridedProduct {
+        dims: [b * h, l, l, dh],
+        heads: h,
+        layouts: [MatrixLayout::packed(h, l, l), heads, heads],
+        transposed: [transposed, false],
+        alpha: 1.0,
+    };
+    matmul_strided(a, x, &out, product);
+    out
+}
+
+/// X Y^T per head, X and Y `[B, L, H dh]`, the result `[B, H, L, L]`.
+fn heads_times_heads_t(x: &GpuBuffer, y: &GpuBuffer, [b, h, l, dh]: [usize; 4]) -> GpuBuffer {
+    let heads = MatrixLayout::heads(l, h * dh, dh, 0);
+    let out = GpuBuffer::uninit(b * h * l * l);
+    let product = StridedProduct {
+        dims: [b * h, l, dh, l],
+        heads: h,
+        layouts: [heads, heads, MatrixLayout::packed(h, l, l)],
+        transposed: [false, true],
+        alpha: 1.0,
+    };
+    matmul_strided(x, y, &out, product);
+    out
+}
+
+/// (A, A V) from the heads of q and v: the attention kernel, then one product.
+pub fn forward(q: &GpuBuffer, v: &GpuBuffer, dims: Dims) -> (GpuBuffer, GpuBuffer) {
+    let a = attention(q, dims);
+    // The product with v is an ordinary product per head, which the tiled matmul reads and
+    // writes in place.
+    let out = weights_times_heads(&a, false, v, dims);
+    (a, out)
+}
+// ANCHOR_END: gpu_products
+
+// ANCHOR: gpu_backward
+/// (dq, dv) from q, v, the attention matrix `a` and the output gradient `g`, each only when
+/// `needed` (q's, v's) says so.
+pub fn backward(
+    q: &GpuBuffer,
+    v: &GpuBuffer,
+    a: &GpuBuffer,
+    g: &GpuBuffer,
+    dims: Dims,
+    [q_needed, v_needed]: [bool; 2],
+) -> (Option<GpuBuffer>, Option<GpuBuffer>) {
+    // The products are the tiled matmul's, reading and writing the heads in place.
+    let dv = v_needed.then(|| weights_times_heads(a, true, g, dims));
+    let dq = q_needed.then(|| {
+        let da = heads_times_heads_t(g, v, dims);
+        let ds = softmax_backward(a, &da, dims);
+        query_grad(q, &ds, dims)
+    });
+    (dq, dv)
+}
+// ANCHOR_END: gpu_backward

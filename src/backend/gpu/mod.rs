@@ -17,6 +17,7 @@ mod profile;
 pub mod adam;
 pub mod bias_act;
 pub mod diffaugment;
+pub mod dot_attention;
 pub mod fourier;
 pub mod isn;
 pub mod l2_attention;
