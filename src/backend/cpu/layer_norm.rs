@@ -5,6 +5,10 @@ use super::{add_assign, sum_pairs_f64, zeros};
 use crate::backend::LayerNormShape;
 use rayon::prelude::*;
 
+/// (d_h, d_gamma, d_beta) as the backward returns them, each only where it was needed; packed,
+/// d_gamma holds `[d_gamma | d_beta]` and d_beta is `None`.
+pub type Gradients<V> = (Option<V>, Option<V>, Option<V>);
+
 // ANCHOR: cpu
 /// (mu, 1 / sqrt(var + eps)) of one row. The variance is summed from centred values (two
 /// passes), so rows with a large mean keep it; both sums run in f64, so the CPU result is the
@@ -60,7 +64,7 @@ pub fn backward(
     g: &[f32],
     shape: LayerNormShape,
     _needed: [bool; 2],
-) -> (Option<Vec<f32>>, Option<Vec<f32>>, Option<Vec<f32>>) {
+) -> Gradients<Vec<f32>> {
     let (dh, dgamma, dbeta) = backward_all(h, gamma, g, shape);
     if !shape.packed {
         return (Some(dh), Some(dgamma), Some(dbeta));

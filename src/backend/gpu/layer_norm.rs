@@ -3,6 +3,7 @@
 
 use super::buffers::GpuBuffer;
 use super::sln::{self, Affine, AffineGrads};
+use crate::backend::cpu::layer_norm::Gradients;
 use crate::backend::LayerNormShape;
 
 /// (offset + gamma[b]) * layer_norm(h[b, l]) + beta[b] for every row; with `packed`, `gamma`
@@ -28,7 +29,7 @@ pub fn backward(
     grad: &GpuBuffer,
     shape: LayerNormShape,
     [need_input, need_affine]: [bool; 2],
-) -> (Option<GpuBuffer>, Option<GpuBuffer>, Option<GpuBuffer>) {
+) -> Gradients<GpuBuffer> {
     let LayerNormShape {
         dims, eps, offset, ..
     } = shape;
