@@ -18,6 +18,7 @@ mod movement;
 mod panels;
 mod reduce;
 mod split_k;
+mod walk;
 
 pub use broadcast::{zip_broadcast, zip_sum_to};
 pub use buffer::{alloc, zeros, CpuBuffer};
