@@ -2,7 +2,7 @@
 //! (src/vitgan/bias_act.rs holds the op and the math).
 
 use super::buffers::GpuBuffer;
-use super::kernels::groups_for;
+use super::launch::groups_for;
 use super::launch::{launch, u32_of, Kernel};
 
 const BIAS_ACT: Kernel = Kernel {

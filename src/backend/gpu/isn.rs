@@ -2,7 +2,7 @@
 //! normalization (src/vitgan/isn.rs holds the layer and the math).
 
 use super::buffers::GpuBuffer;
-use super::kernels::groups_for;
+use super::launch::groups_for;
 use super::launch::{launch, u32_of, Grid, Kernel};
 
 const ISN: Kernel = Kernel {

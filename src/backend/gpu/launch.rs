@@ -3,9 +3,9 @@
 
 use super::context::{context, GpuContext};
 use super::profile::Profiler;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 
 /// Dispatches recorded before the encoder is submitted: enough to keep the GPU busy, few enough
 /// that retired buffers come back to the pool regularly.
@@ -60,8 +60,7 @@ const INFO_BYTES: u64 = (INFO_SLOTS * 4) as u64;
 
 /// The batch of dispatches being recorded: one encoder with one open compute pass, and the info
 /// records of its dispatches.
-#[derive(Default)]
-pub(crate) struct Recorder {
+struct Recorder {
     // Declared before `encoder`: the pass must end (drop) before the encoder can finish.
     pass: Option<wgpu::ComputePass<'static>>,
     encoder: Option<wgpu::CommandEncoder>,
@@ -72,6 +71,16 @@ pub(crate) struct Recorder {
     pending: u32,
     profiler: Option<Profiler>,
 }
+
+/// The one batch being recorded (there is one device per process: `context`).
+static RECORDER: Mutex<Recorder> = Mutex::new(Recorder {
+    pass: None,
+    encoder: None,
+    info: Vec::new(),
+    arena: None,
+    pending: 0,
+    profiler: None,
+});
 
 /// A kernel: its file's name (the cache key) and WGSL source.
 #[derive(Clone, Copy)]
@@ -88,8 +97,12 @@ pub(crate) struct Kernel {
 const COMMON: &str = include_str!("../../../wgsl/common.wgsl");
 
 // ANCHOR: pipeline_cache
+/// Compiled pipelines by (kernel file, entry point).
+static PIPELINES: LazyLock<Mutex<HashMap<(&str, &str), CachedPipeline>>> =
+    LazyLock::new(Default::default);
+
 fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> CachedPipeline {
-    let mut cache = ctx.pipelines.lock().unwrap();
+    let mut cache = PIPELINES.lock().unwrap();
     cache
         .entry((kernel.name, entry))
         .or_insert_with(|| {
@@ -129,7 +142,7 @@ fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> CachedPipe
 
 /// A compiled kernel entry point and the layout of its bindings.
 #[derive(Clone)]
-pub(crate) struct CachedPipeline {
+struct CachedPipeline {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
 }
@@ -150,6 +163,29 @@ pub(crate) enum Grid {
 /// the caller's sizes, named with its op and what it measures.
 pub(crate) fn u32_of(op: &str, v: usize, what: &str) -> u32 {
     u32::try_from(v).unwrap_or_else(|_| panic!("{op}: {what} {v} does not fit in 32 bits"))
+}
+
+/// Threads per workgroup of the 1-D kernels.
+pub(crate) const WORKGROUP: usize = 256;
+
+/// One thread per element (of a 256-thread workgroup).
+pub(super) fn groups_for(n: usize) -> Grid {
+    Grid::Flat(u32_of("gpu", n.div_ceil(WORKGROUP), "workgroup count"))
+}
+
+/// Axes the info buffer has room for.
+pub const MAX_RANK: usize = 8;
+
+/// Writes `values` (at most MAX_RANK of them) into `slots[at..]`.
+pub(super) fn put(slots: &mut [u32], at: usize, values: &[usize], what: &str) {
+    assert!(
+        values.len() <= MAX_RANK,
+        "gpu: tensors of rank {} are not supported (at most {MAX_RANK} axes)",
+        values.len()
+    );
+    for (i, &v) in values.iter().enumerate() {
+        slots[at + i] = u32_of("gpu", v, what);
+    }
 }
 
 // ANCHOR: fold
@@ -217,7 +253,7 @@ fn record_dispatch(
         return;
     }
     let cached = pipeline(ctx, kernel, entry);
-    let mut recorder = ctx.recorder.lock().unwrap();
+    let mut recorder = RECORDER.lock().unwrap();
     // This dispatch's info record goes into the batch's arena at the next free offset. Its
     // contents are fixed from here on: the arena is written once, at submission.
     let offset = recorder.pending as u64 * INFO_BYTES;
@@ -324,7 +360,7 @@ fn submit(ctx: &GpuContext, recorder: &mut Recorder) {
 /// Submits everything recorded so far (without waiting for it to finish).
 pub fn flush() {
     if let Ok(ctx) = context() {
-        submit(ctx, &mut ctx.recorder.lock().unwrap());
+        submit(ctx, &mut RECORDER.lock().unwrap());
     }
 }
 // ANCHOR_END: submit

@@ -194,7 +194,7 @@ pub fn backward_affine(
             return out;
         }
         // The chunks' partial sums lie as [b, chunks, d].
-        super::kernels::reduce(&out, b, chunks, d, 0)
+        super::reduce::reduce(&out, b, chunks, d, 0)
     };
     AffineGrads::Separate(sums(true), sums(false))
 }
