@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 const ADAM: Kernel = Kernel {
     name: "adam.wgsl",
-    source: include_str!("../../../wgsl/adam.wgsl"),
+    source: concat!(
+        include_str!("../../../wgsl/slots.wgsl"),
+        include_str!("../../../wgsl/adam.wgsl")
+    ),
     bounds_checked: false,
 };
 

@@ -7,7 +7,10 @@ use super::launch::{launch, u32_of, Kernel};
 
 const BIAS_ACT: Kernel = Kernel {
     name: "bias_act.wgsl",
-    source: include_str!("../../../wgsl/bias_act.wgsl"),
+    source: concat!(
+        include_str!("../../../wgsl/slots.wgsl"),
+        include_str!("../../../wgsl/bias_act.wgsl")
+    ),
     bounds_checked: false,
 };
 

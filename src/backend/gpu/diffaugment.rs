@@ -6,7 +6,10 @@ use super::launch::{launch, Grid, Kernel};
 
 const DIFFAUGMENT: Kernel = Kernel {
     name: "diffaugment.wgsl",
-    source: include_str!("../../../wgsl/diffaugment.wgsl"),
+    source: concat!(
+        include_str!("../../../wgsl/slots.wgsl"),
+        include_str!("../../../wgsl/diffaugment.wgsl")
+    ),
     bounds_checked: false,
 };
 

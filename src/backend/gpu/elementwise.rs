@@ -2,7 +2,7 @@
 //! backward rules take with a derivative) and of two broadcast tensors (wgsl/binary.wgsl).
 
 use super::buffers::GpuBuffer;
-use super::launch::{groups_for, launch, put, u32_of, Kernel};
+use super::launch::{axes, groups_for, launch, u32_of, Axes, Info, Kernel};
 
 const UNARY: Kernel = Kernel {
     name: "unary.wgsl",
@@ -18,11 +18,36 @@ const BINARY: Kernel = Kernel {
 /// The op named in a message about a size that does not fit in 32 bits.
 const OP: &str = "gpu";
 
+// ANCHOR: unary_info
+/// The info record of wgsl/unary.wgsl, which declares `UnaryInfo` with the same fields.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct UnaryInfo {
+    len: u32,
+    opcode: u32,
+    param: f32,
+}
+// ANCHOR_END: unary_info
+
+impl UnaryInfo {
+    fn new(x: &GpuBuffer, opcode: u32, param: f32) -> UnaryInfo {
+        let len = u32_of(OP, x.len(), "size");
+        UnaryInfo { len, opcode, param }
+    }
+}
+
+impl Info for UnaryInfo {
+    /// The opcode: "unary" alone would hide whether the time goes to GELU, sines or scalings.
+    fn detail(&self, _depth: u32) -> String {
+        format!("op{}", self.opcode)
+    }
+}
+
 // ANCHOR: unary_launcher
 /// y = f(x), `opcode` as in wgsl/unary.wgsl.
 pub fn unary(x: &GpuBuffer, opcode: u32, param: f32) -> GpuBuffer {
     let out = GpuBuffer::uninit(x.len());
-    let info = [u32_of(OP, x.len(), "size"), opcode, param.to_bits()];
+    let info = UnaryInfo::new(x, opcode, param);
     launch(
         UNARY,
         "main",
@@ -38,7 +63,7 @@ pub fn unary(x: &GpuBuffer, opcode: u32, param: f32) -> GpuBuffer {
 pub fn grad_times_derivative(g: &GpuBuffer, x: &GpuBuffer, opcode: u32, param: f32) -> GpuBuffer {
     assert_eq!(g.len(), x.len(), "gpu: gradient and input differ in size");
     let out = GpuBuffer::uninit(x.len());
-    let info = [u32_of(OP, x.len(), "size"), opcode, param.to_bits()];
+    let info = UnaryInfo::new(x, opcode, param);
     launch(
         UNARY,
         "grad_times_derivative",
@@ -58,7 +83,7 @@ pub fn value_and_grad_times_derivative(
 ) -> (GpuBuffer, GpuBuffer) {
     assert_eq!(g.len(), x.len(), "gpu: gradient and input differ in size");
     let (value, dx) = (GpuBuffer::uninit(x.len()), GpuBuffer::uninit(x.len()));
-    let info = [u32_of(OP, x.len(), "size"), opcode, param.to_bits()];
+    let info = UnaryInfo::new(x, opcode, param);
     launch(
         UNARY,
         "value_and_grad_times_derivative",
@@ -67,6 +92,29 @@ pub fn value_and_grad_times_derivative(
         groups_for(x.len()),
     );
     (value, dx)
+}
+
+// ANCHOR: binary_info
+/// The info record of wgsl/binary.wgsl, which declares `BinaryInfo` with the same fields.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct BinaryInfo {
+    /// The output's shape, and the strides of a and b along its axes.
+    shape: Axes,
+    strides: [Axes; 2],
+    len: u32,
+    opcode: u32,
+    rank: u32,
+    /// See [`period`].
+    a_period: u32,
+    b_period: u32,
+}
+// ANCHOR_END: binary_info
+
+impl Info for BinaryInfo {
+    fn detail(&self, _depth: u32) -> String {
+        format!("op{}", self.opcode)
+    }
 }
 
 /// out = a (op) b over `shape`, each input read through its (broadcast) strides.
@@ -80,15 +128,15 @@ pub fn binary(
 ) -> GpuBuffer {
     let n: usize = shape.iter().product();
     let out = GpuBuffer::uninit(n);
-    let mut info = [0u32; 29];
-    info[0] = u32_of(OP, n, "size");
-    info[1] = opcode;
-    info[2] = shape.len() as u32;
-    info[3] = u32_of(OP, period(shape, a_strides), "size");
-    put(&mut info, 4, shape, "size");
-    put(&mut info, 12, a_strides, "stride");
-    put(&mut info, 20, b_strides, "stride");
-    info[28] = u32_of(OP, period(shape, b_strides), "size");
+    let info = BinaryInfo {
+        shape: axes(shape, "size"),
+        strides: [axes(a_strides, "stride"), axes(b_strides, "stride")],
+        len: u32_of(OP, n, "size"),
+        opcode,
+        rank: shape.len() as u32,
+        a_period: u32_of(OP, period(shape, a_strides), "size"),
+        b_period: u32_of(OP, period(shape, b_strides), "size"),
+    };
     launch(
         BINARY,
         "main",
@@ -123,3 +171,28 @@ fn period(shape: &[usize], strides: &[usize]) -> usize {
     block
 }
 // ANCHOR_END: period
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::gpu::mirror::{assert_record, fields};
+
+    #[test]
+    fn info_records_mirror_the_wgsl_structs() {
+        assert_record(
+            UNARY,
+            "UnaryInfo",
+            fields!(UnaryInfo { len, opcode, param }),
+        );
+        let binary = fields!(BinaryInfo {
+            shape,
+            strides,
+            len,
+            opcode,
+            rank,
+            a_period,
+            b_period
+        });
+        assert_record(BINARY, "BinaryInfo", binary);
+    }
+}

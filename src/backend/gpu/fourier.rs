@@ -6,7 +6,10 @@ use super::launch::{launch, Grid, Kernel};
 
 const FOURIER: Kernel = Kernel {
     name: "fourier.wgsl",
-    source: include_str!("../../../wgsl/fourier.wgsl"),
+    source: concat!(
+        include_str!("../../../wgsl/slots.wgsl"),
+        include_str!("../../../wgsl/fourier.wgsl")
+    ),
     bounds_checked: false,
 };
 

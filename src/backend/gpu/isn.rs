@@ -7,7 +7,10 @@ use super::launch::{launch, u32_of, Grid, Kernel};
 
 const ISN: Kernel = Kernel {
     name: "isn.wgsl",
-    source: include_str!("../../../wgsl/isn.wgsl"),
+    source: concat!(
+        include_str!("../../../wgsl/slots.wgsl"),
+        include_str!("../../../wgsl/isn.wgsl")
+    ),
     bounds_checked: false,
 };
 

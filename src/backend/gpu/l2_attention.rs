@@ -7,7 +7,10 @@ use super::launch::{launch, u32_of, Grid, Kernel};
 
 const L2_ATTENTION: Kernel = Kernel {
     name: "l2_attention.wgsl",
-    source: include_str!("../../../wgsl/l2_attention.wgsl"),
+    source: concat!(
+        include_str!("../../../wgsl/slots.wgsl"),
+        include_str!("../../../wgsl/l2_attention.wgsl")
+    ),
     bounds_checked: false,
 };
 

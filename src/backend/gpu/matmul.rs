@@ -64,26 +64,6 @@ pub fn matmul_transposed(
     launch_matmul(a, b, bias, dims, batch_strides, variant, alpha)
 }
 
-/// Whether the vec4 kernel can run a product: every size and batch stride a multiple of 4, so
-/// that rows, columns and batch items all start on a vec4 whichever operand is transposed.
-pub fn fits_vec4(dims: [usize; 4], batch_strides: [usize; 2]) -> bool {
-    let [_, m, k, n] = dims;
-    [m, k, n, batch_strides[0], batch_strides[1]]
-        .iter()
-        .all(|size| size % 4 == 0)
-}
-
-/// [`matmul`] with the kernel chosen by the caller; `dims` = [batches, m, k, n].
-pub fn matmul_variant(
-    a: &GpuBuffer,
-    b: &GpuBuffer,
-    dims: [usize; 4],
-    batch_strides: [usize; 2],
-    variant: MatmulVariant,
-) -> GpuBuffer {
-    launch_matmul(a, b, None, dims, batch_strides, variant, 1.0)
-}
-
 fn launch_matmul(
     a: &GpuBuffer,
     b: &GpuBuffer,
@@ -128,6 +108,26 @@ fn launch_matmul(
 }
 // ANCHOR_END: matmul_launcher
 
+/// Whether the vec4 kernel can run a product: every size and batch stride a multiple of 4, so
+/// that rows, columns and batch items all start on a vec4 whichever operand is transposed.
+pub fn fits_vec4(dims: [usize; 4], batch_strides: [usize; 2]) -> bool {
+    let [_, m, k, n] = dims;
+    [m, k, n, batch_strides[0], batch_strides[1]]
+        .iter()
+        .all(|size| size % 4 == 0)
+}
+
+/// [`matmul`] with the kernel chosen by the caller; `dims` = [batches, m, k, n].
+pub fn matmul_variant(
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    dims: [usize; 4],
+    batch_strides: [usize; 2],
+    variant: MatmulVariant,
+) -> GpuBuffer {
+    launch_matmul(a, b, None, dims, batch_strides, variant, 1.0)
+}
+
 // ANCHOR: strided_product
 /// A batch of products whose matrices lie inside larger tensors ([`MatrixLayout`]):
 /// C_i = alpha A_i B_i for each of `dims[0]` batch items, `heads` consecutive items per outer
@@ -157,16 +157,6 @@ pub fn matmul_strided(a: &GpuBuffer, b: &GpuBuffer, c: &GpuBuffer, product: Stri
         transposed: product.transposed,
     };
     matmul_strided_variant(a, b, c, product, variant);
-}
-
-/// Whether the vec4 kernel can run a strided product: sizes, offsets, strides and row lengths
-/// all multiples of 4.
-pub fn fits_vec4_strided(product: &StridedProduct) -> bool {
-    let [_, m, k, n] = product.dims;
-    [m, k, n]
-        .into_iter()
-        .chain(product.layouts.iter().flat_map(MatrixLayout::numbers))
-        .all(|size| size % 4 == 0)
 }
 
 /// [`matmul_strided`] on the kernel the caller chooses (tests run each of them); `variant`'s
@@ -231,6 +221,16 @@ pub fn matmul_strided_variant(
     dispatch_product(a, b, None, c, dims, heads, layouts, alpha, variant);
 }
 // ANCHOR_END: strided_product
+
+/// Whether the vec4 kernel can run a strided product: sizes, offsets, strides and row lengths
+/// all multiples of 4.
+pub fn fits_vec4_strided(product: &StridedProduct) -> bool {
+    let [_, m, k, n] = product.dims;
+    [m, k, n]
+        .into_iter()
+        .chain(product.layouts.iter().flat_map(MatrixLayout::numbers))
+        .all(|size| size % 4 == 0)
+}
 
 // ANCHOR: wide_choice
 /// Whether a product runs on 128 x 128 blocks: when there are enough of them to fill the GPU and

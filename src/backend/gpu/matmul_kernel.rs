@@ -3,7 +3,7 @@
 //! ([`MatmulVariant`]), and one dispatch. Which kernel to choose is matmul.rs's.
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, u32_of, Grid, Kernel};
+use super::launch::{launch, u32_of, Grid, Info, Kernel};
 
 const MATMUL: Kernel = Kernel {
     name: "matmul.wgsl",
@@ -94,6 +94,16 @@ impl MatrixLayout {
     pub(super) fn numbers(&self) -> [usize; 4] {
         [self.offset, self.outer, self.inner, self.row]
     }
+
+    /// The layout as the kernels read it.
+    fn info(&self) -> LayoutInfo {
+        LayoutInfo {
+            offset: u32_of(OP, self.offset, "offset"),
+            outer: u32_of(OP, self.outer, "stride"),
+            inner: u32_of(OP, self.inner, "stride"),
+            row: u32_of(OP, self.row, "stride"),
+        }
+    }
 }
 // ANCHOR_END: layout
 
@@ -119,8 +129,55 @@ pub(super) fn split_chunk(k: usize, splits: usize) -> usize {
     k.div_ceil(splits.max(1)).next_multiple_of(16).max(16)
 }
 
+// ANCHOR: info
+/// A [`MatrixLayout`] in the info record, as wgsl/matmul_product.wgsl's `LayoutInfo`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LayoutInfo {
+    offset: u32,
+    outer: u32,
+    inner: u32,
+    row: u32,
+}
+
+/// The info record of the matmul kernels: wgsl/matmul_product.wgsl declares `MatmulInfo` with
+/// the same fields and says what each means.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct MatmulInfo {
+    a: LayoutInfo,
+    b: LayoutInfo,
+    c: LayoutInfo,
+    m: u32,
+    k: u32,
+    n: u32,
+    chunk: u32,
+    splits: u32,
+    heads: u32,
+    a_transposed: u32,
+    b_transposed: u32,
+    has_bias: u32,
+    alpha: f32,
+}
+
+impl Info for MatmulInfo {
+    /// The product's sizes: m, k, n, the grid's depth (batches x splits), which operands are
+    /// transposed, and the heads per image of a strided product.
+    fn detail(&self, depth: u32) -> String {
+        let MatmulInfo { m, k, n, heads, .. } = *self;
+        let (ta, tb) = (self.a_transposed, self.b_transposed);
+        let heads = if heads > 1 {
+            format!(" h{heads}")
+        } else {
+            String::new()
+        };
+        format!("m{m} k{k} n{n} z{depth} t{ta}{tb}{heads}")
+    }
+}
+// ANCHOR_END: info
+
 // ANCHOR: dispatch
-/// Fills the info slots (matmul.wgsl's header) and dispatches one matmul kernel.
+/// Fills the info record and dispatches one matmul kernel.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn dispatch_product(
     a: &GpuBuffer,
@@ -140,30 +197,21 @@ pub(super) fn dispatch_product(
         splits,
         "the caller rounds the splits"
     );
-    let info = [
-        u32_of(OP, m, "size"),
-        u32_of(OP, k, "size"),
-        u32_of(OP, n, "size"),
-        u32_of(OP, la.outer, "stride"),
-        u32_of(OP, lb.outer, "stride"),
-        u32_of(OP, chunk, "size"),
-        u32_of(OP, splits, "split count"),
-        variant.transposed[0] as u32,
-        variant.transposed[1] as u32,
-        bias.is_some() as u32,
-        u32_of(OP, heads, "head count"),
-        u32_of(OP, la.inner, "stride"),
-        u32_of(OP, lb.inner, "stride"),
-        u32_of(OP, lc.outer, "stride"),
-        u32_of(OP, lc.inner, "stride"),
-        u32_of(OP, la.row, "stride"),
-        u32_of(OP, lb.row, "stride"),
-        u32_of(OP, lc.row, "stride"),
-        u32_of(OP, la.offset, "offset"),
-        u32_of(OP, lb.offset, "offset"),
-        u32_of(OP, lc.offset, "offset"),
-        alpha.to_bits(),
-    ];
+    let info = MatmulInfo {
+        a: la.info(),
+        b: lb.info(),
+        c: lc.info(),
+        m: u32_of(OP, m, "size"),
+        k: u32_of(OP, k, "size"),
+        n: u32_of(OP, n, "size"),
+        chunk: u32_of(OP, chunk, "size"),
+        splits: u32_of(OP, splits, "split count"),
+        heads: u32_of(OP, heads, "head count"),
+        a_transposed: variant.transposed[0] as u32,
+        b_transposed: variant.transposed[1] as u32,
+        has_bias: bias.is_some() as u32,
+        alpha,
+    };
     let (block, entry) = if variant.wide {
         (128, "wide")
     } else {
@@ -195,3 +243,38 @@ pub(super) fn dispatch_product(
     );
 }
 // ANCHOR_END: dispatch
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::gpu::mirror::{assert_mirrors, assert_record, fields};
+
+    #[test]
+    fn info_records_mirror_the_wgsl_structs() {
+        for kernel in [MATMUL, MATMUL_VEC4] {
+            let matmul = fields!(MatmulInfo {
+                a,
+                b,
+                c,
+                m,
+                k,
+                n,
+                chunk,
+                splits,
+                heads,
+                a_transposed,
+                b_transposed,
+                has_bias,
+                alpha
+            });
+            assert_record(kernel, "MatmulInfo", matmul);
+            let layout = fields!(LayoutInfo {
+                offset,
+                outer,
+                inner,
+                row
+            });
+            assert_mirrors(kernel, "LayoutInfo", layout);
+        }
+    }
+}

@@ -7,7 +7,7 @@
 //! * one thin launcher per kernel entry point, a file per family: `elementwise` (unary and
 //!   binary), `movement` (gather, pad, cat), `reduce` (sums, maxima, softmax), and the matrix
 //!   products: `matmul` (which kernel, how split) and `matmul_kernel` (the layouts, the dispatch).
-//! * `profile`: per-kernel GPU time on request (`VITGAN_GPU_PROFILE=1`).
+//! * `profile`: dispatch counts, and per-kernel GPU time on request (`VITGAN_GPU_PROFILE=1`).
 
 mod buffers;
 mod context;
@@ -15,6 +15,8 @@ mod elementwise;
 mod launch;
 mod matmul;
 mod matmul_kernel;
+#[cfg(test)]
+mod mirror;
 mod movement;
 mod profile;
 mod reduce;
@@ -34,15 +36,15 @@ pub mod sln;
 pub use buffers::{buffers_created, bytes_allocated, peak_live_bytes, GpuBuffer};
 pub use context::{context, is_available, GpuContext, GpuError};
 pub use elementwise::{binary, grad_times_derivative, unary, value_and_grad_times_derivative};
-pub use launch::{
-    dispatch_count, dispatches_by_kernel, flush, recording_seconds, synchronize,
-    thread_dispatch_count, MAX_RANK,
-};
+pub use launch::{flush, synchronize, MAX_RANK};
 pub use matmul::{
     fits_vec4, fits_vec4_strided, matmul, matmul_strided, matmul_strided_variant,
     matmul_transposed, matmul_variant, split_k, uses_wide_blocks, StridedProduct,
 };
 pub use matmul_kernel::{MatmulVariant, MatrixLayout};
 pub use movement::{cat, gather, pad};
-pub use profile::gpu_time_by_kernel;
+pub use profile::{
+    dispatch_count, dispatches_by_kernel, gpu_time_by_kernel, recording_seconds,
+    thread_dispatch_count,
+};
 pub use reduce::{reduce, reduction_pieces, softmax};

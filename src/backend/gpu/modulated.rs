@@ -7,7 +7,10 @@ use super::launch::{launch, u32_of, Grid, Kernel};
 
 const MODULATED: Kernel = Kernel {
     name: "modulated.wgsl",
-    source: include_str!("../../../wgsl/modulated.wgsl"),
+    source: concat!(
+        include_str!("../../../wgsl/slots.wgsl"),
+        include_str!("../../../wgsl/modulated.wgsl")
+    ),
     bounds_checked: false,
 };
 

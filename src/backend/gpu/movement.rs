@@ -2,7 +2,7 @@
 //! narrow), zero padding, and concatenation.
 
 use super::buffers::GpuBuffer;
-use super::launch::{groups_for, launch, put, u32_of, Kernel};
+use super::launch::{axes, groups_for, launch, u32_of, Axes, Info, Kernel};
 
 const MOVEMENT: Kernel = Kernel {
     name: "movement.wgsl",
@@ -13,17 +13,53 @@ const MOVEMENT: Kernel = Kernel {
 /// The op named in a message about a size that does not fit in 32 bits.
 const OP: &str = "gpu";
 
+/// The info record of `gather` and `scatter` in wgsl/movement.wgsl, which declares
+/// `StridedInfo` with the same fields: a walk over `shape` in row-major order, the other side
+/// of the copy indexed through `strides` from `offset` on.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct StridedInfo {
+    shape: Axes,
+    strides: Axes,
+    len: u32,
+    rank: u32,
+    offset: u32,
+}
+
+impl Info for StridedInfo {}
+
+impl StridedInfo {
+    fn new(shape: &[usize], strides: &[usize], offset: usize) -> StridedInfo {
+        StridedInfo {
+            shape: axes(shape, "size"),
+            strides: axes(strides, "stride"),
+            len: u32_of(OP, shape.iter().product(), "size"),
+            rank: shape.len() as u32,
+            offset: u32_of(OP, offset, "offset"),
+        }
+    }
+}
+
+/// The info record of `pad` in wgsl/movement.wgsl, which declares `PadInfo` with the same
+/// fields.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PadInfo {
+    shape: Axes,
+    before: Axes,
+    source_shape: Axes,
+    len: u32,
+    rank: u32,
+}
+
+impl Info for PadInfo {}
+
 /// A new contiguous tensor of `shape` whose element (i0, i1, ..) is
 /// `x[offset + sum_k i_k * strides[k]]`: permute, broadcast and narrow are all this.
 pub fn gather(x: &GpuBuffer, shape: &[usize], strides: &[usize], offset: usize) -> GpuBuffer {
     let n: usize = shape.iter().product();
     let out = GpuBuffer::uninit(n);
-    let mut info = [0u32; 20];
-    info[0] = u32_of(OP, n, "size");
-    info[1] = shape.len() as u32;
-    info[2] = u32_of(OP, offset, "offset");
-    put(&mut info, 4, shape, "size");
-    put(&mut info, 12, strides, "stride");
+    let info = StridedInfo::new(shape, strides, offset);
     launch(
         MOVEMENT,
         "gather",
@@ -38,12 +74,13 @@ pub fn gather(x: &GpuBuffer, shape: &[usize], strides: &[usize], offset: usize) 
 pub fn pad(x: &GpuBuffer, in_shape: &[usize], out_shape: &[usize], before: &[usize]) -> GpuBuffer {
     let n: usize = out_shape.iter().product();
     let out = GpuBuffer::uninit(n);
-    let mut info = [0u32; 28];
-    info[0] = u32_of(OP, n, "size");
-    info[1] = out_shape.len() as u32;
-    put(&mut info, 4, out_shape, "size");
-    put(&mut info, 12, before, "padding");
-    put(&mut info, 20, in_shape, "size");
+    let info = PadInfo {
+        shape: axes(out_shape, "size"),
+        before: axes(before, "padding"),
+        source_shape: axes(in_shape, "size"),
+        len: u32_of(OP, n, "size"),
+        rank: out_shape.len() as u32,
+    };
     launch(MOVEMENT, "pad", &info, &[x.raw(), out.raw()], groups_for(n));
     out
 }
@@ -58,12 +95,7 @@ pub fn cat(parts: &[(&GpuBuffer, &[usize])], shape: &[usize], axis: usize) -> Gp
     let mut start = 0;
     for (part, part_shape) in parts {
         let len: usize = part_shape.iter().product();
-        let mut info = [0u32; 20];
-        info[0] = u32_of(OP, len, "size");
-        info[1] = part_shape.len() as u32;
-        info[2] = u32_of(OP, start * strides[axis], "offset");
-        put(&mut info, 4, part_shape, "size");
-        put(&mut info, 12, &strides, "stride");
+        let info = StridedInfo::new(part_shape, &strides, start * strides[axis]);
         launch(
             MOVEMENT,
             "scatter",
@@ -76,3 +108,29 @@ pub fn cat(parts: &[(&GpuBuffer, &[usize])], shape: &[usize], axis: usize) -> Gp
     out
 }
 // ANCHOR_END: cat
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::gpu::mirror::{assert_record, fields};
+
+    #[test]
+    fn info_records_mirror_the_wgsl_structs() {
+        let strided = fields!(StridedInfo {
+            shape,
+            strides,
+            len,
+            rank,
+            offset
+        });
+        assert_record(MOVEMENT, "StridedInfo", strided);
+        let pad = fields!(PadInfo {
+            shape,
+            before,
+            source_shape,
+            len,
+            rank
+        });
+        assert_record(MOVEMENT, "PadInfo", pad);
+    }
+}

@@ -6,7 +6,10 @@ use super::launch::{launch, Grid, Kernel};
 
 const UNFOLD: Kernel = Kernel {
     name: "unfold.wgsl",
-    source: include_str!("../../../wgsl/unfold.wgsl"),
+    source: concat!(
+        include_str!("../../../wgsl/slots.wgsl"),
+        include_str!("../../../wgsl/unfold.wgsl")
+    ),
     bounds_checked: false,
 };
 

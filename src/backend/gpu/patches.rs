@@ -6,7 +6,10 @@ use super::launch::{launch, Grid, Kernel};
 
 const PATCHES: Kernel = Kernel {
     name: "patches.wgsl",
-    source: include_str!("../../../wgsl/patches.wgsl"),
+    source: concat!(
+        include_str!("../../../wgsl/slots.wgsl"),
+        include_str!("../../../wgsl/patches.wgsl")
+    ),
     bounds_checked: false,
 };
 

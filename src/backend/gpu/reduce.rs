@@ -2,7 +2,7 @@
 //! tensor seen as `[outer, len, inner]`.
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, u32_of, Grid, Kernel, WORKGROUP};
+use super::launch::{launch, u32_of, Grid, Info, Kernel, WORKGROUP};
 
 const REDUCE: Kernel = Kernel {
     name: "reduce.wgsl",
@@ -17,6 +17,32 @@ const SOFTMAX: Kernel = Kernel {
 
 /// The op named in a message about a size that does not fit in 32 bits.
 const OP: &str = "gpu";
+
+/// The info record of wgsl/reduce.wgsl, which declares `ReduceInfo` with the same fields.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ReduceInfo {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    /// 0 sum, 1 max.
+    opcode: u32,
+}
+
+impl Info for ReduceInfo {}
+
+/// The info record of wgsl/softmax.wgsl, which declares `SoftmaxInfo` with the same fields.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SoftmaxInfo {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    /// 1 for log-softmax.
+    log: u32,
+}
+
+impl Info for SoftmaxInfo {}
 
 // ANCHOR: reduce_launcher
 /// Sum (`opcode` 0) or max (1) over the middle axis of `[outer, len, inner]`.
@@ -72,12 +98,12 @@ const REDUCE_MIN_PIECE: usize = 256;
 /// One pass: `[outer, len, inner]` to `[outer, inner]`.
 fn reduce_once(x: &GpuBuffer, outer: usize, len: usize, inner: usize, opcode: u32) -> GpuBuffer {
     let out = GpuBuffer::uninit(outer * inner);
-    let info = [
-        u32_of(OP, outer, "size"),
-        u32_of(OP, len, "size"),
-        u32_of(OP, inner, "size"),
+    let info = ReduceInfo {
+        outer: u32_of(OP, outer, "size"),
+        len: u32_of(OP, len, "size"),
+        inner: u32_of(OP, inner, "size"),
         opcode,
-    ];
+    };
     let (entry, groups) = reduce_work(outer, len, inner);
     let groups = Grid::Flat(u32_of(OP, groups, "workgroup count"));
     launch(REDUCE, entry, &info, &[x.raw(), out.raw()], groups);
@@ -91,13 +117,37 @@ const SERIAL_MAX_LEN: usize = 64;
 /// Softmax (or log-softmax) over the middle axis of `[outer, len, inner]`.
 pub fn softmax(x: &GpuBuffer, outer: usize, len: usize, inner: usize, log: bool) -> GpuBuffer {
     let out = GpuBuffer::uninit(x.len());
-    let info = [
-        u32_of(OP, outer, "size"),
-        u32_of(OP, len, "size"),
-        u32_of(OP, inner, "size"),
-        log as u32,
-    ];
+    let info = SoftmaxInfo {
+        outer: u32_of(OP, outer, "size"),
+        len: u32_of(OP, len, "size"),
+        inner: u32_of(OP, inner, "size"),
+        log: log as u32,
+    };
     let groups = Grid::Flat(u32_of(OP, outer * inner, "workgroup count"));
     launch(SOFTMAX, "main", &info, &[x.raw(), out.raw()], groups);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::gpu::mirror::{assert_record, fields};
+
+    #[test]
+    fn info_records_mirror_the_wgsl_structs() {
+        let reduce = fields!(ReduceInfo {
+            outer,
+            len,
+            inner,
+            opcode
+        });
+        assert_record(REDUCE, "ReduceInfo", reduce);
+        let softmax = fields!(SoftmaxInfo {
+            outer,
+            len,
+            inner,
+            log
+        });
+        assert_record(SOFTMAX, "SoftmaxInfo", softmax);
+    }
 }

@@ -6,7 +6,10 @@ use super::launch::{launch, u32_of, Grid, Kernel};
 
 const SLN: Kernel = Kernel {
     name: "sln.wgsl",
-    source: include_str!("../../../wgsl/sln.wgsl"),
+    source: concat!(
+        include_str!("../../../wgsl/slots.wgsl"),
+        include_str!("../../../wgsl/sln.wgsl")
+    ),
     bounds_checked: false,
 };
 
