@@ -25,9 +25,6 @@ pub(crate) trait Info: bytemuck::Pod {
     }
 }
 
-/// Numbered slots, for the kernels that read wgsl/slots.wgsl's `slot(i)` rather than a struct.
-impl<const N: usize> Info for [u32; N] {}
-
 /// Axes an info record has room for.
 pub const MAX_RANK: usize = 8;
 
@@ -161,8 +158,9 @@ pub(crate) enum Grid {
     Xyz(u32, u32, u32),
 }
 
-/// `v` as the u32 a kernel's info slots and grid hold; a size that does not fit is a bug of
-/// the caller's sizes, named with its op and what it measures.
+/// `v` as the u32 that info records and grids hold; a size that does not fit is a bug of the
+/// caller's sizes, named with its op and what it measures. The one conversion every launcher
+/// uses.
 pub(crate) fn u32_of(op: &str, v: usize, what: &str) -> u32 {
     u32::try_from(v).unwrap_or_else(|_| panic!("{op}: {what} {v} does not fit in 32 bits"))
 }
