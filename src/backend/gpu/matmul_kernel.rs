@@ -113,7 +113,7 @@ pub struct MatmulVariant {
     /// 128 x 128 blocks with 8 x 8 per thread, rather than 64 x 64 with 4 x 4.
     pub wide: bool,
     /// With `wide`: the kernel of matmul_vec4.wgsl (vec4 reads and writes, double-buffered
-    /// tiles); needs [`fits_vec4`].
+    /// tiles); needs [`fits_vec4`](super::fits_vec4).
     pub vec4: bool,
     /// wgpu's own bounds checks on every array access (the kernel guards its accesses itself).
     pub bounds_checked: bool,
