@@ -195,22 +195,11 @@ pub(crate) fn launch<I: Info>(
     buffers: &[wgpu::BufferBinding],
     grid: Grid,
 ) {
-    const {
-        assert!(
-            size_of::<I>() <= INFO_BYTES as usize,
-            "an info record over 256 bytes"
-        )
-    };
+    const { assert!(size_of::<I>() <= INFO_BYTES as usize, "info over 256 bytes") };
     let started = std::time::Instant::now();
     let slots: &[u32] = bytemuck::cast_slice(std::slice::from_ref(info));
-    record_dispatch(
-        kernel,
-        entry,
-        slots,
-        &|depth| info.detail(depth),
-        buffers,
-        grid,
-    );
+    let detail = |depth| info.detail(depth);
+    record_dispatch(kernel, entry, slots, &detail, buffers, grid);
     profile::recorded_for(started.elapsed());
 }
 
