@@ -2,16 +2,49 @@
 // moments (kept interleaved, m at 2i and v at 2i + 1, so that the update needs only one
 // read_write buffer besides the new parameter: four storage buffers in all).
 //
-// info, `update` and `update_packed`: 0 = element count, 1 = lr / (1 - beta1^t), 2 = sqrt(1 - beta2^t), 3 = eps,
-//   4 = 1 - beta1 (the lerp weight of m), 5 = beta2, 6 = 1 - beta2 (all f32 bits).
-// info, `ema`: 0 = element count, 1 = weight (f32 bits).
-// info, `split` and `join`: 0 = element count (of m, half the packed length).
-// info, `gather`: 0 = element count of the three sources together, 1..=3 = their counts,
-//   4..=6 = the offsets in the arena at which each is written.
-//
-// Entries declare different buffers at the same binding numbers; no entry uses two of one number.
+// Entries declare different buffers at the same binding numbers, the info record included; no
+// entry uses two of one number.
 
 const WG: u32 = 256u;
+
+// The twins of `AdamInfo`, `LerpInfo` and `PackInfo` in src/backend/gpu/adam.rs.
+// `update` and `update_packed`:
+struct AdamInfo {
+    len: u32,
+    // lr / (1 - beta1^t)
+    step_size: f32,
+    // sqrt(1 - beta2^t)
+    root_correction: f32,
+    eps: f32,
+    // 1 - beta1: the lerp weight of m.
+    m_weight: f32,
+    beta2: f32,
+    // 1 - beta2
+    v_weight: f32,
+}
+@group(0) @binding(0) var<uniform> info: AdamInfo;
+
+// `ema`, `split` and `join` (their length is m's, half the packed one):
+struct LerpInfo {
+    len: u32,
+    // `ema` only.
+    weight: f32,
+}
+@group(0) @binding(0) var<uniform> lerp_info: LerpInfo;
+
+// `gather`:
+struct PackInfo {
+    // Of the three sources together.
+    len: u32,
+    // Each source's length, and the offset in the arena at which it is written.
+    first_len: u32,
+    second_len: u32,
+    third_len: u32,
+    first_at: u32,
+    second_at: u32,
+    third_at: u32,
+}
+@group(0) @binding(0) var<uniform> pack_info: PackInfo;
 
 // update
 @group(0) @binding(1) var<storage, read> param: array<f32>;
@@ -55,19 +88,19 @@ fn index(wg: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
 // Value i of a step with gradient g: updates its moments and returns the new parameter. The
 // same operations, in the same order, as `update_cpu` in src/nn/adam.rs.
 fn step_value(i: u32, g: f32) -> f32 {
-    let m = lerp(moments[2u * i], g, slot_f32(4u));
-    let v = moments[2u * i + 1u] * slot_f32(5u) + slot_f32(6u) * g * g;
+    let m = lerp(moments[2u * i], g, info.m_weight);
+    let v = moments[2u * i + 1u] * info.beta2 + info.v_weight * g * g;
     moments[2u * i] = m;
     moments[2u * i + 1u] = v;
-    let denom = sqrt(v) / slot_f32(2u) + slot_f32(3u);
-    return param[i] - slot_f32(1u) * m / denom;
+    let denom = sqrt(v) / info.root_correction + info.eps;
+    return param[i] - info.step_size * m / denom;
 }
 
 @compute @workgroup_size(256)
 fn update(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
           @builtin(local_invocation_index) lane: u32) {
     let i = index(wg, groups, lane);
-    if i >= slot(0u) {
+    if i >= info.len {
         return;
     }
     new_param[i] = step_value(i, grad[i]);
@@ -79,7 +112,7 @@ fn update(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups:
 fn update_packed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                  @builtin(local_invocation_index) lane: u32) {
     let i = index(wg, groups, lane);
-    if i >= slot(0u) {
+    if i >= info.len {
         return;
     }
     gathered[i] = step_value(i, gathered[i]);
@@ -90,17 +123,17 @@ fn update_packed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
 fn ema(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
        @builtin(local_invocation_index) lane: u32) {
     let i = index(wg, groups, lane);
-    if i >= slot(0u) {
+    if i >= lerp_info.len {
         return;
     }
-    blended[i] = lerp(param[i], grad[i], slot_f32(1u));
+    blended[i] = lerp(param[i], grad[i], lerp_info.weight);
 }
 
 @compute @workgroup_size(256)
 fn split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
          @builtin(local_invocation_index) lane: u32) {
     let i = index(wg, groups, lane);
-    if i >= slot(0u) {
+    if i >= lerp_info.len {
         return;
     }
     m_out[i] = param[2u * i];
@@ -111,7 +144,7 @@ fn split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: 
 fn join(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lane: u32) {
     let i = index(wg, groups, lane);
-    if i >= slot(0u) {
+    if i >= lerp_info.len {
         return;
     }
     packed[2u * i] = param[i];
@@ -125,17 +158,17 @@ fn join(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
 fn gather(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
           @builtin(local_invocation_index) lane: u32) {
     let i = index(wg, groups, lane);
-    if i >= slot(0u) {
+    if i >= pack_info.len {
         return;
     }
-    let first = slot(1u);
-    let second = first + slot(2u);
+    let first = pack_info.first_len;
+    let second = first + pack_info.second_len;
     if i < first {
-        new_param[slot(4u) + i] = param[i];
+        new_param[pack_info.first_at + i] = param[i];
     } else if i < second {
-        new_param[slot(5u) + i - first] = grad[i - first];
+        new_param[pack_info.second_at + i - first] = grad[i - first];
     } else {
-        new_param[slot(6u) + i - second] = third[i - second];
+        new_param[pack_info.third_at + i - second] = third[i - second];
     }
 }
 // ANCHOR_END: gather

@@ -1,9 +1,16 @@
 // StyleGAN2's fused bias + activation (src/vitgan/bias_act.rs): out = sqrt2 * leaky_relu(x + b)
 // with slope 0.2, for x [rows, C] and b [C] row-major, and its backward g_x = g * slope(out).
-// info: 0 = element count, 1 = C.
 //
 // The products are written in the order of the composition (leaky_relu, then the scaling by
 // sqrt2; the gradient scaled by sqrt2, then by the slope), so both give the same values.
+
+// The twin of `BiasActInfo` in src/backend/gpu/bias_act.rs.
+struct BiasActInfo {
+    len: u32,
+    // C (the forward's only).
+    channels: u32,
+}
+@group(0) @binding(0) var<uniform> info: BiasActInfo;
 
 const SQRT_2: f32 = 1.4142135623730951;
 const SLOPE: f32 = 0.2;
@@ -18,10 +25,10 @@ const SLOPE: f32 = 0.2;
 fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
            @builtin(local_invocation_index) lane: u32) {
     let i = flat_workgroup(wg, groups) * 256u + lane;
-    if i >= slot(0u) {
+    if i >= info.len {
         return;
     }
-    let z = x[i] + bias[i % slot(1u)];
+    let z = x[i] + bias[i % info.channels];
     out[i] = SQRT_2 * select(SLOPE * z, z, z >= 0.0);
 }
 // ANCHOR_END: forward
@@ -39,7 +46,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups
 fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
             @builtin(local_invocation_index) lane: u32) {
     let i = flat_workgroup(wg, groups) * 256u + lane;
-    if i >= slot(0u) {
+    if i >= info.len {
         return;
     }
     g_x[i] = (SQRT_2 * g[i]) * select(SLOPE, 1.0, y[i] >= 0.0);

@@ -2,10 +2,20 @@
 // its own whole-pixel offset with zero fill, `cutout` zeroes a square per sample. Both are gathers
 // with one thread per output element, and each is its own backward's kernel: the backward of
 // translate is translate by the opposite offsets, that of cutout is the same cutout.
-// info: 0 = element count, 1 = batch B, 2 = channels C, 3 = height H, 4 = width W,
-// 5 = cutout side k.
 // `params` holds two numbers per sample, (tx, ty) or (cx, cy): whole numbers stored as f32 (exact
-// below 2^24), because a batch of 128 samples does not fit the 64 info slots.
+// below 2^24), because a batch of 128 samples does not fit the 256 bytes of an info record.
+
+// The twin of `DiffAugmentInfo` in src/backend/gpu/diffaugment.rs.
+struct DiffAugmentInfo {
+    len: u32,
+    batch: u32,
+    channels: u32,
+    height: u32,
+    width: u32,
+    // The cutout's side k (`cutout` only).
+    side: u32,
+}
+@group(0) @binding(0) var<uniform> info: DiffAugmentInfo;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> params: array<f32>;
@@ -18,12 +28,12 @@
 fn translate(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
              @builtin(local_invocation_index) lane: u32) {
     let i = flat_workgroup(wg, groups) * 256u + lane;
-    if i >= slot(0u) {
+    if i >= info.len {
         return;
     }
-    let channels = slot(2u);
-    let height = slot(3u);
-    let width = slot(4u);
+    let channels = info.channels;
+    let height = info.height;
+    let width = info.width;
     let plane = i / (width * height); // b * C + c
     let b = plane / channels;
     let row = i32((i / width) % height) + i32(params[2u * b]);
@@ -43,13 +53,13 @@ fn translate(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grou
 fn cutout(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
           @builtin(local_invocation_index) lane: u32) {
     let i = flat_workgroup(wg, groups) * 256u + lane;
-    if i >= slot(0u) {
+    if i >= info.len {
         return;
     }
-    let channels = slot(2u);
-    let height = slot(3u);
-    let width = slot(4u);
-    let k = i32(slot(5u));
+    let channels = info.channels;
+    let height = info.height;
+    let width = info.width;
+    let k = i32(info.side);
     let b = i / (width * height * channels);
     let top = i32(params[2u * b]) - k / 2;
     let left = i32(params[2u * b + 1u]) - k / 2;

@@ -1,12 +1,19 @@
 // Sine embedding E = sin(Z), Z = C W^T + b (src/vitgan/fourier.rs), and its backward.
 // C: coords [M, 2], W: weight [dim, 2], b: bias [dim], E: [M, dim], all row-major.
-// info: 0 = M, 1 = dim.
 //
 // A kernel may bind at most four storage buffers, and the kernel that needs C, W, b and the
 // incoming gradient at once (`grad_z`) would need five: so the backward first packs W and b
 // into one [dim, 3] table of rows (w_x, w_y, b) (`pack`). Each entry point declares its own
 // variables; entry points may reuse binding numbers, since only the ones an entry point uses
 // make up its interface.
+
+// The twin of `FourierInfo` in src/backend/gpu/fourier.rs.
+struct FourierInfo {
+    // M
+    rows: u32,
+    dim: u32,
+}
+@group(0) @binding(0) var<uniform> info: FourierInfo;
 
 @group(0) @binding(1) var<storage, read> coords: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
@@ -19,8 +26,8 @@
 fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
            @builtin(local_invocation_index) lane: u32) {
     let i = flat_workgroup(wg, groups) * 256u + lane;
-    let dim = slot(1u);
-    if i >= slot(0u) * dim {
+    let dim = info.dim;
+    if i >= info.rows * dim {
         return;
     }
     let m = i / dim;
@@ -38,7 +45,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups
 fn pack(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lane: u32) {
     let j = flat_workgroup(wg, groups) * 256u + lane;
-    if j >= slot(1u) {
+    if j >= info.dim {
         return;
     }
     packed[3u * j] = pack_weight[2u * j];
@@ -55,8 +62,8 @@ fn pack(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
 fn grad_z(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
           @builtin(local_invocation_index) lane: u32) {
     let i = flat_workgroup(wg, groups) * 256u + lane;
-    let dim = slot(1u);
-    if i >= slot(0u) * dim {
+    let dim = info.dim;
+    if i >= info.rows * dim {
         return;
     }
     let m = i / dim;
@@ -80,14 +87,14 @@ fn grad_z(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups:
 fn grad_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                @builtin(local_invocation_index) lane: u32) {
     let j = flat_workgroup(wg, groups) * 256u + lane;
-    let dim = slot(1u);
+    let dim = info.dim;
     if j >= dim {
         return;
     }
     var dx = 0.0;
     var dy = 0.0;
     var db = 0.0;
-    for (var m = 0u; m < slot(0u); m++) {
+    for (var m = 0u; m < info.rows; m++) {
         let g = grad_z_in[m * dim + j];
         dx += g * coords[2u * m];
         dy += g * coords[2u * m + 1u];
@@ -108,8 +115,8 @@ fn grad_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) gr
 fn grad_coords(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                @builtin(local_invocation_index) lane: u32) {
     let i = flat_workgroup(wg, groups) * 256u + lane;
-    let dim = slot(1u);
-    if i >= 2u * slot(0u) {
+    let dim = info.dim;
+    if i >= 2u * info.rows {
         return;
     }
     let m = i / 2u;

@@ -2,7 +2,19 @@
 // W [rows, cols]:
 //   y = normalize(W^T x)  (x [rows] -> y [cols])   or   y = normalize(W x)  (x [cols] -> y [rows]),
 // normalize(y) = y / max(|y|, eps), as torch's F.normalize.
-// info: 0 = rows, 1 = cols, 2 = the length of y, 3 = eps (f32 bits).
+
+// The twin of `IsnInfo` in src/backend/gpu/isn.rs: the record of every entry point.
+struct IsnInfo {
+    // The weight's shape.
+    rows: u32,
+    cols: u32,
+    // The length of the vector that `normalize` rescales.
+    len: u32,
+    eps: f32,
+    // How many partial sums of <G, W> the backward adds up.
+    partials: u32,
+}
+@group(0) @binding(0) var<uniform> info: IsnInfo;
 
 // ANCHOR: bindings
 @group(0) @binding(1) var<storage, read> w: array<f32>;
@@ -43,10 +55,10 @@ fn rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
         @builtin(local_invocation_index) lane: u32) {
     let k = flat_workgroup(wg, groups);
     // Uniform per workgroup: a surplus workgroup leaves together.
-    if k >= slot(0u) {
+    if k >= info.rows {
         return;
     }
-    let cols = slot(1u);
+    let cols = info.cols;
     var acc = 0.0;
     for (var j = lane; j < cols; j += WG) {
         acc += w[k * cols + j] * x[j];
@@ -61,8 +73,8 @@ fn rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
 // of W and read 128 contiguous bytes at each step; a tree over the 8 partial sums finishes.
 @compute @workgroup_size(32, 8)
 fn columns(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let rows = slot(0u);
-    let cols = slot(1u);
+    let rows = info.rows;
+    let cols = info.cols;
     let k = wg.x * 32u + lid.x;
     var acc = 0.0;
     if k < cols {
@@ -84,17 +96,17 @@ fn columns(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
     }
 }
 
-// v = v / max(|v|, eps) for the n = slot 2 values of v. The vectors are short (at most a few
+// v = v / max(|v|, eps) for the n = info.len values of v. The vectors are short (at most a few
 // thousand values): one workgroup sums the squares, and each thread rescales the elements it
 // read itself (a thread sees its own accesses in order, so no storage barrier is needed).
 @compute @workgroup_size(256)
 fn normalize(@builtin(local_invocation_index) lane: u32) {
-    let n = slot(2u);
+    let n = info.len;
     var squares = 0.0;
     for (var k = lane; k < n; k += WG) {
         squares += v[k] * v[k];
     }
-    let scale = 1.0 / max(sqrt(workgroup_sum(lane, squares)), slot_f32(3u));
+    let scale = 1.0 / max(sqrt(workgroup_sum(lane, squares)), info.eps);
     for (var k = lane; k < n; k += WG) {
         v[k] = v[k] * scale;
     }
@@ -105,7 +117,6 @@ fn normalize(@builtin(local_invocation_index) lane: u32) {
 // The normalized weight W_isn = W s, s = sigma0 / sigma, sigma = u^T W v, and its gradient
 // (src/vitgan/isn_weight.rs). One buffer, the context, carries [sigma, s, u.., v..] from the
 // forward pass to the backward one: it keeps every kernel within four bindings.
-// info: 0 = rows, 1 = cols, 2 = the number of partial sums of <G, W> (backward).
 @group(0) @binding(1) var<storage, read> weight: array<f32>;
 @group(0) @binding(2) var<storage, read> vector: array<f32>;
 @group(0) @binding(3) var<storage, read_write> context: array<f32>;
@@ -113,8 +124,8 @@ fn normalize(@builtin(local_invocation_index) lane: u32) {
 // context[2 + k] = (W v)_k for v = `vector` times `scale`, summed by one workgroup as in
 // `rows`; workgroup 0 also puts v in its place after u's.
 fn row_into_context(k: u32, lane: u32, scale: f32) {
-    let rows = slot(0u);
-    let cols = slot(1u);
+    let rows = info.rows;
+    let cols = info.cols;
     var acc = 0.0;
     for (var j = lane; j < cols; j += WG) {
         acc += weight[k * cols + j] * (vector[j] * scale);
@@ -136,7 +147,7 @@ fn rows_into_context(@builtin(workgroup_id) wg: vec3<u32>,
                      @builtin(num_workgroups) groups: vec3<u32>,
                      @builtin(local_invocation_index) lane: u32) {
     let k = flat_workgroup(wg, groups);
-    if k >= slot(0u) {
+    if k >= info.rows {
         return;
     }
     row_into_context(k, lane, 1.0);
@@ -147,7 +158,7 @@ fn rows_into_context(@builtin(workgroup_id) wg: vec3<u32>,
 // iteration's first normalization, done here instead of in a dispatch of its own. Every
 // workgroup sums the squares of x itself, in the order `normalize` does, so all of them use the
 // v that `normalize` would have made, to the bit; workgroup 0 also writes v out for the layer
-// to keep. info slot 3 = eps.
+// to keep.
 @group(0) @binding(4) var<storage, read_write> v_normalized: array<f32>;
 
 @compute @workgroup_size(256)
@@ -155,15 +166,15 @@ fn rows_into_context_normalizing(@builtin(workgroup_id) wg: vec3<u32>,
                                  @builtin(num_workgroups) groups: vec3<u32>,
                                  @builtin(local_invocation_index) lane: u32) {
     let k = flat_workgroup(wg, groups);
-    let cols = slot(1u);
-    if k >= slot(0u) {
+    let cols = info.cols;
+    if k >= info.rows {
         return;
     }
     var squares = 0.0;
     for (var j = lane; j < cols; j += WG) {
         squares += vector[j] * vector[j];
     }
-    let scale = 1.0 / max(sqrt(workgroup_sum(lane, squares)), slot_f32(3u));
+    let scale = 1.0 / max(sqrt(workgroup_sum(lane, squares)), info.eps);
     row_into_context(k, lane, scale);
     if k == 0u {
         for (var j = lane; j < cols; j += WG) {
@@ -180,7 +191,7 @@ fn rows_into_context_normalizing(@builtin(workgroup_id) wg: vec3<u32>,
 // accesses, in order), and lane 0 writes sigma and s.
 @compute @workgroup_size(256)
 fn sigma(@builtin(local_invocation_index) lane: u32) {
-    let rows = slot(0u);
+    let rows = info.rows;
     var acc = 0.0;
     for (var k = lane; k < rows; k += WG) {
         acc += u_in[k] * context[2u + k];
@@ -196,15 +207,15 @@ fn sigma(@builtin(local_invocation_index) lane: u32) {
 @group(0) @binding(1) var<storage, read_write> u_out: array<f32>;
 
 // As `sigma`, with u = normalize(W v) first (the second half of a power-iteration step, as
-// `normalize` computes it, eps in slot 3), written to u_out and to the context.
+// `normalize` computes it), written to u_out and to the context.
 @compute @workgroup_size(256)
 fn normalize_sigma(@builtin(local_invocation_index) lane: u32) {
-    let rows = slot(0u);
+    let rows = info.rows;
     var squares = 0.0;
     for (var k = lane; k < rows; k += WG) {
         squares += context[2u + k] * context[2u + k];
     }
-    let scale = 1.0 / max(sqrt(workgroup_sum(lane, squares)), slot_f32(3u));
+    let scale = 1.0 / max(sqrt(workgroup_sum(lane, squares)), info.eps);
     var acc = 0.0;
     for (var k = lane; k < rows; k += WG) {
         let wv = context[2u + k];
@@ -229,7 +240,7 @@ fn normalize_sigma(@builtin(local_invocation_index) lane: u32) {
 fn scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
          @builtin(local_invocation_index) lane: u32) {
     let i = flat_workgroup(wg, groups) * WG + lane;
-    if i < slot(0u) * slot(1u) {
+    if i < info.rows * info.cols {
         scaled[i] = scaled_from[i] * scale_context[1];
     }
 }
@@ -238,12 +249,13 @@ fn scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: 
 @group(0) @binding(2) var<storage, read> grad_weight: array<f32>;
 @group(0) @binding(3) var<storage, read_write> partials: array<f32>;
 
-// partials[p] = the part of <G, W> that workgroup p of slot 2 sums, striding over the grid.
+// partials[p] = the part of <G, W> that workgroup p of info.partials sums, striding over the
+// grid.
 @compute @workgroup_size(256)
 fn inner_partials(@builtin(workgroup_id) wg: vec3<u32>,
                   @builtin(local_invocation_index) lane: u32) {
-    let n = slot(0u) * slot(1u);
-    let stride = slot(2u) * WG;
+    let n = info.rows * info.cols;
+    let stride = info.partials * WG;
     var acc = 0.0;
     for (var i = wg.x * WG + lane; i < n; i += stride) {
         acc += grad[i] * grad_weight[i];
@@ -264,10 +276,10 @@ fn inner_partials(@builtin(workgroup_id) wg: vec3<u32>,
 @compute @workgroup_size(256)
 fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                @builtin(local_invocation_index) lane: u32) {
-    let rows = slot(0u);
-    let cols = slot(1u);
+    let rows = info.rows;
+    let cols = info.cols;
     var part = 0.0;
-    if lane < slot(2u) {
+    if lane < info.partials {
         part = g_partials[lane];
     }
     let g_dot_w = workgroup_sum(lane, part);

@@ -3,8 +3,19 @@
 //   A[i, j] = softmax_j(-c |q_i - q_j|^2),  c = 1 / sqrt(dh),
 // and the two pieces of its backward that are not matrix products. Head `head` = b * H + h;
 // a row of A is row = head * L + i.
-// info: 0 = rows (B * H * L), 1 = L, 2 = dh, 3 = c (f32 bits), 4 = H.
-//
+
+// The twin of `L2AttentionInfo` in src/backend/gpu/l2_attention.rs: the record of every entry.
+struct L2AttentionInfo {
+    // B * H * L
+    rows: u32,
+    // L, dh and H.
+    tokens: u32,
+    head_size: u32,
+    heads: u32,
+    c: f32,
+}
+@group(0) @binding(0) var<uniform> info: L2AttentionInfo;
+
 // ANCHOR: bindings
 // Every entry reads its main input at 1 and writes its result at 2; binding 3 is the gradient
 // the backward entries read. An entry point binds only the variables it uses.
@@ -24,9 +35,9 @@ const WG: u32 = 128u;
 // ANCHOR: query_start
 // Where token j's query in head `head` (= b * H + h) starts: q is [B, L, H * dh].
 fn query_start(head: u32, j: u32) -> u32 {
-    let heads = slot(4u);
-    let width = heads * slot(2u);
-    return (head / heads) * slot(1u) * width + j * width + (head % heads) * slot(2u);
+    let heads = info.heads;
+    let width = heads * info.head_size;
+    return (head / heads) * info.tokens * width + j * width + (head % heads) * info.head_size;
 }
 // ANCHOR_END: query_start
 
@@ -58,11 +69,11 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grou
              @builtin(local_invocation_index) lane: u32) {
     let row = flat_workgroup(wg, groups);
     // The same for the whole workgroup: a surplus workgroup leaves together.
-    if row >= slot(0u) {
+    if row >= info.rows {
         return;
     }
-    let l = slot(1u);
-    let dh = slot(2u);
+    let l = info.tokens;
+    let dh = info.head_size;
     let qi = query_start(row / l, row % l);
     var s = 0.0;
     for (var j = lane; j < l; j += WG) {
@@ -72,7 +83,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grou
             let diff = q[qi + k] - q[qj + k];
             d2 += diff * diff;
         }
-        let e = exp(-slot_f32(3u) * d2);
+        let e = exp(-info.c * d2);
         out[row * l + j] = e;
         s += e;
     }
@@ -101,14 +112,14 @@ var<workgroup> row_parts: array<f32, 256>;
 fn attention_tiled(@builtin(workgroup_id) wg: vec3<u32>,
                    @builtin(num_workgroups) groups: vec3<u32>,
                    @builtin(local_invocation_id) lid: vec3<u32>) {
-    let l = slot(1u);
-    let dh = slot(2u);
-    let c = slot_f32(3u);
+    let l = info.tokens;
+    let dh = info.head_size;
+    let c = info.c;
     let blocks = (l + TILE_ROWS - 1u) / TILE_ROWS;
     let flat = flat_workgroup(wg, groups);
     let head = flat / blocks;
     // Uniform per workgroup: a surplus workgroup leaves together.
-    if head * l >= slot(0u) {
+    if head * l >= info.rows {
         return;
     }
     let thread = lid.y * 16u + lid.x;
@@ -173,10 +184,10 @@ fn softmax_backward(@builtin(workgroup_id) wg: vec3<u32>,
                     @builtin(num_workgroups) groups: vec3<u32>,
                     @builtin(local_invocation_index) lane: u32) {
     let row = flat_workgroup(wg, groups);
-    if row >= slot(0u) {
+    if row >= info.rows {
         return;
     }
-    let l = slot(1u);
+    let l = info.tokens;
     let base = row * l;
     var s = 0.0;
     for (var j = lane; j < l; j += WG) {
@@ -198,12 +209,12 @@ fn softmax_backward(@builtin(workgroup_id) wg: vec3<u32>,
 fn query_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
               @builtin(local_invocation_index) lane: u32) {
     let e = flat_workgroup(wg, groups) * WG + lane;
-    let l = slot(1u);
-    let dh = slot(2u);
-    if e >= slot(0u) * dh {
+    let l = info.tokens;
+    let dh = info.head_size;
+    if e >= info.rows * dh {
         return;
     }
-    let heads = slot(4u);
+    let heads = info.heads;
     let k = e % dh;
     let token = e / (dh * heads);
     let i = token % l;
@@ -215,6 +226,6 @@ fn query_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) gro
         let p = grad_logits[logits + i * l + j] + grad_logits[logits + j * l + i];
         acc += p * (q[query_start(head, j) + k] - qik);
     }
-    out[e] = 2.0 * slot_f32(3u) * acc;
+    out[e] = 2.0 * info.c * acc;
 }
 // ANCHOR_END: query_grad

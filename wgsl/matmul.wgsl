@@ -2,20 +2,8 @@
 // 64 x 64 block of C (entry `main`, each thread a 4 x 4 sub-block) or a 128 x 128 one (entry
 // `wide`, 8 x 8 per thread), stepping through K 16 at a time with the A and B slices staged in
 // workgroup memory.
-// info: 0 = M, 1 = K, 2 = N, 3 = A's batch stride, 4 = B's batch stride (0 = shared matrix),
-//       5 = the k-chunk per split, 6 = splits. With splits > 1 (split-K), grid z runs over
-//       (batch item, split) pairs and each writes its partial product to its own [M, N] slab,
-//       to be summed by the launcher. 7 = 1 when A is stored transposed ([K, M]), 8 = 1 when
-//       B is ([N, K]): a product with a transposed operand reads it in place. 9 = 1 to add
-//       bias[column] to every row of C (a linear layer's bias; never with split-K); without
-//       one, B is bound in its place and not read.
-//       Matrices inside larger tensors (an attention's heads, read and written in place):
-//       batch item i is (i / heads, i % heads), and its matrices start at offset + (i / heads)
-//       * outer stride + (i % heads) * inner stride. 10 = heads (1: a plain batch), 11 and 12
-//       = A's and B's inner strides, 13 and 14 = C's outer and inner strides, 15, 16, 17 = the
-//       distance between stored rows of A, B and C, 18, 19, 20 = their offsets, 21 = alpha
-//       (C = alpha A B, as f32 bits).
-// The launcher prepends matmul_product.wgsl, which reads these slots into a `Product`.
+// The launcher prepends matmul_product.wgsl: the info record (`MatmulInfo`), which it reads
+// into a `Product`.
 
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -38,10 +26,10 @@ fn b_coords(e: u32, extent: u32, transposed: bool) -> vec2<u32> {
 
 // ANCHOR: epilogue
 // C[row, col] = the accumulated sum, plus the bias of its column where there is one. All threads
-// take the same branch: the flag comes from the info slots.
+// take the same branch: the flag comes from the info record.
 fn store(p: Product, row: u32, col: u32, sum: f32) {
-    var value = sum * slot_f32(21u);
-    if slot(9u) == 1u {
+    var value = sum * info.alpha;
+    if info.has_bias == 1u {
         value += bias[col];
     }
     c[p.c_base + row * p.c_row + col] = value;

@@ -1,5 +1,46 @@
-// Prepended to the matmul kernels (matmul.wgsl, matmul_vec4.wgsl) by their launcher: the
-// sizes and layout of one product, read from the info slots that matmul.wgsl's header lists.
+// Prepended to the matmul kernels (matmul.wgsl, matmul_vec4.wgsl) by their launcher: the info
+// record of one product, and the sizes and layout that a workgroup reads from it.
+
+// ANCHOR: info
+// Where one operand's matrices lie in its buffer: batch item i is the pair (i / heads,
+// i % heads), an image and one of its attention heads, and its matrix starts at
+// offset + (i / heads) * outer + (i % heads) * inner, its stored rows `row` values apart. A
+// plain batch has one head per item and `outer` the batch stride (0: one matrix for all).
+// The twin of `LayoutInfo` in src/backend/gpu/matmul_kernel.rs.
+struct LayoutInfo {
+    offset: u32,
+    outer: u32,
+    inner: u32,
+    row: u32,
+}
+
+// The twin of `MatmulInfo` in src/backend/gpu/matmul_kernel.rs.
+struct MatmulInfo {
+    a: LayoutInfo,
+    b: LayoutInfo,
+    c: LayoutInfo,
+    m: u32,
+    k: u32,
+    n: u32,
+    // With splits > 1 (split-K), grid z runs over (batch item, split) pairs and each writes its
+    // partial product, over `chunk` values of k, to its own [m, n] slab, to be summed by the
+    // launcher.
+    chunk: u32,
+    splits: u32,
+    // Batch items per outer index (1: a plain batch).
+    heads: u32,
+    // 1 when A is stored transposed ([k, m]), and when B is ([n, k]): a product with a
+    // transposed operand reads it in place.
+    a_transposed: u32,
+    b_transposed: u32,
+    // 1 to add bias[column] to every row of C (a linear layer's bias; never with split-K);
+    // without one, B is bound in its place and not read.
+    has_bias: u32,
+    // C = alpha A B.
+    alpha: f32,
+}
+@group(0) @binding(0) var<uniform> info: MatmulInfo;
+// ANCHOR_END: info
 
 // ANCHOR: product
 // The sizes and layout of one product, as every thread of a workgroup sees them.
@@ -24,21 +65,21 @@ struct Product {
 // Grid depth z is the pair (batch item, slice of k); batch item `item` is the pair
 // (item / heads, item % heads), an image and one of its heads, each with a stride of its own.
 fn product(z: u32) -> Product {
-    let m = slot(0u);
-    let k = slot(1u);
-    let n = slot(2u);
-    let splits = slot(6u);
-    let split = z % splits;
-    let item = z / splits;
-    let outer = item / slot(10u);
-    let inner = item % slot(10u);
-    let k_begin = split * slot(5u);
+    let m = info.m;
+    let k = info.k;
+    let n = info.n;
+    let split = z % info.splits;
+    let item = z / info.splits;
+    let outer = item / info.heads;
+    let inner = item % info.heads;
+    let k_begin = split * info.chunk;
     return Product(m, k, n,
-                   slot(18u) + outer * slot(3u) + inner * slot(11u),
-                   slot(19u) + outer * slot(4u) + inner * slot(12u),
-                   slot(20u) + outer * slot(13u) + inner * slot(14u) + split * m * n,
-                   slot(15u), slot(16u), slot(17u),
-                   k_begin, min(k, k_begin + slot(5u)), slot(7u) == 1u, slot(8u) == 1u);
+                   info.a.offset + outer * info.a.outer + inner * info.a.inner,
+                   info.b.offset + outer * info.b.outer + inner * info.b.inner,
+                   info.c.offset + outer * info.c.outer + inner * info.c.inner + split * m * n,
+                   info.a.row, info.b.row, info.c.row,
+                   k_begin, min(k, k_begin + info.chunk), info.a_transposed == 1u,
+                   info.b_transposed == 1u);
 }
 // ANCHOR_END: product
 

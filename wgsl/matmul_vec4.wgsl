@@ -5,7 +5,7 @@
 //   instructions and address computations of the scalar kernels;
 // * the staged slices of A and B are double-buffered: while the workgroup multiplies one step
 //   of k out of one buffer, its threads fill the other, so a step needs one barrier, not two.
-// Info slots as in matmul.wgsl; the launcher checks that the sizes, offsets, strides and row
+// The info record as in matmul.wgsl; the launcher checks that the sizes, offsets, strides and row
 // lengths are multiples of 4. (A 64 x 64 twin was slower on an H200 than matmul.wgsl's `main`
 // on every product of the step: see the book's Performance chapter.)
 
@@ -99,8 +99,8 @@ fn store4(p: Product, row: u32, col: u32, sum: vec4<f32>) {
     if row >= p.m || col >= p.n {
         return;
     }
-    var value = sum * slot_f32(21u);
-    if slot(9u) == 1u {
+    var value = sum * info.alpha;
+    if info.has_bias == 1u {
         value += bias[col / 4u];
     }
     c[(p.c_base + row * p.c_row + col) / 4u] = value;

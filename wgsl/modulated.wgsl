@@ -7,6 +7,26 @@
 //   scale        x [N or 1, T, K] s [N, K]         x * s [N, T, K]
 //   sum_tokens   p [N, T, K]      q [N or 1, T, K] sum_t p * q [N, K]
 
+// The twins of `DemodInfo` and `ScaleInfo` in src/backend/gpu/modulated.rs.
+struct DemodInfo {
+    // N, out and in.
+    samples: u32,
+    outs: u32,
+    ins: u32,
+}
+@group(0) @binding(0) var<uniform> demod_info: DemodInfo;
+
+// `scale` and `sum_tokens`.
+struct ScaleInfo {
+    // N, T and K.
+    samples: u32,
+    tokens: u32,
+    width: u32,
+    // 1 when x (`scale`) or q (`sum_tokens`) is one [1, T, K] for every sample.
+    broadcast: u32,
+}
+@group(0) @binding(0) var<uniform> info: ScaleInfo;
+
 @group(0) @binding(1) var<storage, read> lhs: array<f32>;
 @group(0) @binding(2) var<storage, read> rhs: array<f32>;
 @group(0) @binding(3) var<storage, read_write> res: array<f32>;
@@ -22,12 +42,11 @@ var<workgroup> w2_tile: array<f32, 272>;
 // d[n, o] = (sum_i W[o, i]^2 a[n, i]^2 + 1e-8)^(-1/2): a product of the [N, in] matrix a*a with
 // the transpose of the [out, in] matrix W*W, tiled like matmul. Each 16 x 16 workgroup owns a
 // 16 x 16 block of d (samples along y, outputs along x) and squares the values as it stages them.
-// info: 0 = N, 1 = out, 2 = in.
 @compute @workgroup_size(16, 16)
 fn demod(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let samples = slot(0u);
-    let outs = slot(1u);
-    let ins = slot(2u);
+    let samples = demod_info.samples;
+    let outs = demod_info.outs;
+    let ins = demod_info.ins;
     let n = wg.y * TILE + lid.y;
     let o = wg.x * TILE + lid.x;
     // The W row this thread stages (its block's rows of W are indexed by lid.y while staging).
@@ -60,9 +79,8 @@ fn demod(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid
 // ANCHOR_END: demod
 
 // ANCHOR: scale
-// res[n, t, k] = x[n, t, k] * s[n, k], with x[0, t, k] instead when x is shared (slot 3 = 1).
+// res[n, t, k] = x[n, t, k] * s[n, k], with x[0, t, k] instead when x is shared.
 // Scaling the inputs by the style a and the outputs (and their gradient) by d are both this.
-// info: 0 = N, 1 = T, 2 = K, 3 = x shared.
 // Grid: rows y of workgroups take samples n, columns x stride through a sample's T K values,
 // each thread several of them. A thread steps its column of s by the stride modulo K instead of
 // dividing: divisions by a size known only at run time cost more than the multiply itself, and
@@ -70,12 +88,12 @@ fn demod(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid
 @compute @workgroup_size(256)
 fn scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
          @builtin(local_invocation_index) lane: u32) {
-    let k = slot(2u);
-    let block = slot(1u) * k;
+    let k = info.width;
+    let block = info.tokens * k;
     let first = wg.x * 256u + lane;
     let stride = groups.x * 256u;
-    for (var n = wg.y; n < slot(0u); n += groups.y) {
-        let x_base = select(n * block, 0u, slot(3u) == 1u);
+    for (var n = wg.y; n < info.samples; n += groups.y) {
+        let x_base = select(n * block, 0u, info.broadcast == 1u);
         var column = first % k;
         for (var e = first; e < block; e += stride) {
             res[n * block + e] = lhs[x_base + e] * rhs[n * k + column];
@@ -89,22 +107,21 @@ fn scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: 
 // ANCHOR_END: scale
 
 // ANCHOR: sum_tokens
-// res[n, k] = sum_t p[n, t, k] q[n, t, k] (q[0, t, k] when q is shared, slot 3 = 1): the sums
+// res[n, k] = sum_t p[n, t, k] q[n, t, k] (q[0, t, k] when q is shared): the sums
 // over a sample's tokens that the backward rule needs. One thread per (n, k); T is small (the
 // pixels of one patch), and neighbouring threads read neighbouring words at every step.
-// info: 0 = N, 1 = T, 2 = K, 3 = q shared.
 @compute @workgroup_size(256)
 fn sum_tokens(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
               @builtin(local_invocation_index) lane: u32) {
     let idx = flat_workgroup(wg, groups) * 256u + lane;
-    let tokens = slot(1u);
-    let k = slot(2u);
-    if idx >= slot(0u) * k {
+    let tokens = info.tokens;
+    let k = info.width;
+    if idx >= info.samples * k {
         return;
     }
     let n = idx / k;
     let p_base = n * tokens * k + idx % k;
-    let q_base = select(p_base, idx % k, slot(3u) == 1u);
+    let q_base = select(p_base, idx % k, info.broadcast == 1u);
     var acc = 0.0;
     for (var t = 0u; t < tokens; t++) {
         acc = fma(lhs[p_base + t * k], rhs[q_base + t * k], acc);

@@ -1,8 +1,18 @@
 // Stitching decoded patches into images and back (src/vitgan/patches.rs). Pure movement: each
 // thread copies one value, reading through the index map and writing its own slot, so writes
 // are contiguous.
-// info: 0 = element count, 1 = batch B, 2 = grid G, 3 = patch side P, 4 = channels C.
-// (`patch` is a reserved word in WGSL, hence `side`.)
+
+// The twin of `PatchesInfo` in src/backend/gpu/patches.rs.
+struct PatchesInfo {
+    len: u32,
+    batch: u32,
+    // Patches per side of the image, G.
+    grid: u32,
+    // The patch side P (`patch` is a reserved word in WGSL).
+    side: u32,
+    channels: u32,
+}
+@group(0) @binding(0) var<uniform> info: PatchesInfo;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -11,11 +21,11 @@
 // Pixel (b, c, Y, X) of the image [B, C, G*P, G*P] is element
 // (b*G*G + (Y/P)*G + X/P, (Y%P)*P + X%P, c) of the patches [B*G*G, P*P, C].
 fn patches_index(b: u32, c: u32, y: u32, x_: u32) -> u32 {
-    let grid = slot(2u);
-    let side = slot(3u);
+    let grid = info.grid;
+    let side = info.side;
     let token = b * grid * grid + (y / side) * grid + x_ / side;
     let pixel = (y % side) * side + x_ % side;
-    return (token * side * side + pixel) * slot(4u) + c;
+    return (token * side * side + pixel) * info.channels + c;
 }
 // ANCHOR_END: index_map
 
@@ -25,14 +35,14 @@ fn patches_index(b: u32, c: u32, y: u32, x_: u32) -> u32 {
 fn stitch(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
           @builtin(local_invocation_index) lane: u32) {
     let i = flat_workgroup(wg, groups) * 256u + lane;
-    if i >= slot(0u) {
+    if i >= info.len {
         return;
     }
-    let s = slot(2u) * slot(3u);
+    let s = info.grid * info.side;
     let col = i % s;
     let row = (i / s) % s;
-    let c = (i / (s * s)) % slot(4u);
-    let b = i / (s * s * slot(4u));
+    let c = (i / (s * s)) % info.channels;
+    let b = i / (s * s * info.channels);
     out[i] = x[patches_index(b, c, row, col)];
 }
 // ANCHOR_END: stitch
@@ -43,12 +53,12 @@ fn stitch(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups:
 fn unstitch(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
             @builtin(local_invocation_index) lane: u32) {
     let i = flat_workgroup(wg, groups) * 256u + lane;
-    if i >= slot(0u) {
+    if i >= info.len {
         return;
     }
-    let grid = slot(2u);
-    let side = slot(3u);
-    let channels = slot(4u);
+    let grid = info.grid;
+    let side = info.side;
+    let channels = info.channels;
     let c = i % channels;
     let pixel = (i / channels) % (side * side);
     let token = i / (channels * side * side);

@@ -1,6 +1,15 @@
 // Reductions along one axis. The tensor is seen as [outer, len, inner]; one workgroup reduces
 // one lane (outer o, inner j) of `len` elements.
-// info: 0 = outer, 1 = len, 2 = inner, 3 = opcode (0 sum, 1 max).
+
+// The twin of `ReduceInfo` in src/backend/gpu/reduce.rs.
+struct ReduceInfo {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    // 0 sum, 1 max.
+    opcode: u32,
+}
+@group(0) @binding(0) var<uniform> info: ReduceInfo;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -16,14 +25,14 @@ fn combine(op: u32, u: f32, v: f32) -> f32 {
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lane: u32) {
     let lane_id = flat_workgroup(wg, groups);
-    let len = slot(1u);
-    let inner = slot(2u);
-    let op = slot(3u);
+    let len = info.len;
+    let inner = info.inner;
+    let op = info.opcode;
     let outer_index = lane_id / inner;
     let inner_index = lane_id % inner;
     // Workgroup counts are uniform: every thread of a surplus workgroup leaves together,
     // so no barrier below is skipped by only part of a workgroup.
-    if outer_index >= slot(0u) {
+    if outer_index >= info.outer {
         return;
     }
     let base = outer_index * len * inner + inner_index;
@@ -54,10 +63,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
 fn serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
           @builtin(local_invocation_index) lane: u32) {
     let e = flat_workgroup(wg, groups) * 256u + lane;
-    let len = slot(1u);
-    let inner = slot(2u);
-    let op = slot(3u);
-    if e >= slot(0u) * inner {
+    let len = info.len;
+    let inner = info.inner;
+    let op = info.opcode;
+    if e >= info.outer * inner {
         return;
     }
     let base = (e / inner) * len * inner + e % inner;
@@ -76,14 +85,14 @@ fn serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups:
 @compute @workgroup_size(32, 8)
 fn columns(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
            @builtin(local_invocation_id) lid: vec3<u32>) {
-    let len = slot(1u);
-    let inner = slot(2u);
-    let op = slot(3u);
+    let len = info.len;
+    let inner = info.inner;
+    let op = info.opcode;
     let tiles = (inner + 31u) / 32u;
     let flat = flat_workgroup(wg, groups);
     let outer_index = flat / tiles;
     // Uniform per workgroup: a surplus workgroup leaves together.
-    if outer_index >= slot(0u) {
+    if outer_index >= info.outer {
         return;
     }
     let column = (flat % tiles) * 32u + lid.x;

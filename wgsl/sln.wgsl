@@ -3,12 +3,31 @@
 // with c = 1 for SLN, 0 for a plain LayerNorm whose weight is gamma. gamma[b] and beta[b] are
 // rows of a stride of their own: D for [B, D] tensors, 2D when both are the halves of one
 // [B, 2D] tensor bound twice ([gamma | beta], as SLN's affine map writes them).
-// info: 0 = rows (B * L), 1 = L, 2 = D, 3 = eps (f32 bits), 4 = B * D,
-//       5 = what backward_affine sums (1: g * xhat for d_gamma, 0: g for d_beta),
-//       6 = rows per chunk of backward_affine, 7 = chunks per sample, 8 = c (f32 bits),
-//       9 = the row stride of gamma and beta, 10 = beta's offset in its buffer,
-//       11, 12 = the row stride and offset of backward_affine's output.
-//
+
+// The twin of `SlnInfo` in src/backend/gpu/sln.rs: the record of every entry.
+struct SlnInfo {
+    // B * L, L and D.
+    rows: u32,
+    tokens: u32,
+    dim: u32,
+    eps: f32,
+    // B * D
+    gamma_len: u32,
+    // What backward_affine sums: 1, g * xhat for d_gamma; 0, g for d_beta.
+    with_xhat: u32,
+    // Rows per chunk of backward_affine, and chunks per sample.
+    chunk_rows: u32,
+    chunks: u32,
+    c: f32,
+    // The row stride of gamma and beta, and beta's offset in its buffer.
+    affine_stride: u32,
+    beta_at: u32,
+    // The row stride and offset of backward_affine's output.
+    out_stride: u32,
+    out_at: u32,
+}
+@group(0) @binding(0) var<uniform> info: SlnInfo;
+
 // ANCHOR: bindings
 // Every entry binds the rows it normalizes at 1 and writes its result at 2; bindings 3 and 4
 // carry a different tensor per entry, declared below under each name. An entry point binds
@@ -51,7 +70,7 @@ fn workgroup_sum(lane: u32, value: vec2<f32>) -> vec2<f32> {
 // (mu, rstd) of one row. Two passes: the variance is summed from centred values, so a row
 // with a large mean does not lose its variance to cancellation as E[x^2] - mu^2 would.
 fn mean_rstd(row: u32, lane: u32) -> vec2<f32> {
-    let d = slot(2u);
+    let d = info.dim;
     let base = row * d;
     var s = 0.0;
     for (var k = lane; k < d; k += WG) {
@@ -64,7 +83,7 @@ fn mean_rstd(row: u32, lane: u32) -> vec2<f32> {
         q += c * c;
     }
     let variance = workgroup_sum(lane, vec2(q, 0.0)).x / f32(d);
-    return vec2(mu, 1.0 / sqrt(variance + slot_f32(3u)));
+    return vec2(mu, 1.0 / sqrt(variance + info.eps));
 }
 // ANCHOR_END: mean_rstd
 
@@ -75,16 +94,16 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups
            @builtin(local_invocation_index) lane: u32) {
     let row = flat_workgroup(wg, groups);
     // The same for the whole workgroup: a surplus workgroup leaves together.
-    if row >= slot(0u) {
+    if row >= info.rows {
         return;
     }
-    let d = slot(2u);
-    let modulation = (row / slot(1u)) * slot(9u);
-    let shift = modulation + slot(10u);
+    let d = info.dim;
+    let modulation = (row / info.tokens) * info.affine_stride;
+    let shift = modulation + info.beta_at;
     let ms = mean_rstd(row, lane);
     for (var k = lane; k < d; k += WG) {
         let xhat = (h[row * d + k] - ms.x) * ms.y;
-        out[row * d + k] = (slot_f32(8u) + gamma[modulation + k]) * xhat + beta[shift + k];
+        out[row * d + k] = (info.c + gamma[modulation + k]) * xhat + beta[shift + k];
     }
 }
 // ANCHOR_END: forward
@@ -96,21 +115,21 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups
 fn backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                   @builtin(local_invocation_index) lane: u32) {
     let row = flat_workgroup(wg, groups);
-    if row >= slot(0u) {
+    if row >= info.rows {
         return;
     }
-    let d = slot(2u);
-    let modulation = (row / slot(1u)) * slot(9u);
+    let d = info.dim;
+    let modulation = (row / info.tokens) * info.affine_stride;
     let ms = mean_rstd(row, lane);
     var acc = vec2(0.0, 0.0);
     for (var k = lane; k < d; k += WG) {
-        let gs = grad[row * d + k] * (slot_f32(8u) + gamma[modulation + k]);
+        let gs = grad[row * d + k] * (info.c + gamma[modulation + k]);
         let xhat = (h[row * d + k] - ms.x) * ms.y;
         acc += vec2(gs, gs * xhat);
     }
     let means = workgroup_sum(lane, acc) / f32(d);
     for (var k = lane; k < d; k += WG) {
-        let gs = grad[row * d + k] * (slot_f32(8u) + gamma[modulation + k]);
+        let gs = grad[row * d + k] * (info.c + gamma[modulation + k]);
         let xhat = (h[row * d + k] - ms.x) * ms.y;
         out[row * d + k] = ms.y * (gs - means.x - xhat * means.y);
     }
@@ -123,7 +142,7 @@ fn backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
 fn row_stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                   @builtin(local_invocation_index) lane: u32) {
     let row = flat_workgroup(wg, groups);
-    if row >= slot(0u) {
+    if row >= info.rows {
         return;
     }
     let ms = mean_rstd(row, lane);
@@ -143,20 +162,20 @@ fn row_stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grou
 @compute @workgroup_size(32, 8)
 fn backward_affine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                    @builtin(local_invocation_id) lid: vec3<u32>) {
-    let l_count = slot(1u);
-    let d = slot(2u);
-    let chunk_rows = slot(6u);
-    let chunks = slot(7u);
+    let l_count = info.tokens;
+    let d = info.dim;
+    let chunk_rows = info.chunk_rows;
+    let chunks = info.chunks;
     let tiles = (d + 31u) / 32u;
     let flat = flat_workgroup(wg, groups);
     let sample = flat / tiles / chunks;
     // Uniform per workgroup: a surplus workgroup leaves together.
-    if sample * d >= slot(4u) {
+    if sample * d >= info.gamma_len {
         return;
     }
     let chunk = (flat / tiles) % chunks;
     let k = (flat % tiles) * 32u + lid.x;
-    let with_xhat = slot(5u) == 1u;
+    let with_xhat = info.with_xhat == 1u;
     let l_end = min(l_count, (chunk + 1u) * chunk_rows);
     var acc = 0.0;
     if k < d {
@@ -180,7 +199,7 @@ fn backward_affine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
         workgroupBarrier();
     }
     if lid.y == 0u && k < d {
-        out[(sample * chunks + chunk) * slot(11u) + slot(12u) + k] = partial[lid.x].x;
+        out[(sample * chunks + chunk) * info.out_stride + info.out_at + k] = partial[lid.x].x;
     }
 }
 // ANCHOR_END: backward_affine

@@ -1,6 +1,15 @@
 // Softmax and log-softmax along one axis, one workgroup per lane, as in reduce.wgsl:
 // the maximum and the sum of exponentials are workgroup tree reductions.
-// info: 0 = outer, 1 = len, 2 = inner, 3 = 1 for log-softmax.
+
+// The twin of `SoftmaxInfo` in src/backend/gpu/reduce.rs.
+struct SoftmaxInfo {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    // 1 for log-softmax.
+    log: u32,
+}
+@group(0) @binding(0) var<uniform> info: SoftmaxInfo;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -38,9 +47,9 @@ fn tree_sum(lane: u32) -> f32 {
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lane: u32) {
     let lane_id = flat_workgroup(wg, groups);
-    let len = slot(1u);
-    let inner = slot(2u);
-    if lane_id / inner >= slot(0u) {
+    let len = info.len;
+    let inner = info.inner;
+    if lane_id / inner >= info.outer {
         return;
     }
     let base = (lane_id / inner) * len * inner + lane_id % inner;
@@ -60,7 +69,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     let total = tree_sum(lane);
     for (var k = lane; k < len; k += 256u) {
         let shifted = x[base + k * inner] - lane_max;
-        if slot(3u) == 1u {
+        if info.log == 1u {
             out[base + k * inner] = shifted - log(total);
         } else {
             out[base + k * inner] = exp(shifted) / total;

@@ -1,7 +1,17 @@
 // Elementwise functions of one tensor: y[i] = f(x[i]) (entry point `main`), and for backward
 // rules g[i] * f'(x[i]) (`grad_times_derivative`, `value_and_grad_times_derivative`).
 // Opcodes follow `Unary` in src/ops/unary.rs.
-// info: 0 = element count, 1 = opcode, 2 = parameter (f32 bits).
+
+// ANCHOR: unary_info
+// The twin of `UnaryInfo` in src/backend/gpu/elementwise.rs.
+struct UnaryInfo {
+    len: u32,
+    opcode: u32,
+    // A slope, an exponent or a constant, for the functions that take one.
+    param: f32,
+}
+@group(0) @binding(0) var<uniform> info: UnaryInfo;
+// ANCHOR_END: unary_info
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -92,10 +102,10 @@ fn derivative(op: u32, v: f32, p: f32) -> f32 {
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lane: u32) {
     let i = flat_workgroup(wg, groups) * 256u + lane;
-    if i >= slot(0u) {
+    if i >= info.len {
         return;
     }
-    y[i] = apply(slot(1u), x[i], slot_f32(2u));
+    y[i] = apply(info.opcode, x[i], info.param);
 }
 // ANCHOR_END: unary_main
 
@@ -106,10 +116,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
 fn grad_times_derivative(@builtin(workgroup_id) wg: vec3<u32>,
         @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let i = flat_workgroup(wg, groups) * 256u + lane;
-    if i >= slot(0u) {
+    if i >= info.len {
         return;
     }
-    y[i] = g[i] * derivative(slot(1u), x[i], slot_f32(2u));
+    y[i] = g[i] * derivative(info.opcode, x[i], info.param);
 }
 
 // y = f(x) and dx = g * f'(x) together, for `gelu_linear`, whose backward pass needs GELU's
@@ -118,12 +128,12 @@ fn grad_times_derivative(@builtin(workgroup_id) wg: vec3<u32>,
 fn value_and_grad_times_derivative(@builtin(workgroup_id) wg: vec3<u32>,
         @builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let i = flat_workgroup(wg, groups) * 256u + lane;
-    if i >= slot(0u) {
+    if i >= info.len {
         return;
     }
     let v = x[i];
-    let p = slot_f32(2u);
-    y[i] = apply(slot(1u), v, p);
-    dx[i] = g[i] * derivative(slot(1u), v, p);
+    let p = info.param;
+    y[i] = apply(info.opcode, v, p);
+    dx[i] = g[i] * derivative(info.opcode, v, p);
 }
 // ANCHOR_END: grad_times_derivative

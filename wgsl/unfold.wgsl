@@ -2,8 +2,19 @@
 // windows with stride P out of the image zero-padded by P/2; `fold`, its adjoint and backward,
 // adds them back. Both are gathers, one thread per output element, so no two threads write the
 // same place and no atomics are needed.
-// info: 0 = output element count, 1 = batch B, 2 = channels C, 3 = height H, 4 = width W,
-// 5 = patch side P. (`patch` is a reserved word in WGSL, hence `side`.)
+
+// The twin of `UnfoldInfo` in src/backend/gpu/overlapping.rs.
+struct UnfoldInfo {
+    // The output's element count.
+    len: u32,
+    batch: u32,
+    channels: u32,
+    height: u32,
+    width: u32,
+    // The patch side P (`patch` is a reserved word in WGSL).
+    side: u32,
+}
+@group(0) @binding(0) var<uniform> info: UnfoldInfo;
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -15,13 +26,13 @@
 fn unfold(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
           @builtin(local_invocation_index) lane: u32) {
     let i = flat_workgroup(wg, groups) * 256u + lane;
-    if i >= slot(0u) {
+    if i >= info.len {
         return;
     }
-    let channels = slot(2u);
-    let height = slot(3u);
-    let width = slot(4u);
-    let side = slot(5u);
+    let channels = info.channels;
+    let height = info.height;
+    let width = info.width;
+    let side = info.side;
     let k = 2u * side;
     let half = side / 2u;
     let grid_w = width / side;
@@ -50,13 +61,13 @@ fn unfold(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups:
 fn fold(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lane: u32) {
     let i = flat_workgroup(wg, groups) * 256u + lane;
-    if i >= slot(0u) {
+    if i >= info.len {
         return;
     }
-    let channels = slot(2u);
-    let height = slot(3u);
-    let width = slot(4u);
-    let side = slot(5u);
+    let channels = info.channels;
+    let height = info.height;
+    let width = info.width;
+    let side = info.side;
     let k = 2u * side;
     let half = side / 2u;
     let grid_h = height / side;

@@ -35,6 +35,7 @@ mod reduce;
 mod sgemm_nt;
 mod split_k;
 pub mod svd;
+mod walk;
 
 pub use broadcast::{zip_broadcast, zip_sum_to};
 pub use buffer::{alloc, zeros, CpuBuffer};

@@ -1,8 +1,8 @@
 //! Copies that only move values: gathers through strides (permute, broadcast, narrow), pad
 //! and concatenation.
 
-use super::broadcast::Walk;
 use super::build;
+use super::walk::Walk;
 use super::{alloc, zeros};
 use crate::tensor::{broadcast_strides, numel, strides_of};
 

@@ -2,7 +2,7 @@
 
 use super::context::context;
 use super::launch::flush;
-use crate::backend::pool::{Budget, Pool, GPU_SLACK};
+use crate::backend::pool::{Budget, GPU_SLACK};
 use crate::backend::VIEW_ALIGN;
 
 /// What the GPU's tensors and pool hold.
@@ -25,22 +25,12 @@ pub fn bytes_allocated() -> u64 {
     BUDGET.peak_held()
 }
 
-// ANCHOR: pool
-/// The GPU's pool (src/backend/pool.rs): commands run in the order they are recorded, so a
-/// buffer dropped while commands that read it are still being recorded may at once become the
-/// output of a later kernel: that kernel runs after the readers. Not so for an upload: the
-/// queue writes uploads before the commands of the next submission, so an upload into such a
-/// buffer could overtake the readers. Those buffers are "retired" until the submission, and
-/// uploads take only free ones.
-pub(crate) type GpuPool = Pool<wgpu::Buffer>;
-
 /// The bytes a buffer of `bytes` is rounded up to: eight classes per power of two (at most 1/8
 /// wasted), so that tensors of nearby sizes share buffers.
 fn size_class(bytes: u64) -> u64 {
     let step = (bytes.next_power_of_two() / 8).max(256);
     bytes.div_ceil(step) * step
 }
-// ANCHOR_END: pool
 
 /// Which pooled buffers a request may take: up to twice its size, or only its own size class.
 #[derive(Clone, Copy)]

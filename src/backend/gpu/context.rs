@@ -1,8 +1,6 @@
 //! The wgpu instance, adapter, device and queue: made once per process, on first use.
 
-use super::buffers::GpuPool;
-use super::launch::{CachedPipeline, Recorder};
-use std::collections::HashMap;
+use crate::backend::pool::Pool;
 use std::sync::{Mutex, OnceLock};
 
 /// Why the GPU could not be used. The message says what was tried and how to get an adapter.
@@ -35,17 +33,15 @@ impl std::fmt::Display for GpuError {
 impl std::error::Error for GpuError {}
 
 // ANCHOR: context
-/// Everything needed to run kernels: one device and its queue, plus the caches that make
-/// repeated work cheap.
+/// Everything needed to run kernels: one device and its queue, and the pool of buffers that
+/// both making tensors (buffers.rs) and submitting work (launch.rs) use. The pipeline cache
+/// and the batch being recorded belong to launch.rs alone.
 pub struct GpuContext {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     pub(crate) info: wgpu::AdapterInfo,
     pub(crate) max_groups_per_dim: u32,
-    /// Compiled pipelines by (kernel file, entry point).
-    pub(crate) pipelines: Mutex<HashMap<(&'static str, &'static str), CachedPipeline>>,
     pub(crate) pool: Mutex<GpuPool>,
-    pub(crate) recorder: Mutex<Recorder>,
     /// Whether each dispatch is timed (`VITGAN_GPU_PROFILE=1`).
     pub(crate) profiling: bool,
 }
@@ -82,13 +78,21 @@ fn open() -> Result<GpuContext, GpuError> {
         queue,
         info,
         max_groups_per_dim: limits.max_compute_workgroups_per_dimension,
-        pipelines: Mutex::new(HashMap::new()),
         pool: Mutex::new(GpuPool::default()),
-        recorder: Mutex::new(Recorder::default()),
         profiling,
     })
 }
 // ANCHOR_END: context
+
+// ANCHOR: pool
+/// The GPU's pool (src/backend/pool.rs): commands run in the order they are recorded, so a
+/// buffer dropped while commands that read it are still being recorded may at once become the
+/// output of a later kernel: that kernel runs after the readers. Not so for an upload: the
+/// queue writes uploads before the commands of the next submission, so an upload into such a
+/// buffer could overtake the readers. Those buffers are "retired" until the submission, and
+/// uploads take only free ones.
+pub(crate) type GpuPool = Pool<wgpu::Buffer>;
+// ANCHOR_END: pool
 
 // ANCHOR: once
 /// The adapter named by WGPU_ADAPTER_NAME (a case-insensitive part of its name) when that is

@@ -2,7 +2,7 @@
 //! (src/vitgan/diffaugment.rs holds the ops and their gradients).
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, Grid, Kernel};
+use super::launch::{groups_for, launch, u32_of, Info, Kernel};
 
 const DIFFAUGMENT: Kernel = Kernel {
     name: "diffaugment.wgsl",
@@ -10,8 +10,21 @@ const DIFFAUGMENT: Kernel = Kernel {
     bounds_checked: false,
 };
 
-/// Threads per workgroup in diffaugment.wgsl.
-const WORKGROUP: usize = 256;
+/// The info record of wgsl/diffaugment.wgsl, which declares `DiffAugmentInfo` with the same
+/// fields.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct DiffAugmentInfo {
+    len: u32,
+    batch: u32,
+    channels: u32,
+    height: u32,
+    width: u32,
+    /// The cutout's side (`cutout` only).
+    side: u32,
+}
+
+impl Info for DiffAugmentInfo {}
 
 /// (batch, channels, height, width).
 pub type Dims = (usize, usize, usize, usize);
@@ -42,24 +55,27 @@ fn run(x: &GpuBuffer, dims: Dims, params: &GpuBuffer, k: usize, entry: &'static 
     let (b, c, h, w) = dims;
     assert_eq!(x.len(), b * c * h * w, "{entry} (gpu): buffer size");
     assert_eq!(params.len(), 2 * b, "{entry} (gpu): two numbers per sample");
-    let fit = |v: usize| {
-        u32::try_from(v).unwrap_or_else(|_| panic!("{entry} (gpu): {v} does not fit 32 bits"))
-    };
     // Rows and columns are compared as i32 in the kernel.
     assert!(
         h.max(w).max(k) < EXACT as usize,
         "{entry} (gpu): image too large"
     );
     let n = x.len();
-    let info = [fit(n), fit(b), fit(c), fit(h), fit(w), fit(k)];
+    let info = DiffAugmentInfo {
+        len: u32_of(entry, n, "element count"),
+        batch: u32_of(entry, b, "batch"),
+        channels: u32_of(entry, c, "channel count"),
+        height: u32_of(entry, h, "height"),
+        width: u32_of(entry, w, "width"),
+        side: u32_of(entry, k, "cutout side"),
+    };
     let out = GpuBuffer::uninit(n);
-    let groups = Grid::Flat(fit(n.div_ceil(WORKGROUP)));
     launch(
         DIFFAUGMENT,
         entry,
         &info,
         &[x.raw(), params.raw(), out.raw()],
-        groups,
+        groups_for(n),
     );
     out
 }
@@ -74,3 +90,22 @@ pub fn cutout(x: &GpuBuffer, dims: Dims, cx: &[i32], cy: &[i32], k: usize) -> Gp
     run(x, dims, &pairs("cutout", cx, cy), k, "cutout")
 }
 // ANCHOR_END: launchers
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::gpu::mirror::{assert_record, fields};
+
+    #[test]
+    fn info_record_mirrors_the_wgsl_struct() {
+        let fields = fields!(DiffAugmentInfo {
+            len,
+            batch,
+            channels,
+            height,
+            width,
+            side
+        });
+        assert_record(DIFFAUGMENT, "DiffAugmentInfo", fields);
+    }
+}

@@ -2,7 +2,7 @@
 //! (src/vitgan/fourier.rs).
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, Grid, Kernel};
+use super::launch::{groups_for as threads, launch, u32_of, Info, Kernel};
 
 const FOURIER: Kernel = Kernel {
     name: "fourier.wgsl",
@@ -10,21 +10,27 @@ const FOURIER: Kernel = Kernel {
     bounds_checked: false,
 };
 
-/// Threads per workgroup of every entry point in fourier.wgsl.
-const WORKGROUP: usize = 256;
+/// The op named in a message about a size that does not fit in 32 bits.
+const OP: &str = "sine_embedding (gpu)";
 
-fn threads(n: usize) -> Grid {
-    let groups = n.div_ceil(WORKGROUP);
-    Grid::Flat(u32::try_from(groups).expect("fourier: workgroup count fits in 32 bits"))
+/// The info record of wgsl/fourier.wgsl, which declares `FourierInfo` with the same fields: an
+/// embedding of `rows` positions by `dim` features.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct FourierInfo {
+    rows: u32,
+    dim: u32,
 }
 
-fn info(m: usize, dim: usize) -> [u32; 2] {
+impl Info for FourierInfo {}
+
+fn info(m: usize, dim: usize) -> FourierInfo {
     // The kernels index the output by m * dim + j in 32 bits.
-    assert!(
-        u32::try_from(m * dim).is_ok(),
-        "sine_embedding: an output of {m} x {dim} elements is too large for 32-bit indices"
-    );
-    [m as u32, dim as u32]
+    u32_of(OP, m * dim, "output element count");
+    FourierInfo {
+        rows: u32_of(OP, m, "position count"),
+        dim: u32_of(OP, dim, "dim"),
+    }
 }
 
 // ANCHOR: launch_forward
@@ -93,3 +99,14 @@ pub fn backward(
     (d_coords, d_weight, d_bias)
 }
 // ANCHOR_END: launch_backward
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::gpu::mirror::{assert_record, fields};
+
+    #[test]
+    fn info_record_mirrors_the_wgsl_struct() {
+        assert_record(FOURIER, "FourierInfo", fields!(FourierInfo { rows, dim }));
+    }
+}

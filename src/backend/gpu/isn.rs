@@ -2,8 +2,7 @@
 //! normalization (src/vitgan/isn.rs holds the layer and the math).
 
 use super::buffers::GpuBuffer;
-use super::kernels::groups_for;
-use super::launch::{launch, u32_of, Grid, Kernel};
+use super::launch::{groups_for, launch, u32_of, Grid, Info, Kernel};
 
 const ISN: Kernel = Kernel {
     name: "isn.wgsl",
@@ -13,6 +12,38 @@ const ISN: Kernel = Kernel {
 
 /// The op named in a message about a size that does not fit in 32 bits.
 const OP: &str = "isn (gpu)";
+
+/// The info record of every entry point of wgsl/isn.wgsl, which declares `IsnInfo` with the
+/// same fields.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct IsnInfo {
+    /// The weight's shape.
+    rows: u32,
+    cols: u32,
+    /// The length of the vector that `normalize` rescales.
+    len: u32,
+    /// normalize(y) = y / max(|y|, eps).
+    eps: f32,
+    /// How many partial sums of <G, W> the backward adds up.
+    partials: u32,
+}
+
+impl Info for IsnInfo {}
+
+impl IsnInfo {
+    /// The record of a weight of `[rows, cols]`, with the fields that only some entry points
+    /// read at 0.
+    fn new([rows, cols]: [usize; 2]) -> IsnInfo {
+        IsnInfo {
+            rows: u32_of(OP, rows, "rows"),
+            cols: u32_of(OP, cols, "columns"),
+            len: 0,
+            eps: 0.0,
+            partials: 0,
+        }
+    }
+}
 
 fn check(what: &str, buffer: &GpuBuffer, len: usize) {
     assert_eq!(
@@ -35,22 +66,23 @@ pub fn product_normalize(
     eps: f32,
 ) -> GpuBuffer {
     let out = product(w, x, dims, transposed);
-    let slots = normalize_slots(dims, out.len(), eps);
-    launch(ISN, "normalize", &slots, &[out.raw()], Grid::Flat(1));
+    let info = normalize_info(dims, out.len(), eps);
+    launch(ISN, "normalize", &info, &[out.raw()], Grid::Flat(1));
     out
 }
 
-fn normalize_slots([rows, cols]: [usize; 2], len: usize, eps: f32) -> [u32; 4] {
-    [
-        u32_of(OP, rows, "rows"),
-        u32_of(OP, cols, "columns"),
-        u32_of(OP, len, "length"),
-        eps.to_bits(),
-    ]
+/// The record of an entry point that normalizes a vector of `len` values.
+fn normalize_info(dims: [usize; 2], len: usize, eps: f32) -> IsnInfo {
+    IsnInfo {
+        len: u32_of(OP, len, "length"),
+        eps,
+        ..IsnInfo::new(dims)
+    }
 }
 
 /// W^T x when `transposed`, else W x: `product_normalize` before the normalization.
-fn product(w: &GpuBuffer, x: &GpuBuffer, [rows, cols]: [usize; 2], transposed: bool) -> GpuBuffer {
+fn product(w: &GpuBuffer, x: &GpuBuffer, dims: [usize; 2], transposed: bool) -> GpuBuffer {
+    let [rows, cols] = dims;
     // Flat indices into W go up to rows * cols: they must fit the kernel's u32 arithmetic.
     u32_of(OP, rows * cols, "the weight's element count");
     check("the weight", w, rows * cols);
@@ -61,16 +93,16 @@ fn product(w: &GpuBuffer, x: &GpuBuffer, [rows, cols]: [usize; 2], transposed: b
     };
     check("the vector", x, from);
     let out = GpuBuffer::uninit(to);
-    let slots = [u32_of(OP, rows, "rows"), u32_of(OP, cols, "columns")];
+    let info = IsnInfo::new(dims);
     let buffers = [w.raw(), x.raw(), out.raw()];
     if transposed {
         let groups = Grid::Xyz(u32_of(OP, cols.div_ceil(32), "column tiles"), 1, 1);
-        launch(ISN, "columns", &slots, &buffers, groups);
+        launch(ISN, "columns", &info, &buffers, groups);
     } else {
         launch(
             ISN,
             "rows",
-            &slots,
+            &info,
             &buffers,
             Grid::Flat(u32_of(OP, rows, "rows")),
         );
@@ -95,9 +127,8 @@ pub fn normalized_weight(
 ) -> (GpuBuffer, GpuBuffer) {
     check("u", u, dims[0]);
     let context = weight_times_v(w, v, sigma0, dims);
-    let slots = [u32_of(OP, dims[0], "rows"), u32_of(OP, dims[1], "columns")];
     let buffers = [u.raw(), sigma0.raw(), context.raw()];
-    launch(ISN, "sigma", &slots, &buffers, Grid::Flat(1));
+    launch(ISN, "sigma", &IsnInfo::new(dims), &buffers, Grid::Flat(1));
     (scaled(w, &context, dims), context)
 }
 
@@ -131,10 +162,10 @@ pub fn power_step_weight(
     check("sigma0", sigma0, 1);
     let x = product(w, u, dims, true);
     let (context, v) = (GpuBuffer::uninit(2 + rows + cols), GpuBuffer::uninit(cols));
-    let slots = normalize_slots(dims, cols, eps);
+    let info = normalize_info(dims, cols, eps);
     let buffers = [w.raw(), x.raw(), context.raw(), v.raw()];
     let grid = Grid::Flat(u32_of(OP, rows, "rows"));
-    launch(ISN, "rows_into_context_normalizing", &slots, &buffers, grid);
+    launch(ISN, "rows_into_context_normalizing", &info, &buffers, grid);
     let u = normalize_sigma(sigma0, &context, dims, eps);
     (scaled(w, &context, dims), context, u, v)
 }
@@ -144,18 +175,16 @@ pub fn power_step_weight(
 fn normalize_sigma(
     sigma0: &GpuBuffer,
     context: &GpuBuffer,
-    [rows, cols]: [usize; 2],
+    dims: [usize; 2],
     eps: f32,
 ) -> GpuBuffer {
-    let u = GpuBuffer::uninit(rows);
-    let slots = [
-        u32_of(OP, rows, "rows"),
-        u32_of(OP, cols, "columns"),
-        0,
-        eps.to_bits(),
-    ];
+    let u = GpuBuffer::uninit(dims[0]);
+    let info = IsnInfo {
+        eps,
+        ..IsnInfo::new(dims)
+    };
     let buffers = [u.raw(), sigma0.raw(), context.raw()];
-    launch(ISN, "normalize_sigma", &slots, &buffers, Grid::Flat(1));
+    launch(ISN, "normalize_sigma", &info, &buffers, Grid::Flat(1));
     u
 }
 
@@ -164,26 +193,31 @@ fn weight_times_v(
     w: &GpuBuffer,
     v: &GpuBuffer,
     sigma0: &GpuBuffer,
-    [rows, cols]: [usize; 2],
+    dims @ [rows, cols]: [usize; 2],
 ) -> GpuBuffer {
     u32_of(OP, rows * cols, "the weight's element count");
     check("the weight", w, rows * cols);
     check("v", v, cols);
     check("sigma0", sigma0, 1);
     let context = GpuBuffer::uninit(2 + rows + cols);
-    let slots = [u32_of(OP, rows, "rows"), u32_of(OP, cols, "columns")];
     let buffers = [w.raw(), v.raw(), context.raw()];
     let grid = Grid::Flat(u32_of(OP, rows, "rows"));
-    launch(ISN, "rows_into_context", &slots, &buffers, grid);
+    launch(
+        ISN,
+        "rows_into_context",
+        &IsnInfo::new(dims),
+        &buffers,
+        grid,
+    );
     context
 }
 
 /// W s, s from the context.
-fn scaled(w: &GpuBuffer, context: &GpuBuffer, [rows, cols]: [usize; 2]) -> GpuBuffer {
+fn scaled(w: &GpuBuffer, context: &GpuBuffer, dims @ [rows, cols]: [usize; 2]) -> GpuBuffer {
     let out = GpuBuffer::uninit(rows * cols);
-    let slots = [u32_of(OP, rows, "rows"), u32_of(OP, cols, "columns")];
     let buffers = [w.raw(), context.raw(), out.raw()];
-    launch(ISN, "scale", &slots, &buffers, groups_for(rows * cols));
+    let info = IsnInfo::new(dims);
+    launch(ISN, "scale", &info, &buffers, groups_for(rows * cols));
     out
 }
 
@@ -194,7 +228,7 @@ pub fn normalized_weight_grad(
     g: &GpuBuffer,
     w: &GpuBuffer,
     context: &GpuBuffer,
-    [rows, cols]: [usize; 2],
+    dims @ [rows, cols]: [usize; 2],
 ) -> GpuBuffer {
     let n = rows * cols;
     check("the gradient", g, n);
@@ -203,22 +237,39 @@ pub fn normalized_weight_grad(
     // Enough workgroups to fill the card, each summing at least four values per thread.
     let partial_count = n.div_ceil(4 * 256).clamp(1, PARTIALS_MAX);
     let partials = GpuBuffer::uninit(partial_count);
-    let slots = [
-        u32_of(OP, rows, "rows"),
-        u32_of(OP, cols, "columns"),
-        partial_count as u32,
-    ];
+    let info = IsnInfo {
+        partials: partial_count as u32,
+        ..IsnInfo::new(dims)
+    };
     let grid = Grid::Xyz(partial_count as u32, 1, 1);
     launch(
         ISN,
         "inner_partials",
-        &slots,
+        &info,
         &[g.raw(), w.raw(), partials.raw()],
         grid,
     );
     let grad = GpuBuffer::uninit(n);
     let buffers = [g.raw(), partials.raw(), context.raw(), grad.raw()];
-    launch(ISN, "weight_grad", &slots, &buffers, groups_for(n));
+    launch(ISN, "weight_grad", &info, &buffers, groups_for(n));
     grad
 }
 // ANCHOR_END: normalized_weight
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::gpu::mirror::{assert_record, fields};
+
+    #[test]
+    fn info_record_mirrors_the_wgsl_struct() {
+        let fields = fields!(IsnInfo {
+            rows,
+            cols,
+            len,
+            eps,
+            partials
+        });
+        assert_record(ISN, "IsnInfo", fields);
+    }
+}

@@ -3,7 +3,7 @@
 //! strided products (src/vitgan/l2_attention.rs holds the op and the math).
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, u32_of, Grid, Kernel};
+use super::launch::{launch, u32_of, Grid, Info, Kernel};
 use super::{matmul_strided, MatrixLayout, StridedProduct};
 
 const L2_ATTENTION: Kernel = Kernel {
@@ -24,18 +24,34 @@ pub type Dims = [usize; 4];
 const OP: &str = "l2_attention (gpu)";
 
 // ANCHOR: info
-/// The info slots every entry reads (see the header of wgsl/l2_attention.wgsl).
-fn info([b, h, l, dh]: Dims) -> [u32; 5] {
+/// The info record every entry reads: wgsl/l2_attention.wgsl declares `L2AttentionInfo` with
+/// the same fields.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct L2AttentionInfo {
+    /// Rows of the attention matrix, B * H * L.
+    rows: u32,
+    /// Tokens L, values per head dh, heads H.
+    tokens: u32,
+    head_size: u32,
+    heads: u32,
+    /// c = 1 / sqrt(dh).
+    c: f32,
+}
+
+impl Info for L2AttentionInfo {}
+
+fn info([b, h, l, dh]: Dims) -> L2AttentionInfo {
     // Flat indices go up to B * H * L * L (the attention matrix) and B * H * L * dh (q): both
     // must fit the kernel's u32 arithmetic.
     u32_of(OP, b * h * l * l.max(dh), "element count");
-    [
-        u32_of(OP, b * h * l, "row count"),
-        u32_of(OP, l, "L"),
-        u32_of(OP, dh, "dh"),
-        (1.0 / (dh as f32).sqrt()).to_bits(),
-        u32_of(OP, h, "head count"),
-    ]
+    L2AttentionInfo {
+        rows: u32_of(OP, b * h * l, "row count"),
+        tokens: u32_of(OP, l, "L"),
+        head_size: u32_of(OP, dh, "dh"),
+        heads: u32_of(OP, h, "head count"),
+        c: 1.0 / (dh as f32).sqrt(),
+    }
 }
 
 /// One workgroup per row of the attention matrix: B * H * L of them.
@@ -193,3 +209,21 @@ pub fn backward(
     (dq, dv)
 }
 // ANCHOR_END: gpu_backward
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::gpu::mirror::{assert_record, fields};
+
+    #[test]
+    fn info_record_mirrors_the_wgsl_struct() {
+        let fields = fields!(L2AttentionInfo {
+            rows,
+            tokens,
+            head_size,
+            heads,
+            c
+        });
+        assert_record(L2_ATTENTION, "L2AttentionInfo", fields);
+    }
+}

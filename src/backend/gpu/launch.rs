@@ -2,66 +2,63 @@
 //! dispatch recorded into the shared compute pass. Nothing here waits for the GPU.
 
 use super::context::{context, GpuContext};
-use super::profile::Profiler;
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use super::profile::{self, Profiler};
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 /// Dispatches recorded before the encoder is submitted: enough to keep the GPU busy, few enough
 /// that retired buffers come back to the pool regularly.
 const DISPATCHES_PER_SUBMIT: u32 = 256;
 
-/// Slots in the info buffer (see wgsl/common.wgsl).
-pub(crate) const INFO_SLOTS: usize = 64;
-
-static DISPATCHES: AtomicU64 = AtomicU64::new(0);
-
-/// Kernel dispatches since the process started (for benchmarks: dispatches per step).
-pub fn dispatch_count() -> u64 {
-    DISPATCHES.load(Ordering::Relaxed)
+// ANCHOR: info
+/// The parameters of one dispatch (sizes, strides, opcodes, scalars), which its kernel reads
+/// from the uniform buffer at binding 0. Each kernel family declares them as a `#[repr(C)]`
+/// struct of `u32`, `i32` and `f32` fields and [`Axes`], and its `.wgsl` file a `struct` with
+/// the same fields in the same order: a launcher and its kernel name every value, neither
+/// numbers slots. A unit test beside each family holds the two to the same names, byte
+/// offsets and sizes (`mirror.rs`).
+pub(crate) trait Info: bytemuck::Pod {
+    /// What tells two dispatches of the kernel apart in a profile (`VITGAN_GPU_PROFILE=1`),
+    /// given the grid's depth: nothing, unless the family says.
+    fn detail(&self, _depth: u32) -> String {
+        String::new()
+    }
 }
 
-thread_local! {
-    static THREAD_DISPATCHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+/// Axes an info record has room for.
+pub const MAX_RANK: usize = 8;
+
+/// A shape or a list of strides in an info record, one value per axis, unused axes 0. WGSL's
+/// uniform arrays need 16-byte elements, so its twin is `Axes` in wgsl/common.wgsl, two
+/// `vec4<u32>`: the same 32 bytes, axis k at `[k / 4][k % 4]`. Records put their `Axes` first,
+/// where both languages align them alike without padding.
+pub(crate) type Axes = [u32; MAX_RANK];
+
+/// `values` (at most [`MAX_RANK`]) as [`Axes`].
+pub(crate) fn axes(values: &[usize], what: &str) -> Axes {
+    assert!(
+        values.len() <= MAX_RANK,
+        "gpu: tensors of rank {} are not supported (at most {MAX_RANK} axes)",
+        values.len()
+    );
+    let mut axes = [0; MAX_RANK];
+    for (axis, &v) in axes.iter_mut().zip(values) {
+        *axis = u32_of("gpu", v, what);
+    }
+    axes
 }
+// ANCHOR_END: info
 
-/// Kernel dispatches recorded by the calling thread: what one piece of work cost, exactly, while
-/// other threads (other tests) use the GPU too.
-pub fn thread_dispatch_count() -> u64 {
-    THREAD_DISPATCHES.with(|n| n.get())
-}
+/// Bytes of one dispatch's info record in the arena: the largest offset alignment WebGPU
+/// allows for uniform bindings, and room for 64 values.
+const INFO_BYTES: u64 = 256;
 
-static RECORDING_NS: AtomicU64 = AtomicU64::new(0);
-
-/// Host time spent recording dispatches since the process started, in seconds: set against a
-/// step's wall time, it says whether the CPU or the GPU is the bottleneck.
-pub fn recording_seconds() -> f64 {
-    RECORDING_NS.load(Ordering::Relaxed) as f64 * 1e-9
-}
-
-static BY_KERNEL: Mutex<BTreeMap<(&str, &str), u64>> = Mutex::new(BTreeMap::new());
-
-/// Dispatches since the process started per (kernel file, entry point), most frequent first:
-/// where to fuse next.
-pub fn dispatches_by_kernel() -> Vec<(String, u64)> {
-    let mut counts: Vec<(String, u64)> = BY_KERNEL
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|((file, entry), n)| (format!("{file}::{entry}"), *n))
-        .collect();
-    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
-    counts
-}
-
-/// Bytes of one dispatch's info record in the arena: the 64 slots, which is also the largest
-/// offset alignment WebGPU allows for uniform bindings.
-const INFO_BYTES: u64 = (INFO_SLOTS * 4) as u64;
+/// The info record of one dispatch as the arena holds it.
+const INFO_SLOTS: usize = INFO_BYTES as usize / 4;
 
 /// The batch of dispatches being recorded: one encoder with one open compute pass, and the info
 /// records of its dispatches.
-#[derive(Default)]
-pub(crate) struct Recorder {
+struct Recorder {
     // Declared before `encoder`: the pass must end (drop) before the encoder can finish.
     pass: Option<wgpu::ComputePass<'static>>,
     encoder: Option<wgpu::CommandEncoder>,
@@ -72,6 +69,16 @@ pub(crate) struct Recorder {
     pending: u32,
     profiler: Option<Profiler>,
 }
+
+/// The one batch being recorded (there is one device per process: `context`).
+static RECORDER: Mutex<Recorder> = Mutex::new(Recorder {
+    pass: None,
+    encoder: None,
+    info: Vec::new(),
+    arena: None,
+    pending: 0,
+    profiler: None,
+});
 
 /// A kernel: its file's name (the cache key) and WGSL source.
 #[derive(Clone, Copy)]
@@ -85,11 +92,16 @@ pub(crate) struct Kernel {
     pub bounds_checked: bool,
 }
 
-const COMMON: &str = include_str!("../../../wgsl/common.wgsl");
+/// What every kernel file is prepended with.
+pub(super) const COMMON: &str = include_str!("../../../wgsl/common.wgsl");
 
 // ANCHOR: pipeline_cache
+/// Compiled pipelines by (kernel file, entry point).
+static PIPELINES: LazyLock<Mutex<HashMap<(&str, &str), CachedPipeline>>> =
+    LazyLock::new(Default::default);
+
 fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> CachedPipeline {
-    let mut cache = ctx.pipelines.lock().unwrap();
+    let mut cache = PIPELINES.lock().unwrap();
     cache
         .entry((kernel.name, entry))
         .or_insert_with(|| {
@@ -129,7 +141,7 @@ fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> CachedPipe
 
 /// A compiled kernel entry point and the layout of its bindings.
 #[derive(Clone)]
-pub(crate) struct CachedPipeline {
+struct CachedPipeline {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
 }
@@ -146,10 +158,19 @@ pub(crate) enum Grid {
     Xyz(u32, u32, u32),
 }
 
-/// `v` as the u32 a kernel's info slots and grid hold; a size that does not fit is a bug of
-/// the caller's sizes, named with its op and what it measures.
+/// `v` as the u32 that info records and grids hold; a size that does not fit is a bug of the
+/// caller's sizes, named with its op and what it measures. The one conversion every launcher
+/// uses.
 pub(crate) fn u32_of(op: &str, v: usize, what: &str) -> u32 {
     u32::try_from(v).unwrap_or_else(|_| panic!("{op}: {what} {v} does not fit in 32 bits"))
+}
+
+/// Threads per workgroup of the 1-D kernels.
+pub(crate) const WORKGROUP: usize = 256;
+
+/// One thread per element (of a 256-thread workgroup).
+pub(super) fn groups_for(n: usize) -> Grid {
+    Grid::Flat(u32_of("gpu", n.div_ceil(WORKGROUP), "workgroup count"))
 }
 
 // ANCHOR: fold
@@ -167,33 +188,32 @@ pub(crate) fn fold(groups: u32, max_per_dim: u32) -> (u32, u32) {
 // ANCHOR: launch
 /// Records one dispatch of `entry` in `kernel`: binding 0 is the info buffer, bindings 1.. are
 /// `buffers` in order (at most 4 storage buffers: the downlevel limit), over the grid `grid`.
-pub(crate) fn launch(
+pub(crate) fn launch<I: Info>(
     kernel: Kernel,
     entry: &'static str,
-    info: &[u32],
+    info: &I,
     buffers: &[wgpu::BufferBinding],
     grid: Grid,
 ) {
+    const { assert!(size_of::<I>() <= INFO_BYTES as usize, "info over 256 bytes") };
     let started = std::time::Instant::now();
-    record_dispatch(kernel, entry, info, buffers, grid);
-    RECORDING_NS.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    let slots: &[u32] = bytemuck::cast_slice(std::slice::from_ref(info));
+    let detail = |depth| info.detail(depth);
+    record_dispatch(kernel, entry, slots, &detail, buffers, grid);
+    profile::recorded_for(started.elapsed());
 }
 
 fn record_dispatch(
     kernel: Kernel,
     entry: &'static str,
     info: &[u32],
+    detail: &dyn Fn(u32) -> String,
     buffers: &[wgpu::BufferBinding],
     grid: Grid,
 ) {
     assert!(
         buffers.len() <= 4,
         "{}::{entry}: at most 4 storage buffers",
-        kernel.name
-    );
-    assert!(
-        info.len() <= INFO_SLOTS,
-        "{}::{entry}: info too long",
         kernel.name
     );
     let ctx = context().expect("GPU tensors exist only once a context is open");
@@ -217,7 +237,7 @@ fn record_dispatch(
         return;
     }
     let cached = pipeline(ctx, kernel, entry);
-    let mut recorder = ctx.recorder.lock().unwrap();
+    let mut recorder = RECORDER.lock().unwrap();
     // This dispatch's info record goes into the batch's arena at the next free offset. Its
     // contents are fixed from here on: the arena is written once, at submission.
     let offset = recorder.pending as u64 * INFO_BYTES;
@@ -269,10 +289,9 @@ fn record_dispatch(
             encoder.get_or_insert_with(|| ctx.device.create_command_encoder(&Default::default()));
         let pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("kernels"),
-            timestamp_writes: profiler.as_mut().map(|p| {
-                let detail = super::profile::detail(kernel.name, info, z);
-                p.next((kernel.name, entry, detail))
-            }),
+            timestamp_writes: profiler
+                .as_mut()
+                .map(|p| p.next((kernel.name, entry, detail(z)))),
         });
         recorder.pass = Some(pass.forget_lifetime());
     }
@@ -283,13 +302,7 @@ fn record_dispatch(
     if ctx.profiling {
         recorder.pass = None;
     }
-    DISPATCHES.fetch_add(1, Ordering::Relaxed);
-    THREAD_DISPATCHES.with(|n| n.set(n.get() + 1));
-    *BY_KERNEL
-        .lock()
-        .unwrap()
-        .entry((kernel.name, entry))
-        .or_default() += 1;
+    profile::counted(kernel.name, entry);
     recorder.pending += 1;
     if recorder.pending >= DISPATCHES_PER_SUBMIT {
         submit(ctx, &mut recorder);
@@ -324,7 +337,7 @@ fn submit(ctx: &GpuContext, recorder: &mut Recorder) {
 /// Submits everything recorded so far (without waiting for it to finish).
 pub fn flush() {
     if let Ok(ctx) = context() {
-        submit(ctx, &mut ctx.recorder.lock().unwrap());
+        submit(ctx, &mut RECORDER.lock().unwrap());
     }
 }
 // ANCHOR_END: submit

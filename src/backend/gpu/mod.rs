@@ -4,14 +4,22 @@
 //! * `context`: the adapter, device and queue, made once; a clear error when there is no adapter.
 //! * `buffers`: GPU buffers, a pool that reuses them by size, upload and readback.
 //! * `launch`: the pipeline cache, info buffers, and recording dispatches into one encoder.
-//! * `kernels`: one thin launcher per kernel entry point.
-//! * `profile`: per-kernel GPU time on request (`VITGAN_GPU_PROFILE=1`).
+//! * one thin launcher per kernel entry point, a file per family: `elementwise` (unary and
+//!   binary), `movement` (gather, pad, cat), `reduce` (sums, maxima, softmax), and the matrix
+//!   products: `matmul` (which kernel, how split) and `matmul_kernel` (the layouts, the dispatch).
+//! * `profile`: dispatch counts, and per-kernel GPU time on request (`VITGAN_GPU_PROFILE=1`).
 
 mod buffers;
 mod context;
-mod kernels;
+mod elementwise;
 mod launch;
+mod matmul;
+mod matmul_kernel;
+#[cfg(test)]
+mod mirror;
+mod movement;
 mod profile;
+mod reduce;
 
 // Kernels of ViTGAN's fused components (src/vitgan/), one file each.
 pub mod adam;
@@ -30,10 +38,17 @@ pub mod sln;
 
 pub use buffers::{buffers_created, bytes_allocated, peak_live_bytes, GpuBuffer};
 pub use context::{context, is_available, GpuContext, GpuError};
-pub use kernels::*;
-pub use launch::{
-    dispatch_count, dispatches_by_kernel, flush, recording_seconds, synchronize,
+pub use elementwise::{binary, grad_times_derivative, unary, value_and_grad_times_derivative};
+pub use launch::{flush, synchronize, MAX_RANK};
+pub use matmul::{
+    fits_vec4, fits_vec4_strided, matmul, matmul_strided, matmul_strided_variant,
+    matmul_transposed, matmul_variant, split_k, uses_wide_blocks, StridedProduct,
+};
+pub use matmul_kernel::{MatmulVariant, MatrixLayout};
+pub use movement::{cat, gather, pad};
+pub use product::product;
+pub use profile::{
+    dispatch_count, dispatches_by_kernel, gpu_time_by_kernel, recording_seconds,
     thread_dispatch_count,
 };
-pub use product::product;
-pub use profile::gpu_time_by_kernel;
+pub use reduce::{reduce, reduction_pieces, softmax};

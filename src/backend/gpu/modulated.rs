@@ -3,13 +3,49 @@
 //! tiled matmul, reached through `Tensor::matmul`.
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, u32_of, Grid, Kernel};
+use super::launch::{launch, u32_of, Grid, Info, Kernel};
 
 const MODULATED: Kernel = Kernel {
     name: "modulated.wgsl",
     source: include_str!("../../../wgsl/modulated.wgsl"),
     bounds_checked: false,
 };
+
+/// The info record of `demod` in wgsl/modulated.wgsl (`DemodInfo`, the same fields).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct DemodInfo {
+    samples: u32,
+    outs: u32,
+    ins: u32,
+}
+
+impl Info for DemodInfo {}
+
+/// The info record of `scale` and `sum_tokens` in wgsl/modulated.wgsl (`ScaleInfo`, the same
+/// fields): per-sample work on [samples, tokens, width] values.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ScaleInfo {
+    samples: u32,
+    tokens: u32,
+    width: u32,
+    /// 1 when the [samples, tokens, width] operand is one [1, tokens, width] for all samples.
+    broadcast: u32,
+}
+
+impl Info for ScaleInfo {}
+
+impl ScaleInfo {
+    fn new(n: usize, t: usize, k: usize, shared: bool) -> ScaleInfo {
+        ScaleInfo {
+            samples: u32_of(OP, n, "sample count"),
+            tokens: u32_of(OP, t, "size"),
+            width: u32_of(OP, k, "size"),
+            broadcast: shared as u32,
+        }
+    }
+}
 
 /// Threads per workgroup of the 1-D entry points.
 const WORKGROUP: usize = 256;
@@ -27,11 +63,11 @@ fn groups_for(n: usize) -> Grid {
 /// d[n, o] = (sum_i W[o, i]^2 a[n, i]^2 + 1e-8)^(-1/2) for `w` [outs, ins] and `a` [n, ins].
 pub fn demod(w: &GpuBuffer, a: &GpuBuffer, n: usize, outs: usize, ins: usize) -> GpuBuffer {
     let d = GpuBuffer::uninit(n * outs);
-    let info = [
-        u32_of(OP, n, "sample count"),
-        u32_of(OP, outs, "size"),
-        u32_of(OP, ins, "size"),
-    ];
+    let info = DemodInfo {
+        samples: u32_of(OP, n, "sample count"),
+        outs: u32_of(OP, outs, "size"),
+        ins: u32_of(OP, ins, "size"),
+    };
     // Blocks of outputs along x, blocks of samples along y (as matmul: columns x, rows y).
     let grid = Grid::Xyz(
         u32_of(OP, outs.div_ceil(TILE), "size"),
@@ -60,12 +96,7 @@ pub fn scale(
 ) -> GpuBuffer {
     let len = n * t * k;
     let out = GpuBuffer::uninit(len);
-    let info = [
-        u32_of(OP, n, "sample count"),
-        u32_of(OP, t, "size"),
-        u32_of(OP, k, "size"),
-        x_shared as u32,
-    ];
+    let info = ScaleInfo::new(n, t, k, x_shared);
     if len == 0 {
         return out;
     }
@@ -100,12 +131,7 @@ pub fn sum_tokens(
     q_shared: bool,
 ) -> GpuBuffer {
     let out = GpuBuffer::uninit(n * k);
-    let info = [
-        u32_of(OP, n, "sample count"),
-        u32_of(OP, t, "size"),
-        u32_of(OP, k, "size"),
-        q_shared as u32,
-    ];
+    let info = ScaleInfo::new(n, t, k, q_shared);
     launch(
         MODULATED,
         "sum_tokens",
@@ -114,4 +140,23 @@ pub fn sum_tokens(
         groups_for(n * k),
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::gpu::mirror::{assert_record, fields};
+
+    #[test]
+    fn info_records_mirror_the_wgsl_structs() {
+        let demod = fields!(DemodInfo { samples, outs, ins });
+        assert_record(MODULATED, "DemodInfo", demod);
+        let scale = fields!(ScaleInfo {
+            samples,
+            tokens,
+            width,
+            broadcast
+        });
+        assert_record(MODULATED, "ScaleInfo", scale);
+    }
 }

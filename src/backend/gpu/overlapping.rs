@@ -2,7 +2,7 @@
 //! (src/vitgan/overlapping.rs).
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, Grid, Kernel};
+use super::launch::{groups_for, launch, u32_of, Info, Kernel};
 
 const UNFOLD: Kernel = Kernel {
     name: "unfold.wgsl",
@@ -10,8 +10,21 @@ const UNFOLD: Kernel = Kernel {
     bounds_checked: false,
 };
 
-/// Threads per workgroup in unfold.wgsl.
-const WORKGROUP: usize = 256;
+/// The info record of wgsl/unfold.wgsl, which declares `UnfoldInfo` with the same fields.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct UnfoldInfo {
+    /// The output's element count.
+    len: u32,
+    batch: u32,
+    channels: u32,
+    height: u32,
+    width: u32,
+    /// The patch side P (`patch` is a reserved word in WGSL).
+    side: u32,
+}
+
+impl Info for UnfoldInfo {}
 
 /// (batch, channels, height, width, patch).
 pub type Dims = (usize, usize, usize, usize, usize);
@@ -19,23 +32,19 @@ pub type Dims = (usize, usize, usize, usize, usize);
 /// One thread per output element, `n` of them, each gathering from `x`.
 fn run(x: &GpuBuffer, dims: Dims, n: usize, entry: &'static str) -> GpuBuffer {
     let (batch, channels, height, width, patch) = dims;
-    let fit = |v: usize| {
-        u32::try_from(v).unwrap_or_else(|_| panic!("{entry}: {v} does not fit 32-bit indices"))
-    };
     // The largest index either kernel forms is the window count, so checking it bounds both.
     let windows = batch * (height / patch) * (width / patch) * channels * 4 * patch * patch;
-    fit(windows);
-    let info = [
-        fit(n),
-        fit(batch),
-        fit(channels),
-        fit(height),
-        fit(width),
-        fit(patch),
-    ];
+    u32_of(entry, windows, "window value count");
+    let info = UnfoldInfo {
+        len: u32_of(entry, n, "element count"),
+        batch: u32_of(entry, batch, "batch"),
+        channels: u32_of(entry, channels, "channel count"),
+        height: u32_of(entry, height, "height"),
+        width: u32_of(entry, width, "width"),
+        side: u32_of(entry, patch, "patch side"),
+    };
     let out = GpuBuffer::uninit(n);
-    let groups = Grid::Flat(fit(n.div_ceil(WORKGROUP)));
-    launch(UNFOLD, entry, &info, &[x.raw(), out.raw()], groups);
+    launch(UNFOLD, entry, &info, &[x.raw(), out.raw()], groups_for(n));
     out
 }
 
@@ -54,3 +63,22 @@ pub fn fold(cols: &GpuBuffer, dims: Dims) -> GpuBuffer {
     run(cols, dims, b * c * h * w, "fold")
 }
 // ANCHOR_END: launchers
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::gpu::mirror::{assert_record, fields};
+
+    #[test]
+    fn info_record_mirrors_the_wgsl_struct() {
+        let fields = fields!(UnfoldInfo {
+            len,
+            batch,
+            channels,
+            height,
+            width,
+            side
+        });
+        assert_record(UNFOLD, "UnfoldInfo", fields);
+    }
+}

@@ -2,7 +2,7 @@
 //! (src/vitgan/patches.rs).
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, Grid, Kernel};
+use super::launch::{groups_for, launch, u32_of, Info, Kernel};
 
 const PATCHES: Kernel = Kernel {
     name: "patches.wgsl",
@@ -10,8 +10,20 @@ const PATCHES: Kernel = Kernel {
     bounds_checked: false,
 };
 
-/// Threads per workgroup in patches.wgsl.
-const WORKGROUP: usize = 256;
+/// The info record of wgsl/patches.wgsl, which declares `PatchesInfo` with the same fields.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PatchesInfo {
+    len: u32,
+    batch: u32,
+    /// Patches per side of the image, G.
+    grid: u32,
+    /// The patch side P (`patch` is a reserved word in WGSL).
+    side: u32,
+    channels: u32,
+}
+
+impl Info for PatchesInfo {}
 
 /// (batch, grid, patch, channels).
 pub type Dims = (usize, usize, usize, usize);
@@ -20,13 +32,15 @@ pub type Dims = (usize, usize, usize, usize);
 fn run(x: &GpuBuffer, (batch, grid, patch, channels): Dims, entry: &'static str) -> GpuBuffer {
     let n = x.len();
     debug_assert_eq!(n, batch * grid * grid * patch * patch * channels);
-    let fit = |v: usize| {
-        u32::try_from(v).unwrap_or_else(|_| panic!("{entry}: {v} does not fit 32-bit indices"))
+    let info = PatchesInfo {
+        len: u32_of(entry, n, "element count"),
+        batch: u32_of(entry, batch, "batch"),
+        grid: u32_of(entry, grid, "grid"),
+        side: u32_of(entry, patch, "patch side"),
+        channels: u32_of(entry, channels, "channel count"),
     };
-    let info = [fit(n), fit(batch), fit(grid), fit(patch), fit(channels)];
     let out = GpuBuffer::uninit(n);
-    let groups = Grid::Flat(fit(n.div_ceil(WORKGROUP)));
-    launch(PATCHES, entry, &info, &[x.raw(), out.raw()], groups);
+    launch(PATCHES, entry, &info, &[x.raw(), out.raw()], groups_for(n));
     out
 }
 
@@ -41,3 +55,21 @@ pub fn unstitch(img: &GpuBuffer, dims: Dims) -> GpuBuffer {
     run(img, dims, "unstitch")
 }
 // ANCHOR_END: launchers
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::gpu::mirror::{assert_record, fields};
+
+    #[test]
+    fn info_record_mirrors_the_wgsl_struct() {
+        let fields = fields!(PatchesInfo {
+            len,
+            batch,
+            grid,
+            side,
+            channels
+        });
+        assert_record(PATCHES, "PatchesInfo", fields);
+    }
+}

@@ -1,9 +1,69 @@
-//! Per-kernel GPU time, on request: with `VITGAN_GPU_PROFILE=1` (and an adapter that has
-//! timestamp queries) every dispatch gets its own compute pass with a timestamp at its start
-//! and end, and each batch is read back as soon as it is submitted. That serializes the GPU
-//! with the host, so it is for finding slow kernels, not for timing whole steps.
+//! What the GPU backend's work costs. Always: dispatches counted per kernel and per thread,
+//! and the host's time spent recording them. On request, per-kernel GPU time: with
+//! `VITGAN_GPU_PROFILE=1` (and an adapter that has timestamp queries) every dispatch gets its
+//! own compute pass with a timestamp at its start and end, and each batch is read back as soon
+//! as it is submitted. That serializes the GPU with the host, so it is for finding slow
+//! kernels, not for timing whole steps.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+static DISPATCHES: AtomicU64 = AtomicU64::new(0);
+
+/// Kernel dispatches since the process started (for benchmarks: dispatches per step).
+pub fn dispatch_count() -> u64 {
+    DISPATCHES.load(Ordering::Relaxed)
+}
+
+thread_local! {
+    static THREAD_DISPATCHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Kernel dispatches recorded by the calling thread: what one piece of work cost, exactly, while
+/// other threads (other tests) use the GPU too.
+pub fn thread_dispatch_count() -> u64 {
+    THREAD_DISPATCHES.with(|n| n.get())
+}
+
+static RECORDING_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Host time spent recording dispatches since the process started, in seconds: set against a
+/// step's wall time, it says whether the CPU or the GPU is the bottleneck.
+pub fn recording_seconds() -> f64 {
+    RECORDING_NS.load(Ordering::Relaxed) as f64 * 1e-9
+}
+
+static BY_KERNEL: Mutex<BTreeMap<(&str, &str), u64>> = Mutex::new(BTreeMap::new());
+
+/// Dispatches since the process started per (kernel file, entry point), most frequent first:
+/// where to fuse next.
+pub fn dispatches_by_kernel() -> Vec<(String, u64)> {
+    let mut counts: Vec<(String, u64)> = BY_KERNEL
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|((file, entry), n)| (format!("{file}::{entry}"), *n))
+        .collect();
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    counts
+}
+
+/// Counts one recorded dispatch of `entry` in the kernel file `kernel`.
+pub(crate) fn counted(kernel: &'static str, entry: &'static str) {
+    DISPATCHES.fetch_add(1, Ordering::Relaxed);
+    THREAD_DISPATCHES.with(|n| n.set(n.get() + 1));
+    *BY_KERNEL
+        .lock()
+        .unwrap()
+        .entry((kernel, entry))
+        .or_default() += 1;
+}
+
+/// Adds the host time one launch took to record.
+pub(crate) fn recorded_for(time: std::time::Duration) {
+    RECORDING_NS.fetch_add(time.as_nanos() as u64, Ordering::Relaxed);
+}
 
 /// Whether the environment asks for per-kernel timing.
 pub(crate) fn requested() -> bool {
@@ -12,26 +72,6 @@ pub(crate) fn requested() -> bool {
 
 /// (kernel file, entry point, the sizes of a matmul or nothing).
 type Key = (&'static str, &'static str, String);
-
-/// What tells two dispatches of a kernel apart in the profile: for the matmul kernels the
-/// product's sizes (m, k, n, grid depth = batches x splits, which operands are transposed, and
-/// the heads per image of a strided product); for the elementwise kernels the opcode (the
-/// numbers of the `switch` in wgsl/unary.wgsl and wgsl/binary.wgsl), since "unary" alone hides
-/// whether the time goes to GELU, sines or scalings.
-pub(crate) fn detail(kernel: &str, info: &[u32], depth: u32) -> String {
-    match (kernel, info) {
-        (k, [m, k_, n, _, _, _, _, ta, tb, _, heads, ..]) if k.starts_with("matmul") => {
-            let heads = if *heads > 1 {
-                format!(" h{heads}")
-            } else {
-                String::new()
-            };
-            format!("m{m} k{k_} n{n} z{depth} t{ta}{tb}{heads}")
-        }
-        ("unary.wgsl" | "binary.wgsl", [_, opcode, ..]) => format!("op{opcode}"),
-        _ => String::new(),
-    }
-}
 
 pub(crate) struct Profiler {
     queries: wgpu::QuerySet,

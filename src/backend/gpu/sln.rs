@@ -2,7 +2,7 @@
 //! (src/vitgan/sln.rs holds the op and the math).
 
 use super::buffers::GpuBuffer;
-use super::launch::{launch, u32_of, Grid, Kernel};
+use super::launch::{launch, u32_of, Grid, Info, Kernel};
 
 const SLN: Kernel = Kernel {
     name: "sln.wgsl",
@@ -52,29 +52,51 @@ impl<'a> Affine<'a> {
     }
 }
 
-/// The info slots every entry reads (see the header of wgsl/sln.wgsl). `offset` is the c of
-/// the scale c + gamma: 1 for SLN, 0 for a plain LayerNorm; `layout` holds the row stride and
-/// offset of gamma and beta's rows, then of backward_affine's output rows.
-fn info([b, l, d]: Dims, eps: f32, with_xhat: bool, offset: f32, layout: [usize; 4]) -> [u32; 13] {
+/// The info record every entry reads: wgsl/sln.wgsl declares `SlnInfo` with the same fields
+/// and says what each means.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SlnInfo {
+    rows: u32,
+    tokens: u32,
+    dim: u32,
+    eps: f32,
+    gamma_len: u32,
+    with_xhat: u32,
+    chunk_rows: u32,
+    chunks: u32,
+    c: f32,
+    affine_stride: u32,
+    beta_at: u32,
+    out_stride: u32,
+    out_at: u32,
+}
+
+impl Info for SlnInfo {}
+
+/// The info record of an entry. `offset` is the c of the scale c + gamma: 1 for SLN, 0 for a
+/// plain LayerNorm; `layout` holds the row stride and offset of gamma and beta's rows, then of
+/// backward_affine's output rows.
+fn info([b, l, d]: Dims, eps: f32, with_xhat: bool, offset: f32, layout: [usize; 4]) -> SlnInfo {
     // Flat indices into h go up to B * L * D: they must fit the kernel's u32 arithmetic.
     u32_of(OP, b * l * d, "element count");
     u32_of(OP, 2 * b * d, "gamma and beta's element count");
-    let [stride, beta_at, out_stride, out_at] = layout.map(|v| u32_of(OP, v, "a stride"));
-    [
-        u32_of(OP, b * l, "row count"),
-        u32_of(OP, l, "L"),
-        u32_of(OP, d, "D"),
-        eps.to_bits(),
-        u32_of(OP, b * d, "B * D"),
-        with_xhat as u32,
-        u32_of(OP, AFFINE_CHUNK_ROWS, "rows"),
-        u32_of(OP, l.div_ceil(AFFINE_CHUNK_ROWS), "chunk count"),
-        offset.to_bits(),
-        stride,
+    let [affine_stride, beta_at, out_stride, out_at] = layout.map(|v| u32_of(OP, v, "a stride"));
+    SlnInfo {
+        rows: u32_of(OP, b * l, "row count"),
+        tokens: u32_of(OP, l, "L"),
+        dim: u32_of(OP, d, "D"),
+        eps,
+        gamma_len: u32_of(OP, b * d, "B * D"),
+        with_xhat: with_xhat as u32,
+        chunk_rows: u32_of(OP, AFFINE_CHUNK_ROWS, "rows"),
+        chunks: u32_of(OP, l.div_ceil(AFFINE_CHUNK_ROWS), "chunk count"),
+        c: offset,
+        affine_stride,
         beta_at,
         out_stride,
         out_at,
-    ]
+    }
 }
 
 /// Rows of one sample that one workgroup of backward_affine sums.
@@ -102,10 +124,10 @@ pub fn forward(h: &GpuBuffer, affine: Affine, dims: Dims, eps: f32, offset: f32)
     affine.check(dims);
     let out = GpuBuffer::uninit(h.len());
     let [stride, beta_at] = affine.layout(d);
-    let slots = info(dims, eps, false, offset, [stride, beta_at, 0, 0]);
+    let info = info(dims, eps, false, offset, [stride, beta_at, 0, 0]);
     let [gamma, beta] = affine.buffers();
     let buffers = [h.raw(), out.raw(), gamma.raw(), beta.raw()];
-    launch(SLN, "forward", &slots, &buffers, per_row(dims));
+    launch(SLN, "forward", &info, &buffers, per_row(dims));
     out
 }
 
@@ -125,9 +147,9 @@ pub fn backward_input(
     check("gamma", gamma, b * gamma_stride);
     check("the output gradient", grad, b * l * d);
     let out = GpuBuffer::uninit(h.len());
-    let slots = info(dims, eps, false, offset, [gamma_stride, 0, 0, 0]);
+    let info = info(dims, eps, false, offset, [gamma_stride, 0, 0, 0]);
     let buffers = [h.raw(), out.raw(), gamma.raw(), grad.raw()];
-    launch(SLN, "backward_input", &slots, &buffers, per_row(dims));
+    launch(SLN, "backward_input", &info, &buffers, per_row(dims));
     out
 }
 
@@ -137,11 +159,11 @@ pub fn row_stats(h: &GpuBuffer, dims: Dims, eps: f32) -> GpuBuffer {
     check("h", h, b * l * d);
     let out = GpuBuffer::uninit(2 * b * l);
     // Neither the scale's constant nor the layout is read here.
-    let slots = info(dims, eps, false, 1.0, [d, 0, d, 0]);
+    let info = info(dims, eps, false, 1.0, [d, 0, d, 0]);
     launch(
         SLN,
         "row_stats",
-        &slots,
+        &info,
         &[h.raw(), out.raw()],
         per_row(dims),
     );
@@ -177,9 +199,9 @@ pub fn backward_affine(
     let groups = Grid::Flat(u32_of(OP, workgroups, "workgroup count"));
     // eps is not read: the statistics already hold rstd.
     let run = |with_xhat: bool, out: &GpuBuffer, [out_stride, out_at]: [usize; 2]| {
-        let slots = info(dims, 0.0, with_xhat, 1.0, [d, 0, out_stride, out_at]);
+        let info = info(dims, 0.0, with_xhat, 1.0, [d, 0, out_stride, out_at]);
         let buffers = [h.raw(), out.raw(), stats.raw(), grad.raw()];
-        launch(SLN, "backward_affine", &slots, &buffers, groups);
+        launch(SLN, "backward_affine", &info, &buffers, groups);
     };
     if packed && chunks == 1 {
         let out = GpuBuffer::uninit(2 * b * d);
@@ -194,8 +216,34 @@ pub fn backward_affine(
             return out;
         }
         // The chunks' partial sums lie as [b, chunks, d].
-        super::kernels::reduce(&out, b, chunks, d, 0)
+        super::reduce::reduce(&out, b, chunks, d, 0)
     };
     AffineGrads::Separate(sums(true), sums(false))
 }
 // ANCHOR_END: affine_launcher
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::gpu::mirror::{assert_record, fields};
+
+    #[test]
+    fn info_record_mirrors_the_wgsl_struct() {
+        let fields = fields!(SlnInfo {
+            rows,
+            tokens,
+            dim,
+            eps,
+            gamma_len,
+            with_xhat,
+            chunk_rows,
+            chunks,
+            c,
+            affine_stride,
+            beta_at,
+            out_stride,
+            out_at
+        });
+        assert_record(SLN, "SlnInfo", fields);
+    }
+}
