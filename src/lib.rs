@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod nn;
 pub mod ops;
 pub mod run;
+pub mod shape;
 pub mod tensor;
 pub mod vitgan;
 

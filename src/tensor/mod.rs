@@ -6,10 +6,9 @@
 //! autograd graph without locks.
 
 mod create;
-mod shape;
 
 pub use crate::backend::{Device, DeviceError, Storage};
-pub use shape::{
+pub use crate::shape::{
     around_axis, broadcast_shapes, broadcast_strides, normalize_axis, numel, strides_of,
 };
 

@@ -5,7 +5,7 @@ use super::reduce::sum_slice;
 use super::walk::Walk;
 use super::zeros;
 use super::{build, zip};
-use crate::tensor::{broadcast_strides, numel};
+use crate::shape::{broadcast_strides, numel};
 use std::mem::MaybeUninit;
 
 /// Writes `f(a, b)` for every element of the broadcast of `a` (shape `a_shape`) and `b`

@@ -6,7 +6,7 @@ use super::panels;
 use super::split_k::{split_k, K_BLOCK};
 use super::PARALLEL_MIN;
 use super::{alloc, zeros};
-use crate::tensor::numel;
+use crate::shape::numel;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 

@@ -4,7 +4,7 @@
 use super::build;
 use super::walk::Walk;
 use super::{alloc, zeros};
-use crate::tensor::{broadcast_strides, numel, strides_of};
+use crate::shape::{broadcast_strides, numel, strides_of};
 
 /// out[i] = src[offset + sum_axis i_axis * strides[axis]] over `shape`: any permutation,
 /// broadcast or slice of a row-major source.

@@ -3,7 +3,7 @@
 use super::exp;
 use super::movement::permute;
 use super::{build, for_row_blocks};
-use crate::tensor::around_axis;
+use crate::shape::around_axis;
 
 /// ndarray's summation of a contiguous slice (eight running partial sums, then the rest), so
 /// that sums come out exactly as they did when ndarray computed them.

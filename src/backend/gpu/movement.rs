@@ -91,7 +91,7 @@ pub fn pad(x: &GpuBuffer, in_shape: &[usize], out_shape: &[usize], before: &[usi
 pub fn cat(parts: &[(&GpuBuffer, &[usize])], shape: &[usize], axis: usize) -> GpuBuffer {
     let n: usize = shape.iter().product();
     let out = GpuBuffer::uninit(n);
-    let strides = crate::tensor::strides_of(shape);
+    let strides = crate::shape::strides_of(shape);
     let mut start = 0;
     for (part, part_shape) in parts {
         let len: usize = part_shape.iter().product();

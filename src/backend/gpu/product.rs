@@ -2,7 +2,7 @@
 //! broadcast operand expanded, a bias added as the product is written.
 
 use super::buffers::GpuBuffer;
-use crate::tensor::{broadcast_strides, numel};
+use crate::shape::{broadcast_strides, numel};
 
 // ANCHOR: gpu_matmul
 /// The product of tensors `a` [.., m, k] and `b` [.., k, n], either of them given
