@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use vitgan::data::{self, DatasetKind};
 use vitgan::images::save_loss_plot;
 use vitgan::metrics::{mean_and_spread, swd_over_draws};
+use vitgan::model::sampling::load_generator;
 use vitgan::run::folder::LOG;
 use vitgan::run::{read_log, say};
-use vitgan::vitgan::sampling::load_generator;
 use vitgan::Device;
 
 /// Figures and a table from the ablation runs.

@@ -11,11 +11,11 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use vitgan::data::{self, procedural, DatasetKind};
 use vitgan::images::{save_grid, save_loss_plot};
-use vitgan::vitgan::config::AugPolicy;
-use vitgan::vitgan::diffaugment::{diff_augment, AugmentParams};
-use vitgan::vitgan::fourier::coord_grid;
-use vitgan::vitgan::overlapping::unfold_patches;
-use vitgan::vitgan::{Config, Generator};
+use vitgan::model::config::AugPolicy;
+use vitgan::model::diffaugment::{diff_augment, AugmentParams};
+use vitgan::model::fourier::coord_grid;
+use vitgan::model::overlapping::unfold_patches;
+use vitgan::model::{Config, Generator};
 use vitgan::{no_grad, Tensor};
 
 fn main() {

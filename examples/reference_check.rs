@@ -15,7 +15,7 @@
 
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
-use vitgan::vitgan::reference::{check_augment, check_discriminator, check_generator, Golden};
+use vitgan::model::reference::{check_augment, check_discriminator, check_generator, Golden};
 use vitgan::Device;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

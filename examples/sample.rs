@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use vitgan::data::{self, Dataset, DatasetKind};
 use vitgan::images::save_grid;
 use vitgan::metrics::{mean_and_spread, swd_over_draws, SwdDraws};
+use vitgan::model::sampling::{between, latents, load_generator, mean_style, nearest, truncate};
+use vitgan::model::Generator;
 use vitgan::run::say;
-use vitgan::vitgan::sampling::{between, latents, load_generator, mean_style, nearest, truncate};
-use vitgan::vitgan::Generator;
 use vitgan::{no_grad, Device, Tensor};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -19,12 +19,12 @@ pub mod error;
 pub mod files;
 pub mod images;
 pub mod metrics;
+pub mod model;
 pub mod nn;
 pub mod ops;
 pub mod run;
 pub mod shape;
 pub mod tensor;
-pub mod vitgan;
 
 pub use autograd::{gradcheck, gradcheck_directional, no_grad, GradcheckOptions, Grads};
 pub use error::Error;

@@ -12,9 +12,9 @@ use safetensors::{Dtype, SafeTensors};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use vitgan::data::{cifar10, fashion_mnist};
-use vitgan::vitgan::reference::{check_augment, check_discriminator, check_generator, Golden};
-use vitgan::vitgan::train::Trainer;
-use vitgan::vitgan::Config;
+use vitgan::model::reference::{check_augment, check_discriminator, check_generator, Golden};
+use vitgan::model::train::Trainer;
+use vitgan::model::Config;
 use vitgan::{Device, Error};
 
 fn folder(name: &str) -> PathBuf {

@@ -5,9 +5,9 @@ mod common;
 use common::randn;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use vitgan::vitgan::bcr::bcr_loss;
-use vitgan::vitgan::config::AugPolicy;
-use vitgan::vitgan::diffaugment::{diff_augment, AugmentParams};
+use vitgan::model::bcr::bcr_loss;
+use vitgan::model::config::AugPolicy;
+use vitgan::model::diffaugment::{diff_augment, AugmentParams};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 // ANCHOR: by_hand

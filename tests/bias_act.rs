@@ -4,7 +4,7 @@
 
 mod common;
 use common::{assert_close, randn};
-use vitgan::vitgan::bias_act::{bias_lrelu2, bias_lrelu2_composed};
+use vitgan::model::bias_act::{bias_lrelu2, bias_lrelu2_composed};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 /// x [.., C] and bias [C], unit normal, except that some elements sit exactly on the kink:
@@ -130,7 +130,7 @@ fn gradcheck_fused() {
 #[test]
 fn the_mapping_layer_equals_lrelu2_of_the_linear_layer() {
     use rand::SeedableRng;
-    use vitgan::vitgan::layers::{lrelu2, EqLinear};
+    use vitgan::model::layers::{lrelu2, EqLinear};
     // A bias far from zero: scaled by lr_mul = 0.01 it still moves outputs across the kink.
     let bias = randn(&[16], 41).mul_scalar(100.0);
     let x = randn(&[5, 24], 42);
@@ -246,7 +246,7 @@ mod gpu {
     /// fused CPU layer: values and the gradients of x, W, a and the bias.
     #[test]
     fn the_modulated_layer_uses_it_on_the_gpu() {
-        use vitgan::vitgan::modulated_layer::modulated_layer;
+        use vitgan::model::modulated_layer::modulated_layer;
         if !gpu_available() {
             return;
         }

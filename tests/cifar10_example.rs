@@ -108,7 +108,7 @@ fn a_corrupt_checkpoint_is_refused_and_kept() {
 fn help_lists_every_config_field_and_set_changes_the_model() {
     let help = example().arg("--help").output().unwrap();
     assert!(help.status.success());
-    for field in vitgan::vitgan::Config::FIELDS {
+    for field in vitgan::model::Config::FIELDS {
         assert!(text(&help).contains(field), "--help does not list {field}");
     }
     let out = scratch("set");

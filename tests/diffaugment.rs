@@ -9,8 +9,8 @@ use rand::SeedableRng;
 use std::collections::HashMap;
 use std::path::Path;
 use vitgan::checkpoint::load_safetensors;
-use vitgan::vitgan::config::AugPolicy;
-use vitgan::vitgan::diffaugment::{
+use vitgan::model::config::AugPolicy;
+use vitgan::model::diffaugment::{
     brightness, contrast, cutout, cutout_composed, diff_augment, saturation, translate,
     translate_composed, AugmentParams,
 };

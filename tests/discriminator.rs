@@ -6,12 +6,12 @@ mod common;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::cell::RefCell;
+use vitgan::model::discriminator::{Discriminator, Mode};
+use vitgan::model::reference::{check_augment, check_discriminator, Golden};
+use vitgan::model::Config;
 use vitgan::nn::{
     named_buffers, named_parameters, parameter_count, parameter_table, set_parameters,
 };
-use vitgan::vitgan::discriminator::{Discriminator, Mode};
-use vitgan::vitgan::reference::{check_augment, check_discriminator, Golden};
-use vitgan::vitgan::Config;
 use vitgan::{gradcheck, gradcheck_directional, Device, GradcheckOptions, Tensor};
 
 fn golden() -> Golden {

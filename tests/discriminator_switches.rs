@@ -6,9 +6,9 @@
 mod common;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use vitgan::model::discriminator::{Discriminator, Mode};
+use vitgan::model::switches::{DAttention, DNorm, DPatches};
 use vitgan::nn::{named_buffers, named_parameters};
-use vitgan::vitgan::discriminator::{Discriminator, Mode};
-use vitgan::vitgan::switches::{DAttention, DNorm, DPatches};
 use vitgan::Tensor;
 
 use common::small_discriminator as small;

@@ -3,7 +3,7 @@
 
 mod common;
 use common::{randn, uniform};
-use vitgan::vitgan::fourier::{coord_grid, sine_embedding, sine_embedding_composed};
+use vitgan::model::fourier::{coord_grid, sine_embedding, sine_embedding_composed};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 /// The reference's init ranges: W ~ U(-sqrt(9/2), sqrt(9/2)), b ~ U(-1/sqrt(2), 1/sqrt(2)).

@@ -6,9 +6,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::cell::RefCell;
 use std::path::Path;
+use vitgan::model::reference::{check_generator, Golden};
+use vitgan::model::{Config, Generator};
 use vitgan::nn::{named_parameters, parameter_count, parameter_table, set_parameters};
-use vitgan::vitgan::reference::{check_generator, Golden};
-use vitgan::vitgan::{Config, Generator};
 use vitgan::{gradcheck, gradcheck_directional, Device, GradcheckOptions, Tensor};
 
 fn golden() -> Golden {

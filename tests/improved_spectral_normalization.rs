@@ -7,8 +7,8 @@ mod common;
 use common::{assert_close, randn};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use vitgan::model::isn::IsnLinear;
 use vitgan::nn::{load_buffers, named_buffers, named_parameters, Module};
-use vitgan::vitgan::isn::IsnLinear;
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 fn layer(inputs: usize, outputs: usize, bias: bool, seed: u64) -> IsnLinear {

@@ -6,8 +6,8 @@ mod common;
 use common::{assert_close, randn};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use vitgan::vitgan::isn::IsnLinear;
-use vitgan::vitgan::isn_weight::{
+use vitgan::model::isn::IsnLinear;
+use vitgan::model::isn_weight::{
     isn_weight, isn_weight_composed, isn_weight_power_step, isn_weight_updating_u,
 };
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
@@ -187,8 +187,8 @@ mod gpu {
     use rand::rngs::StdRng;
     use rand::SeedableRng;
     use vitgan::backend::gpu::thread_dispatch_count;
-    use vitgan::vitgan::isn::IsnLinear;
-    use vitgan::vitgan::isn_weight::{isn_weight, isn_weight_power_step, isn_weight_updating_u};
+    use vitgan::model::isn::IsnLinear;
+    use vitgan::model::isn_weight::{isn_weight, isn_weight_power_step, isn_weight_updating_u};
     use vitgan::Device;
 
     // ANCHOR: parity

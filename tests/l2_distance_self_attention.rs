@@ -5,9 +5,7 @@
 
 mod common;
 use common::{assert_close, randn};
-use vitgan::vitgan::l2_attention::{
-    l2_attention, l2_attention_composed, l2_logits, l2_logits_full,
-};
+use vitgan::model::l2_attention::{l2_attention, l2_attention_composed, l2_logits, l2_logits_full};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 /// Queries for `[b, h, l, dh]` heads, scaled so that -|q_i - q_j|^2 / sqrt(dh) is of order 1:

@@ -3,7 +3,7 @@
 
 mod common;
 use common::randn;
-use vitgan::vitgan::overlapping::{fold_patches, unfold_patches, unfold_patches_composed};
+use vitgan::model::overlapping::{fold_patches, unfold_patches, unfold_patches_composed};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 /// The windows written from the definition, independently of the crate: pixel

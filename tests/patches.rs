@@ -3,7 +3,7 @@
 
 mod common;
 use common::randn;
-use vitgan::vitgan::patches::{stitch, stitch_composed, unstitch, unstitch_composed};
+use vitgan::model::patches::{stitch, stitch_composed, unstitch, unstitch_composed};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 /// Patches whose values are their own flat index.

@@ -9,9 +9,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use vitgan::data::procedural;
 use vitgan::metrics::{mean_and_spread, swd_over_draws};
-use vitgan::vitgan::sampling::{between, latents, load_generator, mean_style, nearest, truncate};
-use vitgan::vitgan::train::Trainer;
-use vitgan::vitgan::{Config, Generator};
+use vitgan::model::sampling::{between, latents, load_generator, mean_style, nearest, truncate};
+use vitgan::model::train::Trainer;
+use vitgan::model::{Config, Generator};
 use vitgan::{no_grad, Device, Tensor};
 
 fn generator() -> Generator {

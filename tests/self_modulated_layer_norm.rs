@@ -3,7 +3,7 @@
 
 mod common;
 use common::{assert_close, randn};
-use vitgan::vitgan::sln::{sln, sln_composed, sln_packed};
+use vitgan::model::sln::{sln, sln_composed, sln_packed};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 /// LayerNorm epsilon of the generator (the reference's `sln_eps`).

@@ -6,9 +6,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::path::PathBuf;
 use vitgan::data::procedural;
+use vitgan::model::train::Trainer;
+use vitgan::model::Config;
 use vitgan::nn::{named_parameters, set_parameters};
-use vitgan::vitgan::train::Trainer;
-use vitgan::vitgan::Config;
 use vitgan::{Device, Tensor};
 
 /// A scratch folder unique to this test and process.
@@ -208,8 +208,8 @@ fn one_step_on_cpu_and_gpu_agree() {
 /// one, D's weights get none, and afterwards D holds its original parameter tensors again.
 #[test]
 fn a_frozen_discriminator_passes_gradients_through_and_keeps_its_weights() {
+    use vitgan::model::{Discriminator, Mode};
     use vitgan::nn::with_frozen;
-    use vitgan::vitgan::{Discriminator, Mode};
     let cfg = small_config();
     let mut d = Discriminator::new(&cfg, &mut StdRng::seed_from_u64(3));
     // As the trainer does: this marks the parameters as needing gradients.

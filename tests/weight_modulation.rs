@@ -4,8 +4,8 @@
 
 mod common;
 use common::{randn, uniform};
-use vitgan::vitgan::modulated::{modulated_linear, modulated_linear_naive};
-use vitgan::vitgan::modulated_layer::{modulated_layer, modulated_layer_composed};
+use vitgan::model::modulated::{modulated_linear, modulated_linear_naive};
+use vitgan::model::modulated_layer::{modulated_layer, modulated_layer_composed};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 type Layer = fn(&Tensor, &Tensor, &Tensor, bool) -> Tensor;

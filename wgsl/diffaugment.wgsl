@@ -1,4 +1,4 @@
-// DiffAugment's two spatial ops (src/vitgan/diffaugment.rs): `translate` shifts every sample by
+// DiffAugment's two spatial ops (src/model/diffaugment.rs): `translate` shifts every sample by
 // its own whole-pixel offset with zero fill, `cutout` zeroes a square per sample. Both are gathers
 // with one thread per output element, and each is its own backward's kernel: the backward of
 // translate is translate by the opposite offsets, that of cutout is the same cutout.

@@ -1,4 +1,4 @@
-// Sine embedding E = sin(Z), Z = C W^T + b (src/vitgan/fourier.rs), and its backward.
+// Sine embedding E = sin(Z), Z = C W^T + b (src/model/fourier.rs), and its backward.
 // C: coords [M, 2], W: weight [dim, 2], b: bias [dim], E: [M, dim], all row-major.
 //
 // A kernel may bind at most four storage buffers, and the kernel that needs C, W, b and the

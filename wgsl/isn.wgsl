@@ -115,7 +115,7 @@ fn normalize(@builtin(local_invocation_index) lane: u32) {
 
 // ANCHOR: normalized_weight
 // The normalized weight W_isn = W s, s = sigma0 / sigma, sigma = u^T W v, and its gradient
-// (src/vitgan/isn_weight.rs). One buffer, the context, carries [sigma, s, u.., v..] from the
+// (src/model/isn_weight.rs). One buffer, the context, carries [sigma, s, u.., v..] from the
 // forward pass to the backward one: it keeps every kernel within four bindings.
 @group(0) @binding(1) var<storage, read> weight: array<f32>;
 @group(0) @binding(2) var<storage, read> vector: array<f32>;

@@ -1,4 +1,4 @@
-// Weight modulation (src/vitgan/modulated.rs): the demodulation factor and the per-sample
+// Weight modulation (src/model/modulated.rs): the demodulation factor and the per-sample
 // scalings around the one shared GEMM (the tiled matmul of matmul.wgsl runs that).
 //
 // The entry points share three bindings:

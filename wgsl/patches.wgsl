@@ -1,4 +1,4 @@
-// Stitching decoded patches into images and back (src/vitgan/patches.rs). Pure movement: each
+// Stitching decoded patches into images and back (src/model/patches.rs). Pure movement: each
 // thread copies one value, reading through the index map and writing its own slot, so writes
 // are contiguous.
 

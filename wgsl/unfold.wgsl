@@ -1,4 +1,4 @@
-// The discriminator's overlapping windows (src/vitgan/overlapping.rs): `unfold` cuts 2P x 2P
+// The discriminator's overlapping windows (src/model/overlapping.rs): `unfold` cuts 2P x 2P
 // windows with stride P out of the image zero-padded by P/2; `fold`, its adjoint and backward,
 // adds them back. Both are gathers, one thread per output element, so no two threads write the
 // same place and no atomics are needed.

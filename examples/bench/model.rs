@@ -10,7 +10,7 @@ use vitgan::{Device, Tensor};
 /// reference's bench.py, D runs in training mode (its power iterations included), and the
 /// backward is that of the output's mean.
 pub(crate) fn bench_model(args: &Args, what: &str) {
-    use vitgan::vitgan::{Config, Discriminator, Generator, Mode};
+    use vitgan::model::{Config, Discriminator, Generator, Mode};
     let backward = what.ends_with("fwdbwd");
     for preset in &args.presets {
         let cfg = Config::preset(preset).expect("checked by parse_args");
@@ -143,8 +143,8 @@ fn report_model(what: &str, preset: &str, batch: usize, args: &Args, cost: Cost)
 /// The full training step (D step on 4B augmented images with bCR, G step, EMA), as the
 /// reference's `train` measurement.
 pub(crate) fn bench_train(args: &Args) {
-    use vitgan::vitgan::train::Trainer;
-    use vitgan::vitgan::Config;
+    use vitgan::model::train::Trainer;
+    use vitgan::model::Config;
     for preset in &args.presets {
         let cfg = Config::preset(preset).expect("checked by parse_args");
         let mut trainer = Trainer::new(&cfg, 0, args.device);

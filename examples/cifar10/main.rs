@@ -16,9 +16,9 @@ use std::time::Duration;
 use vitgan::data;
 use vitgan::images::{append_csv_row, save_grid, save_image};
 use vitgan::metrics::sliced_wasserstein;
+use vitgan::model::train::Trainer;
+use vitgan::model::Config;
 use vitgan::run::{cut_log, say, signal_name, Progress, RunFolder, StopSignal, LOG_HEADER};
-use vitgan::vitgan::train::Trainer;
-use vitgan::vitgan::Config;
 use vitgan::{Device, Error, Tensor};
 
 mod device;

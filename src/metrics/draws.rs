@@ -4,7 +4,7 @@
 
 use super::swd::{sliced_wasserstein, SwdReport};
 use crate::data::Dataset;
-use crate::vitgan::Generator;
+use crate::model::Generator;
 use crate::{no_grad, Device, Tensor};
 use rand::rngs::StdRng;
 use rand::SeedableRng;

@@ -5,7 +5,7 @@
 //! out[b, l, :] = (offset + gamma[b]) * (h[b, l, :] - mu) / sqrt(var + eps) + beta[b]
 //! ```
 //!
-//! Self-modulated LayerNorm (src/vitgan/sln.rs) is this op with offset 1, gamma and beta made
+//! Self-modulated LayerNorm (src/model/sln.rs) is this op with offset 1, gamma and beta made
 //! from w; `nn::LayerNorm` is it with offset 0 and one "sample" holding every row. The CPU loops
 //! are in src/backend/cpu/layer_norm.rs, the GPU's in wgsl/sln.wgsl.
 

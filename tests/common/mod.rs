@@ -102,10 +102,10 @@ pub fn parity_tol(name: &str, inputs: &[Tensor], floor: f32, f: impl Fn(&[Tensor
 // ANCHOR_END: parity
 
 /// The PyTorch reference's golden tensors for the tiny preset (tests/data/).
-pub fn golden_tiny() -> vitgan::vitgan::reference::Golden {
+pub fn golden_tiny() -> vitgan::model::reference::Golden {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden_tiny.safetensors");
-    vitgan::vitgan::reference::Golden::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    vitgan::model::reference::Golden::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// An IDX3 file of unsigned bytes: the magic, the three big-endian sizes, then `pixels`.
@@ -120,13 +120,13 @@ pub fn idx_bytes(count: u32, rows: u32, cols: u32, pixels: &[u8]) -> Vec<u8> {
 
 /// A discriminator small enough for finite differences (8 x 8 images, width 8), with the
 /// configuration fields `set` changed (the paper's with none).
-pub fn small_discriminator(set: &[(&str, &str)]) -> vitgan::vitgan::Discriminator {
-    let mut cfg = vitgan::vitgan::Config::tiny();
+pub fn small_discriminator(set: &[(&str, &str)]) -> vitgan::model::Discriminator {
+    let mut cfg = vitgan::model::Config::tiny();
     (cfg.img_size, cfg.patch, cfg.d_dim, cfg.d_mlp) = (8, 4, 8, 16);
     for (key, value) in set {
         cfg.set(key, value).unwrap();
     }
-    let mut d = vitgan::vitgan::Discriminator::new(&cfg, &mut StdRng::seed_from_u64(3));
+    let mut d = vitgan::model::Discriminator::new(&cfg, &mut StdRng::seed_from_u64(3));
     // The class token starts as N(0, 0.02^2): the first LayerNorm divides it by its own tiny
     // spread, so the loss curves too sharply around it for a step of 1e-3 (the difference is
     // 5% off there, with a correct gradient). At unit scale the same check is sharp. The golden

@@ -1,5 +1,5 @@
 //! The CPU loops of DiffAugment's spatial ops, translation and cutout, on image batches
-//! `[B, C, H, W]` with per-sample integers (src/vitgan/diffaugment.rs holds the ops, their
+//! `[B, C, H, W]` with per-sample integers (src/model/diffaugment.rs holds the ops, their
 //! rules and their composed twins).
 
 use super::zeros;

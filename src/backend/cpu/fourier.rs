@@ -1,5 +1,5 @@
 //! The CPU loops of the sine embedding E = sin(C W^T + b) and of its backward
-//! (src/vitgan/fourier.rs holds the op and its derived rule). C is coords `[M, 2]`, W the weight
+//! (src/model/fourier.rs holds the op and its derived rule). C is coords `[M, 2]`, W the weight
 //! `[dim, 2]`, b the bias `[dim]`.
 
 use super::zeros;

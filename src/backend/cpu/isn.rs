@@ -1,5 +1,5 @@
-//! The CPU loops of improved spectral normalization (src/vitgan/isn.rs holds the layer,
-//! src/vitgan/isn_weight.rs the op W_isn = sigma0 W / sigma and its derived backward). The
+//! The CPU loops of improved spectral normalization (src/model/isn.rs holds the layer,
+//! src/model/isn_weight.rs the op W_isn = sigma0 W / sigma and its derived backward). The
 //! GPU's are in src/backend/gpu/isn.rs and take the same arguments.
 
 // ANCHOR: power_iteration

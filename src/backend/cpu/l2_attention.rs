@@ -1,5 +1,5 @@
 //! The CPU loops of L2-distance self-attention on the heads of q and v, `[B, L, H * dh]` each
-//! (src/vitgan/l2_attention.rs holds the op and its derived backward rule): per head,
+//! (src/model/l2_attention.rs holds the op and its derived backward rule): per head,
 //! A = softmax_j(-c |q_i - q_j|^2) with c = 1 / sqrt(dh), and out = A V.
 
 use super::gemm_strided as gemm;

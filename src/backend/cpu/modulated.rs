@@ -1,4 +1,4 @@
-//! The CPU loops of weight modulation's factorized form (src/vitgan/modulated.rs holds the op
+//! The CPU loops of weight modulation's factorized form (src/model/modulated.rs holds the op
 //! and its derived backward): the style scaling, the per-sample token sums, the demodulation.
 
 use super::gemm_vec;

@@ -1,5 +1,5 @@
 //! The patch decoder's modulated layer on the CPU as one pass per block of samples
-//! (src/vitgan/modulated_layer.rs holds the op): out = act(d * ((x * a) W^T) + bias), and its
+//! (src/model/modulated_layer.rs holds the op): out = act(d * ((x * a) W^T) + bias), and its
 //! backward, the modulated linear map's rule (chapter "Weight modulation") after the
 //! activation's and the bias's. The decoder's activations are the generator's largest tensors
 //! (N * P * P rows); the composition passes over them about eight times forward and twenty

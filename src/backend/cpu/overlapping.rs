@@ -1,6 +1,6 @@
 //! The CPU loops of the discriminator's overlapping windows: `unfold` cuts the 2P x 2P windows
 //! `[B, L, C * (2P)^2]` out of images `[B, C, H, W]`, `fold` adds them back. The ops, their
-//! layout and their rules are in src/vitgan/overlapping.rs.
+//! layout and their rules are in src/model/overlapping.rs.
 
 use super::zeros;
 

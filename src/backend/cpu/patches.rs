@@ -1,5 +1,5 @@
 //! The CPU loops of stitching: patches `[B * G * G, P * P, C]` into images `[B, C, G * P, G * P]`
-//! and back (src/vitgan/patches.rs holds the ops and their rules).
+//! and back (src/model/patches.rs holds the ops and their rules).
 
 use super::zeros;
 

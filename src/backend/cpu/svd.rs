@@ -1,5 +1,5 @@
 //! The largest singular value of a weight and its singular vectors, in f64: improved spectral
-//! normalization's sigma0 and its first u, v at initialization (src/vitgan/isn.rs).
+//! normalization's sigma0 and its first u, v at initialization (src/model/isn.rs).
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

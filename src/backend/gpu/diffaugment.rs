@@ -1,5 +1,5 @@
 //! Launchers of wgsl/diffaugment.wgsl: DiffAugment's translation and cutout
-//! (src/vitgan/diffaugment.rs holds the ops and their gradients).
+//! (src/model/diffaugment.rs holds the ops and their gradients).
 
 use super::buffers::GpuBuffer;
 use super::launch::{groups_for, launch, u32_of, Info, Kernel};

@@ -1,5 +1,5 @@
 //! Launchers of wgsl/fourier.wgsl: the sine embedding sin(C W^T + b) and its backward
-//! (src/vitgan/fourier.rs).
+//! (src/model/fourier.rs).
 
 use super::buffers::GpuBuffer;
 use super::launch::{groups_for as threads, launch, u32_of, Info, Kernel};

@@ -1,5 +1,5 @@
 //! Launchers for wgsl/isn.wgsl: one step of the power iteration of improved spectral
-//! normalization (src/vitgan/isn.rs holds the layer and the math).
+//! normalization (src/model/isn.rs holds the layer and the math).
 
 use super::buffers::GpuBuffer;
 use super::launch::{groups_for, launch, u32_of, Grid, Info, Kernel};

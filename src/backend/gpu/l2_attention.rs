@@ -1,6 +1,6 @@
 //! Launchers for wgsl/l2_attention.wgsl: the attention matrix of L2-distance self-attention and
 //! the two row kernels of its backward, and the products with v, which are the tiled matmul's
-//! strided products (src/vitgan/l2_attention.rs holds the op and the math).
+//! strided products (src/model/l2_attention.rs holds the op and the math).
 
 use super::buffers::GpuBuffer;
 use super::launch::{launch, u32_of, Grid, Info, Kernel};

@@ -21,7 +21,7 @@ mod movement;
 mod profile;
 mod reduce;
 
-// Kernels of ViTGAN's fused components (src/vitgan/), one file each.
+// Kernels of ViTGAN's fused components (src/model/), one file each.
 pub mod adam;
 pub mod bias_act;
 pub mod diffaugment;

@@ -1,4 +1,4 @@
-//! Launchers of wgsl/modulated.wgsl, the kernels of weight modulation (src/vitgan/modulated.rs):
+//! Launchers of wgsl/modulated.wgsl, the kernels of weight modulation (src/model/modulated.rs):
 //! the demodulation factor and the per-sample scalings. The GEMM between the scalings is the
 //! tiled matmul, reached through `Tensor::matmul`.
 

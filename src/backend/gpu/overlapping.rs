@@ -1,5 +1,5 @@
 //! Launchers of wgsl/unfold.wgsl: the discriminator's overlapping windows and their fold
-//! (src/vitgan/overlapping.rs).
+//! (src/model/overlapping.rs).
 
 use super::buffers::GpuBuffer;
 use super::launch::{groups_for, launch, u32_of, Info, Kernel};

@@ -1,5 +1,5 @@
 //! Launchers of wgsl/patches.wgsl: stitching patches into images and back
-//! (src/vitgan/patches.rs).
+//! (src/model/patches.rs).
 
 use super::buffers::GpuBuffer;
 use super::launch::{groups_for, launch, u32_of, Info, Kernel};

@@ -1,5 +1,5 @@
 //! Launchers for wgsl/sln.wgsl: the fused self-modulated LayerNorm and its backward
-//! (src/vitgan/sln.rs holds the op and the math).
+//! (src/model/sln.rs holds the op and the math).
 
 use super::buffers::GpuBuffer;
 use super::launch::{launch, u32_of, Grid, Info, Kernel};

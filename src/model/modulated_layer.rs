@@ -1,6 +1,6 @@
 //! The modulated layer of the patch decoder as one function: the modulated linear map (chapter
 //! "Weight modulation"), its bias and the scaled leaky ReLU. On the GPU it is the modulated map
-//! followed by the fused bias + activation (src/vitgan/bias_act.rs); on the CPU one fused op,
+//! followed by the fused bias + activation (src/model/bias_act.rs); on the CPU one fused op,
 //! since the decoder's activations are the generator's largest tensors.
 
 use super::bias_act::bias_lrelu2;

@@ -143,7 +143,7 @@ impl IsnLinear {
     // ANCHOR_END: power_iteration
 
     // ANCHOR: effective_weight
-    /// W_isn = W * (sigma0 / (u^T W v)), one fused op (src/vitgan/isn_weight.rs). sigma0, u
+    /// W_isn = W * (sigma0 / (u^T W v)), one fused op (src/model/isn_weight.rs). sigma0, u
     /// and v are held fixed, so the gradient flows through sigma = u^T W v with u, v constant:
     /// dL/dW = (sigma0 / sigma) (G - (<G, W> / sigma) u v^T), G = dL/dW_isn.
     pub fn effective_weight(&self) -> Tensor {
