@@ -1,7 +1,6 @@
 //! Backends: the code that actually computes, and the one place that knows which devices exist.
 //! A tensor's values are a [`Storage`] on one [`Device`]; ops run a kernel on whichever device
-//! their inputs live on through [`on_device!`](crate::backend::on_device), so nothing outside
-//! this folder names the GPU.
+//! their inputs live on through `on_device!`, so nothing outside this folder names the GPU.
 
 /// The alignment, in values, of a view's offset into an arena (`gpu::GpuBuffer::view`): 256
 /// bytes, the largest `min_storage_buffer_offset_alignment` WebGPU allows, so that a view binds

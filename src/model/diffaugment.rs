@@ -144,14 +144,14 @@ fn per_sample(values: impl Iterator<Item = f32>, device: Device) -> Tensor {
     Tensor::from_vec(values, &[b, 1, 1, 1]).to_device(device)
 }
 
-/// x + shift[b].
+/// x + `shift[b]`.
 pub fn brightness(x: &Tensor, shift: &[f32]) -> Tensor {
     check_len("brightness", "shift", shift.len(), dims("brightness", x).0);
     x.add(&per_sample(shift.iter().copied(), x.device()))
 }
 
-/// (x - m) f[b] + m with m the mean over the channels of each pixel, written
-/// x + (f[b] - 1)(x - m) so that f = 1 gives x to the bit.
+/// (x - m) `f[b]` + m with m the mean over the channels of each pixel, written
+/// x + (`f[b]` - 1)(x - m) so that f = 1 gives x to the bit.
 pub fn saturation(x: &Tensor, factor: &[f32]) -> Tensor {
     check_len(
         "saturation",
@@ -164,7 +164,7 @@ pub fn saturation(x: &Tensor, factor: &[f32]) -> Tensor {
     x.add(&x.sub(&m).mul(&f))
 }
 
-/// (x - m) f[b] + m with m the mean of sample b over C, H and W, written as in [`saturation`].
+/// (x - m) `f[b]` + m with m the mean of sample b over C, H and W, written as in [`saturation`].
 pub fn contrast(x: &Tensor, factor: &[f32]) -> Tensor {
     let (b, c, h, w) = dims("contrast", x);
     check_len("contrast", "factor", factor.len(), b);
@@ -254,7 +254,7 @@ impl FusedOp for Spatial {
 // ANCHOR_END: run
 
 // ANCHOR: api
-/// Shifts sample b by tx[b] rows and ty[b] columns: output (i, j) = input (i + tx, j + ty)
+/// Shifts sample b by `tx[b]` rows and `ty[b]` columns: output (i, j) = input (i + tx, j + ty)
 /// where that is inside the image, else 0.
 pub fn translate(x: &Tensor, tx: &[i32], ty: &[i32]) -> Tensor {
     let batch = dims("translate", x).0;
@@ -264,8 +264,8 @@ pub fn translate(x: &Tensor, tx: &[i32], ty: &[i32]) -> Tensor {
     run(x, Spatial::Translate { tx, ty })
 }
 
-/// Zeroes, in every channel of sample b, rows cx[b] - k/2 .. cx[b] - k/2 + k - 1 times the
-/// same range of columns around cy[b], clipped to the image.
+/// Zeroes, in every channel of sample b, rows `cx[b]` - k/2 .. `cx[b]` - k/2 + k - 1 times the
+/// same range of columns around `cy[b]`, clipped to the image.
 pub fn cutout(x: &Tensor, cx: &[i32], cy: &[i32], k: usize) -> Tensor {
     let batch = dims("cutout", x).0;
     check_len("cutout", "cx", cx.len(), batch);

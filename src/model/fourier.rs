@@ -36,7 +36,7 @@ pub fn coord_grid(n: usize) -> Tensor {
 // ANCHOR_END: coord_grid
 
 // ANCHOR: init
-/// Fresh (weight [dim, 2], bias [dim]) as in the reference: the SIREN first-layer init
+/// Fresh (weight [dim, 2], bias `[dim]`) as in the reference: the SIREN first-layer init
 /// W ~ U(-sqrt(9/2), sqrt(9/2)) (sqrt(9 / fan_in), fan_in = 2) and PyTorch's default bias
 /// U(-1/sqrt(2), 1/sqrt(2)). Angular frequencies start at most 2.12 per axis, so across the
 /// span [-1, 1] a feature turns through at most ~4.2 radians (two thirds of a period): training,
@@ -121,7 +121,7 @@ impl Op for SineEmbedding {
 // ANCHOR_END: backward
 
 // ANCHOR: sine_embedding
-/// sin(coords W^T + b): coords [M, 2], weight [dim, 2], bias [dim] -> [M, dim]. Fused: one
+/// sin(coords W^T + b): coords [M, 2], weight [dim, 2], bias `[dim]` -> [M, dim]. Fused: one
 /// pass, no [M, dim] intermediate, and a hand-written backward.
 pub fn sine_embedding(coords: &Tensor, weight: &Tensor, bias: &Tensor) -> Tensor {
     apply(SineEmbedding, &[coords, weight, bias])

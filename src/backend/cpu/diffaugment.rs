@@ -44,7 +44,7 @@ fn per_pixel(
     out
 }
 
-/// out[b, c, i, j] = x[b, c, i + tx[b], j + ty[b]] inside the image, else 0.
+/// out[b, c, i, j] = x[b, c, i + tx\[b\], j + ty\[b\]] inside the image, else 0.
 pub fn translate(x: &[f32], dims: Dims, tx: &[i32], ty: &[i32]) -> Vec<f32> {
     let (_, _, h, w) = dims;
     per_pixel(x, dims, |s, i, j, src| {
@@ -52,7 +52,7 @@ pub fn translate(x: &[f32], dims: Dims, tx: &[i32], ty: &[i32]) -> Vec<f32> {
     })
 }
 
-/// x with the k x k square around (cx[b], cy[b]) set to zero in every channel of sample b.
+/// x with the k x k square around (`cx[b]`, `cy[b]`) set to zero in every channel of sample b.
 pub fn cutout(x: &[f32], dims: Dims, cx: &[i32], cy: &[i32], k: usize) -> Vec<f32> {
     let w = dims.3;
     per_pixel(x, dims, |s, i, j, src| {

@@ -6,7 +6,7 @@ use super::walk::Walk;
 use super::{alloc, zeros};
 use crate::shape::{broadcast_strides, numel, strides_of};
 
-/// out[i] = src[offset + sum_axis i_axis * strides[axis]] over `shape`: any permutation,
+/// `out[i]` = src[offset + sum_axis i_axis * strides\[axis\]] over `shape`: any permutation,
 /// broadcast or slice of a row-major source.
 pub fn gather(src: &[f32], shape: &[usize], strides: &[usize], offset: usize) -> Vec<f32> {
     let len = numel(shape);

@@ -80,12 +80,12 @@ fn run(x: &GpuBuffer, dims: Dims, params: &GpuBuffer, k: usize, entry: &'static 
     out
 }
 
-/// out[b, c, i, j] = x[b, c, i + tx[b], j + ty[b]] inside the image, else 0.
+/// out[b, c, i, j] = x[b, c, i + tx\[b\], j + ty\[b\]] inside the image, else 0.
 pub fn translate(x: &GpuBuffer, dims: Dims, tx: &[i32], ty: &[i32]) -> GpuBuffer {
     run(x, dims, &pairs("translate", tx, ty), 0, "translate")
 }
 
-/// x with the k x k square around (cx[b], cy[b]) set to zero in every channel of sample b.
+/// x with the k x k square around (`cx[b]`, `cy[b]`) set to zero in every channel of sample b.
 pub fn cutout(x: &GpuBuffer, dims: Dims, cx: &[i32], cy: &[i32], k: usize) -> GpuBuffer {
     run(x, dims, &pairs("cutout", cx, cy), k, "cutout")
 }

@@ -34,7 +34,7 @@ fn info(m: usize, dim: usize) -> FourierInfo {
 }
 
 // ANCHOR: launch_forward
-/// sin(coords W^T + b) for coords [m, 2], weight [dim, 2], bias [dim]: an [m, dim] buffer.
+/// sin(coords W^T + b) for coords [m, 2], weight [dim, 2], bias `[dim]`: an [m, dim] buffer.
 pub fn forward(coords: &GpuBuffer, weight: &GpuBuffer, bias: &GpuBuffer) -> GpuBuffer {
     let (m, dim) = (coords.len() / 2, bias.len());
     let out = GpuBuffer::uninit(m * dim);

@@ -55,8 +55,8 @@ fn check(what: &str, buffer: &GpuBuffer, len: usize) {
 }
 
 // ANCHOR: launcher
-/// normalize(W^T x) when `transposed` (x [rows] -> [cols]), else normalize(W x)
-/// (x [cols] -> [rows]), for the row-major weight W [rows, cols]: the product over many
+/// normalize(W^T x) when `transposed` (x `[rows]` -> `[cols]`), else normalize(W x)
+/// (x `[cols]` -> `[rows]`), for the row-major weight W [rows, cols]: the product over many
 /// workgroups, then the normalization in one.
 pub fn product_normalize(
     w: &GpuBuffer,
@@ -116,8 +116,8 @@ fn product(w: &GpuBuffer, x: &GpuBuffer, dims: [usize; 2], transposed: bool) -> 
 /// The most partial sums of <G, W>: `weight_grad` adds them up with one value per thread.
 const PARTIALS_MAX: usize = 256;
 
-/// W s with s = sigma0 / (u^T W v), for the row-major weight W [rows, cols], u [rows], v [cols]
-/// and sigma0 [1]; and the context [sigma, s, u.., v..] that `normalized_weight_grad` reads.
+/// W s with s = sigma0 / (u^T W v), for the row-major weight W [rows, cols], u `[rows]`, v `[cols]`
+/// and sigma0 `[1]`; and the context [sigma, s, u.., v..] that `normalized_weight_grad` reads.
 pub fn normalized_weight(
     w: &GpuBuffer,
     u: &GpuBuffer,

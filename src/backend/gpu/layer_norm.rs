@@ -6,7 +6,7 @@ use super::sln::{self, Affine, AffineGrads};
 use crate::backend::cpu::layer_norm::Gradients;
 use crate::backend::LayerNormShape;
 
-/// (offset + gamma[b]) * layer_norm(h[b, l]) + beta[b] for every row; with `packed`, `gamma`
+/// (offset + `gamma[b]`) * layer_norm(h[b, l]) + `beta[b]` for every row; with `packed`, `gamma`
 /// and `beta` are the same `[B, 2D]` buffer.
 pub fn forward(
     h: &GpuBuffer,

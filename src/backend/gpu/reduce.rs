@@ -72,8 +72,8 @@ fn reduce_work(outer: usize, len: usize, inner: usize) -> (&'static str, usize) 
 }
 
 /// Into how many equal pieces to cut lanes of `len` when one pass would run `workgroups`
-/// workgroups: enough for about [`REDUCE_ENOUGH_GROUPS`], each piece at least
-/// [`REDUCE_MIN_PIECE`] long, and few enough ([`SERIAL_MAX_LEN`]) that the pieces are summed
+/// workgroups: enough for about `REDUCE_ENOUGH_GROUPS`, each piece at least
+/// `REDUCE_MIN_PIECE` long, and few enough (`SERIAL_MAX_LEN`) that the pieces are summed
 /// by one thread per output. Pieces divide `len` exactly, so both passes are the plain kernels;
 /// a `len` with no suitable divisor stays whole (1).
 pub fn reduction_pieces(workgroups: usize, len: usize) -> usize {

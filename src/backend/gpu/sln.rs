@@ -117,7 +117,7 @@ fn check(what: &str, buffer: &GpuBuffer, len: usize) {
     );
 }
 
-/// (offset + gamma[b]) * layer_norm(h[b, l]) + beta[b] for every row.
+/// (offset + `gamma[b]`) * layer_norm(h[b, l]) + `beta[b]` for every row.
 pub fn forward(h: &GpuBuffer, affine: Affine, dims: Dims, eps: f32, offset: f32) -> GpuBuffer {
     let [b, l, d] = dims;
     check("h", h, b * l * d);
