@@ -62,6 +62,7 @@ impl Op for BinaryOp {
         self.0.name().to_string()
     }
 
+    // ANCHOR: binary_backward
     fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
         let (a, b) = (&inputs[0], &inputs[1]);
         let (ga, gb) = match self.0 {
@@ -91,6 +92,7 @@ impl Op for BinaryOp {
         };
         vec![Some(ga), Some(gb)]
     }
+    // ANCHOR_END: binary_backward
 }
 
 /// `grad * x` summed down to `shape`. On the CPU, when that sums over broadcast axes, in one

@@ -38,6 +38,7 @@ impl Op for Permute {
     fn name(&self) -> String {
         format!("permute({:?})", self.0)
     }
+    // ANCHOR: permute_rule
     fn backward(&self, _inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
         // Output axis i came from input axis perm[i]; the inverse puts it back.
         let mut inverse = vec![0; self.0.len()];
@@ -46,6 +47,7 @@ impl Op for Permute {
         }
         vec![Some(grad.permute(&inverse))]
     }
+    // ANCHOR_END: permute_rule
 }
 
 struct BroadcastTo;

@@ -23,6 +23,7 @@ impl Op for Narrow {
     fn name(&self) -> String {
         format!("narrow(axis={}, start={})", self.axis, self.start)
     }
+    // ANCHOR: narrow_rule
     fn backward(&self, inputs: &[Tensor], out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
         // The slice's gradient goes back in place; the rest of the input got none.
         let mut pads = vec![(0, 0); grad.rank()];
@@ -30,6 +31,7 @@ impl Op for Narrow {
         pads[self.axis] = (self.start, after);
         vec![Some(grad.pad(&pads))]
     }
+    // ANCHOR_END: narrow_rule
 }
 
 struct Pad(Vec<(usize, usize)>);

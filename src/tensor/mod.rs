@@ -75,6 +75,7 @@ impl Tensor {
         }))
     }
 
+    // ANCHOR: record_result
     /// Wraps computed values as the result of an op, recording `node` when it is given.
     pub(crate) fn from_op(storage: Storage, shape: Vec<usize>, node: Option<Node>) -> Tensor {
         Tensor(Arc::new(Inner {
@@ -85,6 +86,7 @@ impl Tensor {
             node: node.map(Arc::new),
         }))
     }
+    // ANCHOR_END: record_result
     // ANCHOR_END: from_op
 
     pub fn id(&self) -> TensorId {
