@@ -8,6 +8,7 @@ use rand::{Rng, SeedableRng};
 const NORMALIZE_EPS: f64 = 1e-12f32 as f64;
 
 // ANCHOR: init_svd
+// ANCHOR: top_singular_triplet
 /// Steps of the power iteration between convergence checks.
 const STEPS_PER_ROUND: usize = 32;
 /// At most this many squarings: the gap ratio is then raised to the power 2^12.
@@ -77,6 +78,7 @@ pub fn top_singular_triplet(w: &[f32], rows: usize, cols: usize) -> (f64, Vec<f6
         (sigma, x, y)
     }
 }
+// ANCHOR_END: top_singular_triplet
 
 /// Scales x to unit length (a zero vector stays zero); returns the length it had.
 fn normalize(x: &mut [f64]) -> f64 {
