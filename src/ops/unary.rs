@@ -112,8 +112,8 @@ impl Unary {
             Unary::AddScalar(_) => 1.0,
             Unary::MulScalar(c) => c,
         }
-    // ANCHOR_END: unary_derivative
     }
+    // ANCHOR_END: unary_derivative
 }
 
 /// The recorded op: y = f(x), so dL/dx = dL/dy * f'(x).

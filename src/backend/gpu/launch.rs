@@ -106,7 +106,7 @@ fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> CachedPipe
     cache
         .entry((kernel.name, entry))
         .or_insert_with(|| {
-// ANCHOR_END: pipeline_lookup
+            // ANCHOR_END: pipeline_lookup
             let descriptor = wgpu::ShaderModuleDescriptor {
                 label: Some(kernel.name),
                 source: wgpu::ShaderSource::Wgsl(format!("{COMMON}\n{}", kernel.source).into()),
@@ -141,7 +141,7 @@ fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> CachedPipe
         })
         .clone()
 }
-            // ANCHOR_END: pipeline_compile
+// ANCHOR_END: pipeline_compile
 
 /// A compiled kernel entry point and the layout of its bindings.
 #[derive(Clone)]
@@ -262,7 +262,7 @@ fn record_dispatch(
             })
         })
         .clone();
-// ANCHOR_END: record_arena_slot
+    // ANCHOR_END: record_arena_slot
     // ANCHOR: record_bind_and_dispatch
     let mut entries = vec![wgpu::BindGroupEntry {
         binding: 0,
@@ -317,7 +317,7 @@ fn record_dispatch(
         submit(ctx, &mut recorder);
     }
 }
-    // ANCHOR_END: record_bind_and_dispatch
+// ANCHOR_END: record_bind_and_dispatch
 // ANCHOR_END: launch
 
 // ANCHOR: submit
