@@ -113,7 +113,6 @@ fn normalize(@builtin(local_invocation_index) lane: u32) {
 }
 // ANCHOR_END: product_normalize
 
-// ANCHOR: normalized_weight
 // The normalized weight W_isn = W s, s = sigma0 / sigma, sigma = u^T W v, and its gradient
 // (src/model/isn_weight.rs). One buffer, the context, carries [sigma, s, u.., v..] from the
 // forward pass to the backward one: it keeps every kernel within four bindings.
@@ -296,4 +295,3 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) gr
     }
 }
 // ANCHOR_END: weight_grad_kernel
-// ANCHOR_END: normalized_weight

@@ -8,7 +8,6 @@ use crate::backend::{ema_blend, ema_blend_arena};
 use crate::tensor::Storage;
 use crate::Tensor;
 
-// ANCHOR: ema
 // ANCHOR: ema_update
 /// `ema = beta * ema + (1 - beta) * source` for every parameter, computed as the reference's
 /// `torch._foreach_lerp_(ema, source, 1 - beta)` (so beta 0 copies the source exactly), and
@@ -111,4 +110,3 @@ pub fn ema_beta(batch: usize, nimg: u64, halflife_kimg: f32, start_kimg: f32) ->
     0.5f64.powf(batch as f64 / (widen(halflife_kimg) * 1000.0)) as f32
 }
 // ANCHOR_END: ema_beta
-// ANCHOR_END: ema

@@ -67,7 +67,6 @@ pub fn affine_layer_norm(
     }
 }
 
-// ANCHOR: backward_rule
 // ANCHOR: affine_layer_norm_op
 /// The recorded op. Its inputs are (h, gamma, beta), or (h, [gamma | beta]) packed.
 ///
@@ -175,4 +174,3 @@ impl Op for AffineLayerNorm {
     }
     // ANCHOR_END: affine_backward
 }
-// ANCHOR_END: backward_rule

@@ -47,7 +47,6 @@ impl Binary {
     }
 }
 
-// ANCHOR: binary_rules
 struct BinaryOp(Binary);
 
 impl Op for BinaryOp {
@@ -112,7 +111,6 @@ fn product_sum_to(grad: &Tensor, x: &Tensor, shape: &[usize]) -> Tensor {
         _ => grad.mul(x).sum_to(shape),
     }
 }
-// ANCHOR_END: binary_rules
 
 /// The CPU forward, one loop per kind: with a literal kind inside the closure the compiler
 /// reduces `apply` to that kind's formula (no `match` per element), and the loops vectorize.

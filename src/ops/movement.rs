@@ -6,7 +6,6 @@ use crate::backend::on_device;
 use crate::tensor::{broadcast_shapes, normalize_axis, numel};
 use crate::Tensor;
 
-// ANCHOR: movement_rules
 struct Reshape;
 
 impl Op for Reshape {
@@ -67,7 +66,6 @@ impl Op for BroadcastTo {
         vec![Some(grad.sum_to(inputs[0].shape()))]
     }
 }
-// ANCHOR_END: movement_rules
 
 impl Tensor {
     // ANCHOR: reshape

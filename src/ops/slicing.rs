@@ -6,7 +6,6 @@ use crate::backend::on_device;
 use crate::tensor::normalize_axis;
 use crate::Tensor;
 
-// ANCHOR: slicing_rules
 struct Narrow {
     axis: usize,
     start: usize,
@@ -85,7 +84,6 @@ impl Op for Cat {
             .collect()
     }
 }
-// ANCHOR_END: slicing_rules
 
 impl Tensor {
     /// Elements `start .. start + len` along `axis`.

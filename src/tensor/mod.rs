@@ -48,7 +48,6 @@ pub struct Tensor(pub(crate) Arc<Inner>);
 // ANCHOR_END: tensor
 
 impl Tensor {
-    // ANCHOR: from_op
     /// Wraps computed values as a new tensor with no history (a leaf).
     pub(crate) fn from_storage(storage: Storage, shape: Vec<usize>) -> Tensor {
         debug_assert_eq!(storage.len(), numel(&shape));
@@ -87,7 +86,6 @@ impl Tensor {
         }))
     }
     // ANCHOR_END: record_result
-    // ANCHOR_END: from_op
 
     pub fn id(&self) -> TensorId {
         self.0.id

@@ -11,7 +11,6 @@ fn scale(dh: usize) -> f32 {
     1.0 / (dh as f32).sqrt()
 }
 
-// ANCHOR: cpu
 // ANCHOR: cpu_forward
 /// (A, A V) for every head, one image per task, each head read from and written to its columns
 /// of the image's `[L, H * dh]` rows.
@@ -143,4 +142,3 @@ pub fn backward(
         });
     (dq, dv)
 }
-// ANCHOR_END: cpu

@@ -9,7 +9,6 @@ use rayon::prelude::*;
 /// d_gamma holds `[d_gamma | d_beta]` and d_beta is `None`.
 pub type Gradients<V> = (Option<V>, Option<V>, Option<V>);
 
-// ANCHOR: cpu
 // ANCHOR: mean_rstd
 /// (mu, 1 / sqrt(var + eps)) of one row. The variance is summed from centred values (two
 /// passes), so rows with a large mean keep it; both sums run in f64, so the CPU result is the
@@ -146,4 +145,3 @@ fn backward_all(
     }
     (dh, dgamma, dbeta)
 }
-// ANCHOR_END: cpu

@@ -7,7 +7,6 @@ use rand::{Rng, SeedableRng};
 /// The eps of torch's `F.normalize` (in f32, as the layer holds it): a zero vector stays zero.
 const NORMALIZE_EPS: f64 = 1e-12f32 as f64;
 
-// ANCHOR: init_svd
 // ANCHOR: top_singular_triplet
 /// Steps of the power iteration between convergence checks.
 const STEPS_PER_ROUND: usize = 32;
@@ -133,4 +132,3 @@ fn dgemm(
     }
     c
 }
-// ANCHOR_END: init_svd

@@ -112,7 +112,6 @@ fn product(w: &GpuBuffer, x: &GpuBuffer, dims: [usize; 2], transposed: bool) -> 
 
 // ANCHOR_END: launcher
 
-// ANCHOR: normalized_weight
 /// The most partial sums of <G, W>: `weight_grad` adds them up with one value per thread.
 const PARTIALS_MAX: usize = 256;
 
@@ -258,7 +257,6 @@ pub fn normalized_weight_grad(
     grad
 }
 // ANCHOR_END: normalized_weight_backward
-// ANCHOR_END: normalized_weight
 
 #[cfg(test)]
 mod tests {

@@ -95,7 +95,6 @@ pub(crate) struct Kernel {
 /// What every kernel file is prepended with.
 pub(super) const COMMON: &str = include_str!("../../../wgsl/common.wgsl");
 
-// ANCHOR: pipeline_cache
 // ANCHOR: pipeline_lookup
 /// Compiled pipelines by (kernel file, entry point).
 static PIPELINES: LazyLock<Mutex<HashMap<(&str, &str), CachedPipeline>>> =
@@ -149,7 +148,6 @@ struct CachedPipeline {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
 }
-// ANCHOR_END: pipeline_cache
 
 /// The workgroup grid of a dispatch.
 #[derive(Clone, Copy, Debug)]
@@ -189,7 +187,6 @@ pub(crate) fn fold(groups: u32, max_per_dim: u32) -> (u32, u32) {
 }
 // ANCHOR_END: fold
 
-// ANCHOR: launch
 // ANCHOR: launch_generic
 /// Records one dispatch of `entry` in `kernel`: binding 0 is the info buffer, bindings 1.. are
 /// `buffers` in order (at most 4 storage buffers: the downlevel limit), over the grid `grid`.
@@ -318,7 +315,6 @@ fn record_dispatch(
     }
 }
 // ANCHOR_END: record_bind_and_dispatch
-// ANCHOR_END: launch
 
 // ANCHOR: submit
 fn submit(ctx: &GpuContext, recorder: &mut Recorder) {
