@@ -113,7 +113,6 @@ fn normalize(@builtin(local_invocation_index) lane: u32) {
 }
 // ANCHOR_END: product_normalize
 
-// ANCHOR: normalized_weight
 // The normalized weight W_isn = W s, s = sigma0 / sigma, sigma = u^T W v, and its gradient
 // (src/model/isn_weight.rs). One buffer, the context, carries [sigma, s, u.., v..] from the
 // forward pass to the backward one: it keeps every kernel within four bindings.
@@ -206,6 +205,7 @@ fn sigma(@builtin(local_invocation_index) lane: u32) {
 
 @group(0) @binding(1) var<storage, read_write> u_out: array<f32>;
 
+// ANCHOR: normalize_sigma_kernel
 // As `sigma`, with u = normalize(W v) first (the second half of a power-iteration step, as
 // `normalize` computes it), written to u_out and to the context.
 @compute @workgroup_size(256)
@@ -230,6 +230,7 @@ fn normalize_sigma(@builtin(local_invocation_index) lane: u32) {
         context[1] = sigma0[0] / total;
     }
 }
+// ANCHOR_END: normalize_sigma_kernel
 
 @group(0) @binding(1) var<storage, read> scaled_from: array<f32>;
 @group(0) @binding(2) var<storage, read> scale_context: array<f32>;
@@ -271,6 +272,7 @@ fn inner_partials(@builtin(workgroup_id) wg: vec3<u32>,
 @group(0) @binding(3) var<storage, read> g_context: array<f32>;
 @group(0) @binding(4) var<storage, read_write> g_weight: array<f32>;
 
+// ANCHOR: weight_grad_kernel
 // dL/dW = s G + dsigma u v^T, dsigma = -(s / sigma) <G, W>. Every workgroup adds up the (at
 // most 256) partial sums itself: cheaper than a dispatch of its own.
 @compute @workgroup_size(256)
@@ -292,4 +294,4 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) gr
         g_weight[i] = s * g_isn[i] + d_sigma * u * v;
     }
 }
-// ANCHOR_END: normalized_weight
+// ANCHOR_END: weight_grad_kernel

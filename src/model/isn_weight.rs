@@ -78,6 +78,7 @@ pub fn isn_weight_composed(weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Ten
 // ANCHOR_END: composed
 
 // ANCHOR: fused
+// ANCHOR: isn_weight_op
 /// W * sigma0 / (u^T W v) as one op: weight [rows, cols], u `[rows]`, v `[cols]`, sigma0 [].
 /// Equal to [`isn_weight_composed`] up to the order of the sums; only the weight gets a
 /// gradient.
@@ -88,6 +89,7 @@ pub fn isn_weight(weight: &Tensor, u: &Tensor, v: &Tensor, sigma0: &Tensor) -> T
         gpu::isn::normalized_weight(weight, u, v, sigma0, dims));
     recorded(weight, dims, out, context)
 }
+// ANCHOR_END: isn_weight_op
 
 /// One power-iteration half-step and the weight that uses its result: u = normalize(W v),
 /// then `isn_weight(weight, u, v, sigma0)`. Returns (W_isn, u). A training forward of the

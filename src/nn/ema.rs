@@ -8,7 +8,7 @@ use crate::backend::{ema_blend, ema_blend_arena};
 use crate::tensor::Storage;
 use crate::Tensor;
 
-// ANCHOR: ema
+// ANCHOR: ema_update
 /// `ema = beta * ema + (1 - beta) * source` for every parameter, computed as the reference's
 /// `torch._foreach_lerp_(ema, source, 1 - beta)` (so beta 0 copies the source exactly), and
 /// every buffer copied. No graph is recorded; the EMA's parameters keep their `requires_grad`
@@ -57,6 +57,7 @@ pub fn ema_update(ema: &mut impl Module, source: &mut impl Module, beta: f32) {
         *e = s.to_device(e.device()).detach();
     }
 }
+// ANCHOR_END: ema_update
 
 /// One parameter of the average (`lerp` elementwise, src/backend/cpu/adam.rs), a dispatch of
 /// its own on the GPU.
@@ -97,6 +98,7 @@ fn blend_arena(
 }
 // ANCHOR_END: blend_arena
 
+// ANCHOR: ema_beta
 /// The EMA's beta for a step of `batch` images, `nimg` being the images seen so far including
 /// this batch (the reference adds the batch to its count before testing it): 0 (copy the
 /// generator) until `start_kimg` thousand images have been seen, then the beta that halves a
@@ -107,4 +109,4 @@ pub fn ema_beta(batch: usize, nimg: u64, halflife_kimg: f32, start_kimg: f32) ->
     }
     0.5f64.powf(batch as f64 / (widen(halflife_kimg) * 1000.0)) as f32
 }
-// ANCHOR_END: ema
+// ANCHOR_END: ema_beta

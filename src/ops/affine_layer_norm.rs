@@ -67,7 +67,7 @@ pub fn affine_layer_norm(
     }
 }
 
-// ANCHOR: backward_rule
+// ANCHOR: affine_layer_norm_op
 /// The recorded op. Its inputs are (h, gamma, beta), or (h, [gamma | beta]) packed.
 ///
 /// Per row, with r = 1 / sqrt(var + eps), xhat = (h - mu) r and s = offset + gamma[b]
@@ -90,6 +90,7 @@ struct AffineLayerNorm {
     offset: f32,
     packed: bool,
 }
+// ANCHOR_END: affine_layer_norm_op
 
 impl AffineLayerNorm {
     fn shape(&self, h: &Tensor) -> LayerNormShape {
@@ -146,6 +147,7 @@ impl Op for AffineLayerNorm {
         }
     }
 
+    // ANCHOR: affine_backward
     fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
         let (h, gamma) = (&inputs[0], &inputs[1]);
         let shape = self.shape(h);
@@ -170,5 +172,5 @@ impl Op for AffineLayerNorm {
         }
         grads
     }
+    // ANCHOR_END: affine_backward
 }
-// ANCHOR_END: backward_rule

@@ -47,7 +47,6 @@ impl Binary {
     }
 }
 
-// ANCHOR: binary_rules
 struct BinaryOp(Binary);
 
 impl Op for BinaryOp {
@@ -62,6 +61,7 @@ impl Op for BinaryOp {
         self.0.name().to_string()
     }
 
+    // ANCHOR: binary_backward
     fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
         let (a, b) = (&inputs[0], &inputs[1]);
         let (ga, gb) = match self.0 {
@@ -91,6 +91,7 @@ impl Op for BinaryOp {
         };
         vec![Some(ga), Some(gb)]
     }
+    // ANCHOR_END: binary_backward
 }
 
 /// `grad * x` summed down to `shape`. On the CPU, when that sums over broadcast axes, in one
@@ -110,7 +111,6 @@ fn product_sum_to(grad: &Tensor, x: &Tensor, shape: &[usize]) -> Tensor {
         _ => grad.mul(x).sum_to(shape),
     }
 }
-// ANCHOR_END: binary_rules
 
 /// The CPU forward, one loop per kind: with a literal kind inside the closure the compiler
 /// reduces `apply` to that kind's formula (no `match` per element), and the loops vectorize.

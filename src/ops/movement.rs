@@ -6,7 +6,6 @@ use crate::backend::on_device;
 use crate::tensor::{broadcast_shapes, normalize_axis, numel};
 use crate::Tensor;
 
-// ANCHOR: movement_rules
 struct Reshape;
 
 impl Op for Reshape {
@@ -38,6 +37,7 @@ impl Op for Permute {
     fn name(&self) -> String {
         format!("permute({:?})", self.0)
     }
+    // ANCHOR: permute_rule
     fn backward(&self, _inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
         // Output axis i came from input axis perm[i]; the inverse puts it back.
         let mut inverse = vec![0; self.0.len()];
@@ -46,6 +46,7 @@ impl Op for Permute {
         }
         vec![Some(grad.permute(&inverse))]
     }
+    // ANCHOR_END: permute_rule
 }
 
 struct BroadcastTo;
@@ -65,7 +66,6 @@ impl Op for BroadcastTo {
         vec![Some(grad.sum_to(inputs[0].shape()))]
     }
 }
-// ANCHOR_END: movement_rules
 
 impl Tensor {
     // ANCHOR: reshape

@@ -6,7 +6,6 @@ use crate::backend::on_device;
 use crate::tensor::normalize_axis;
 use crate::Tensor;
 
-// ANCHOR: slicing_rules
 struct Narrow {
     axis: usize,
     start: usize,
@@ -23,6 +22,7 @@ impl Op for Narrow {
     fn name(&self) -> String {
         format!("narrow(axis={}, start={})", self.axis, self.start)
     }
+    // ANCHOR: narrow_rule
     fn backward(&self, inputs: &[Tensor], out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
         // The slice's gradient goes back in place; the rest of the input got none.
         let mut pads = vec![(0, 0); grad.rank()];
@@ -30,6 +30,7 @@ impl Op for Narrow {
         pads[self.axis] = (self.start, after);
         vec![Some(grad.pad(&pads))]
     }
+    // ANCHOR_END: narrow_rule
 }
 
 struct Pad(Vec<(usize, usize)>);
@@ -83,7 +84,6 @@ impl Op for Cat {
             .collect()
     }
 }
-// ANCHOR_END: slicing_rules
 
 impl Tensor {
     /// Elements `start .. start + len` along `axis`.

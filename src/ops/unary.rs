@@ -73,6 +73,7 @@ impl Unary {
         }
     }
 
+    // ANCHOR: unary_derivative
     /// f'(x).
     #[inline(always)]
     pub fn derivative(self, x: f32) -> f32 {
@@ -112,6 +113,7 @@ impl Unary {
             Unary::MulScalar(c) => c,
         }
     }
+    // ANCHOR_END: unary_derivative
 }
 
 /// The recorded op: y = f(x), so dL/dx = dL/dy * f'(x).
@@ -140,6 +142,7 @@ impl Op for UnaryOp {
         name
     }
 
+    // ANCHOR: unary_backward
     fn backward(&self, inputs: &[Tensor], _out: &Tensor, grad: &Tensor) -> Vec<Option<Tensor>> {
         let g = match self.0 {
             // Constant derivatives need no pass over x.
@@ -150,6 +153,7 @@ impl Op for UnaryOp {
         };
         vec![Some(g)]
     }
+    // ANCHOR_END: unary_backward
 }
 // ANCHOR_END: unary_rules
 

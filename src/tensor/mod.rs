@@ -48,7 +48,6 @@ pub struct Tensor(pub(crate) Arc<Inner>);
 // ANCHOR_END: tensor
 
 impl Tensor {
-    // ANCHOR: from_op
     /// Wraps computed values as a new tensor with no history (a leaf).
     pub(crate) fn from_storage(storage: Storage, shape: Vec<usize>) -> Tensor {
         debug_assert_eq!(storage.len(), numel(&shape));
@@ -75,6 +74,7 @@ impl Tensor {
         }))
     }
 
+    // ANCHOR: record_result
     /// Wraps computed values as the result of an op, recording `node` when it is given.
     pub(crate) fn from_op(storage: Storage, shape: Vec<usize>, node: Option<Node>) -> Tensor {
         Tensor(Arc::new(Inner {
@@ -85,7 +85,7 @@ impl Tensor {
             node: node.map(Arc::new),
         }))
     }
-    // ANCHOR_END: from_op
+    // ANCHOR_END: record_result
 
     pub fn id(&self) -> TensorId {
         self.0.id

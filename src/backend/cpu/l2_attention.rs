@@ -11,7 +11,7 @@ fn scale(dh: usize) -> f32 {
     1.0 / (dh as f32).sqrt()
 }
 
-// ANCHOR: cpu
+// ANCHOR: cpu_forward
 /// (A, A V) for every head, one image per task, each head read from and written to its columns
 /// of the image's `[L, H * dh]` rows.
 ///
@@ -65,6 +65,7 @@ pub fn forward(q: &[f32], v: &[f32], [_, h, l, dh]: [usize; 4]) -> (Vec<f32>, Ve
         });
     (a, out)
 }
+// ANCHOR_END: cpu_forward
 
 /// The rows of `x` ([rows, width]) less their mean row.
 fn centred_rows(x: &[f32], width: usize) -> Vec<f32> {
@@ -141,4 +142,3 @@ pub fn backward(
         });
     (dq, dv)
 }
-// ANCHOR_END: cpu

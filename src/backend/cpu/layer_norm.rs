@@ -9,7 +9,7 @@ use rayon::prelude::*;
 /// d_gamma holds `[d_gamma | d_beta]` and d_beta is `None`.
 pub type Gradients<V> = (Option<V>, Option<V>, Option<V>);
 
-// ANCHOR: cpu
+// ANCHOR: mean_rstd
 /// (mu, 1 / sqrt(var + eps)) of one row. The variance is summed from centred values (two
 /// passes), so rows with a large mean keep it; both sums run in f64, so the CPU result is the
 /// accurate one that the GPU's is compared with.
@@ -20,6 +20,7 @@ fn mean_rstd(row: &[f32], eps: f32) -> (f32, f32) {
     let var = sum_f64(row, |x| (x as f64 - mu).powi(2)) * inv_n;
     (mu as f32, (1.0 / (var + eps as f64).sqrt()) as f32)
 }
+// ANCHOR_END: mean_rstd
 
 /// The sum of `term(x)` over `values` in f64, in eight running partial sums
 /// (`cpu::sum_pairs_f64`).
@@ -112,6 +113,7 @@ fn backward_all(
         .collect();
     let partials: Vec<(usize, Vec<f32>, Vec<f32>)> = blocks
         .into_par_iter()
+        // ANCHOR: backward_rows
         .map(|(s, first, dh)| {
             let scale = &gamma[s * stride..][..d];
             let (mut dgamma, mut dbeta) = (vec![0.0f32; d], vec![0.0f32; d]);
@@ -135,6 +137,7 @@ fn backward_all(
             }
             (s, dgamma, dbeta)
         })
+        // ANCHOR_END: backward_rows
         .collect();
     for (s, partial_gamma, partial_beta) in partials {
         add_assign(&mut dgamma[s * d..][..d], &partial_gamma);
@@ -142,4 +145,3 @@ fn backward_all(
     }
     (dh, dgamma, dbeta)
 }
-// ANCHOR_END: cpu

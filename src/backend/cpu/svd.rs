@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 /// The eps of torch's `F.normalize` (in f32, as the layer holds it): a zero vector stays zero.
 const NORMALIZE_EPS: f64 = 1e-12f32 as f64;
 
-// ANCHOR: init_svd
+// ANCHOR: top_singular_triplet
 /// Steps of the power iteration between convergence checks.
 const STEPS_PER_ROUND: usize = 32;
 /// At most this many squarings: the gap ratio is then raised to the power 2^12.
@@ -77,6 +77,7 @@ pub fn top_singular_triplet(w: &[f32], rows: usize, cols: usize) -> (f64, Vec<f6
         (sigma, x, y)
     }
 }
+// ANCHOR_END: top_singular_triplet
 
 /// Scales x to unit length (a zero vector stays zero); returns the length it had.
 fn normalize(x: &mut [f64]) -> f64 {
@@ -131,4 +132,3 @@ fn dgemm(
     }
     c
 }
-// ANCHOR_END: init_svd

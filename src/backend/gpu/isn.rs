@@ -112,10 +112,10 @@ fn product(w: &GpuBuffer, x: &GpuBuffer, dims: [usize; 2], transposed: bool) -> 
 
 // ANCHOR_END: launcher
 
-// ANCHOR: normalized_weight
 /// The most partial sums of <G, W>: `weight_grad` adds them up with one value per thread.
 const PARTIALS_MAX: usize = 256;
 
+// ANCHOR: normalized_weight_forward
 /// W s with s = sigma0 / (u^T W v), for the row-major weight W [rows, cols], u `[rows]`, v `[cols]`
 /// and sigma0 `[1]`; and the context [sigma, s, u.., v..] that `normalized_weight_grad` reads.
 pub fn normalized_weight(
@@ -131,6 +131,7 @@ pub fn normalized_weight(
     launch(ISN, "sigma", &IsnInfo::new(dims), &buffers, Grid::Flat(1));
     (scaled(w, &context, dims), context)
 }
+// ANCHOR_END: normalized_weight_forward
 
 /// As `normalized_weight` with u = normalize(W v) (eps as in `product_normalize`), the second
 /// half of a power-iteration step: W v is computed once for both. Returns (W s, context, u).
@@ -221,6 +222,7 @@ fn scaled(w: &GpuBuffer, context: &GpuBuffer, dims @ [rows, cols]: [usize; 2]) -
     out
 }
 
+// ANCHOR: normalized_weight_backward
 /// dL/dW = s G + dsigma u v^T with dsigma = -(s / sigma) <G, W>, from G = dL/dW_isn, the
 /// weight and the context of `normalized_weight`: partial sums of <G, W> over up to 256
 /// workgroups, then one pass that adds them up and writes the gradient.
@@ -254,7 +256,7 @@ pub fn normalized_weight_grad(
     launch(ISN, "weight_grad", &info, &buffers, groups_for(n));
     grad
 }
-// ANCHOR_END: normalized_weight
+// ANCHOR_END: normalized_weight_backward
 
 #[cfg(test)]
 mod tests {

@@ -95,7 +95,7 @@ pub(crate) struct Kernel {
 /// What every kernel file is prepended with.
 pub(super) const COMMON: &str = include_str!("../../../wgsl/common.wgsl");
 
-// ANCHOR: pipeline_cache
+// ANCHOR: pipeline_lookup
 /// Compiled pipelines by (kernel file, entry point).
 static PIPELINES: LazyLock<Mutex<HashMap<(&str, &str), CachedPipeline>>> =
     LazyLock::new(Default::default);
@@ -105,6 +105,7 @@ fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> CachedPipe
     cache
         .entry((kernel.name, entry))
         .or_insert_with(|| {
+            // ANCHOR_END: pipeline_lookup
             let descriptor = wgpu::ShaderModuleDescriptor {
                 label: Some(kernel.name),
                 source: wgpu::ShaderSource::Wgsl(format!("{COMMON}\n{}", kernel.source).into()),
@@ -122,6 +123,7 @@ fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> CachedPipe
                     )
                 }
             };
+            // ANCHOR: pipeline_compile
             // No explicit layout: wgpu derives it from the bindings the entry point uses.
             let pipeline = ctx
                 .device
@@ -138,6 +140,7 @@ fn pipeline(ctx: &GpuContext, kernel: Kernel, entry: &'static str) -> CachedPipe
         })
         .clone()
 }
+// ANCHOR_END: pipeline_compile
 
 /// A compiled kernel entry point and the layout of its bindings.
 #[derive(Clone)]
@@ -145,7 +148,6 @@ struct CachedPipeline {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
 }
-// ANCHOR_END: pipeline_cache
 
 /// The workgroup grid of a dispatch.
 #[derive(Clone, Copy, Debug)]
@@ -185,7 +187,7 @@ pub(crate) fn fold(groups: u32, max_per_dim: u32) -> (u32, u32) {
 }
 // ANCHOR_END: fold
 
-// ANCHOR: launch
+// ANCHOR: launch_generic
 /// Records one dispatch of `entry` in `kernel`: binding 0 is the info buffer, bindings 1.. are
 /// `buffers` in order (at most 4 storage buffers: the downlevel limit), over the grid `grid`.
 pub(crate) fn launch<I: Info>(
@@ -202,7 +204,9 @@ pub(crate) fn launch<I: Info>(
     record_dispatch(kernel, entry, slots, &detail, buffers, grid);
     profile::recorded_for(started.elapsed());
 }
+// ANCHOR_END: launch_generic
 
+// ANCHOR: record_arena_slot
 fn record_dispatch(
     kernel: Kernel,
     entry: &'static str,
@@ -255,6 +259,8 @@ fn record_dispatch(
             })
         })
         .clone();
+    // ANCHOR_END: record_arena_slot
+    // ANCHOR: record_bind_and_dispatch
     let mut entries = vec![wgpu::BindGroupEntry {
         binding: 0,
         resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -308,7 +314,7 @@ fn record_dispatch(
         submit(ctx, &mut recorder);
     }
 }
-// ANCHOR_END: launch
+// ANCHOR_END: record_bind_and_dispatch
 
 // ANCHOR: submit
 fn submit(ctx: &GpuContext, recorder: &mut Recorder) {
