@@ -119,7 +119,7 @@ pub(crate) fn peak_rss_mb() -> f64 {
 pub(crate) fn sync(device: Device) {
     #[cfg(feature = "gpu")]
     if device == Device::Gpu {
-        vitgan::backend::gpu::synchronize();
+        vitgan::backend::inspect::gpu::synchronize();
     }
     let _ = device;
 }
@@ -148,7 +148,7 @@ pub(crate) fn machine(device: Device) -> String {
             format!(
                 "\"card\": \"{}\", \"gemm\": \"{}\", \"threads\": {}, \"cpu_vector_flags\": \"{}\"",
                 if model.is_empty() { "cpu" } else { &model },
-                vitgan::backend::cpu::gemm_kernel().name(),
+                vitgan::backend::inspect::cpu::gemm_kernel().name(),
                 rayon::current_num_threads(),
                 vector.join(" ")
             )
@@ -156,7 +156,7 @@ pub(crate) fn machine(device: Device) -> String {
         #[cfg(feature = "gpu")]
         Device::Gpu => format!(
             "\"card\": \"{}\"",
-            vitgan::backend::gpu::context().map_or("none".into(), |c| c.adapter_name())
+            vitgan::backend::inspect::gpu::context().map_or("none".into(), |c| c.adapter_name())
         ),
         #[cfg(not(feature = "gpu"))]
         Device::Gpu => "\"card\": \"none\"".into(),

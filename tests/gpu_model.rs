@@ -29,7 +29,7 @@ fn ops_are_recorded_not_waited_for() {
     if !common::gpu_available() {
         return;
     }
-    use vitgan::backend::gpu::dispatch_count;
+    use vitgan::backend::inspect::gpu::dispatch_count;
     let x = Tensor::ones(&[64]).to_device(Device::Gpu);
     let before = dispatch_count();
     let mut y = x.clone();
@@ -47,7 +47,7 @@ fn buffers_are_reused_across_steps() {
     if !common::gpu_available() {
         return;
     }
-    use vitgan::backend::gpu::buffers_created;
+    use vitgan::backend::inspect::gpu::buffers_created;
     // The same step, run many times: after the first, every buffer it needs comes from the
     // pool. Reuse must not disturb the values.
     let w = Tensor::from_vec((0..4096).map(|i| (i % 7) as f32).collect(), &[64, 64])
@@ -81,7 +81,7 @@ fn mixing_devices_is_an_error_that_says_so() {
 #[cfg(feature = "gpu")]
 #[test]
 fn the_no_adapter_message_says_how_to_get_one() {
-    let e = vitgan::backend::gpu::GpuError::NoAdapter {
+    let e = vitgan::backend::inspect::gpu::GpuError::NoAdapter {
         tried: "VULKAN | GL".into(),
         reason: "no suitable adapter".into(),
     };

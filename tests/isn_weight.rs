@@ -186,7 +186,7 @@ mod gpu {
     use crate::common::{assert_close, gpu_available, parity};
     use rand::rngs::StdRng;
     use rand::SeedableRng;
-    use vitgan::backend::gpu::thread_dispatch_count;
+    use vitgan::backend::inspect::gpu::thread_dispatch_count;
     use vitgan::model::isn::IsnLinear;
     use vitgan::model::isn_weight::{isn_weight, isn_weight_power_step, isn_weight_updating_u};
     use vitgan::Device;

@@ -368,7 +368,7 @@ fn ema_update_follows_the_source_over_steps() {
 mod gpu {
     use super::*;
     use common::{assert_close, gpu_available};
-    use vitgan::backend::gpu::thread_dispatch_count;
+    use vitgan::backend::inspect::gpu::thread_dispatch_count;
     use vitgan::nn::to_device;
     use vitgan::Device;
 

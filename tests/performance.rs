@@ -5,7 +5,7 @@ mod common;
 use common::{assert_close, randn};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use vitgan::backend::cpu::gemm_strided;
+use vitgan::backend::inspect::cpu::gemm_strided;
 use vitgan::ops::{erf, exp};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 

@@ -43,7 +43,7 @@ fn reductions_over_every_axis() {
 /// separates, two. The values are those of summing axis by axis, and the CPU's.
 #[test]
 fn sum_to_sums_neighbouring_axes_at_once() {
-    use vitgan::backend::gpu::thread_dispatch_count;
+    use vitgan::backend::inspect::gpu::thread_dispatch_count;
     use vitgan::Device;
     if !gpu_available() {
         return;
@@ -84,7 +84,7 @@ fn sum_to_sums_neighbouring_axes_at_once() {
 /// divisors make pieces shorter than 256 (1031, a prime) stays one pass.
 #[test]
 fn long_lanes_are_reduced_in_pieces() {
-    use vitgan::backend::gpu::{reduction_pieces, thread_dispatch_count};
+    use vitgan::backend::inspect::gpu::{reduction_pieces, thread_dispatch_count};
     use vitgan::Device;
     // Enough workgroups already, a short lane, a prime, and the cap of 64 pieces.
     assert_eq!(reduction_pieces(512, 1 << 16), 1);
@@ -183,7 +183,7 @@ fn matmul_tiles_edges_batches_and_broadcasts() {
         |t| t[0].matmul_nt(&t[1]),
     );
     // Few blocks and k = 1500: the automatic choice splits k (see `split_k`).
-    assert!(vitgan::backend::gpu::split_k(3, 1500) > 1);
+    assert!(vitgan::backend::inspect::gpu::split_k(3, 1500) > 1);
     parity(
         "matmul split k",
         &[randn(&[3, 40, 1500], 17), randn(&[1500, 30], 18)],
@@ -221,7 +221,7 @@ fn agrees_with_the_cpu(
     bounds_checked: bool,
     splits: usize,
 ) {
-    use vitgan::backend::gpu::{matmul_variant, GpuBuffer, MatmulVariant};
+    use vitgan::backend::inspect::gpu::{matmul_variant, GpuBuffer, MatmulVariant};
     if !gpu_available() {
         return;
     }
@@ -257,7 +257,7 @@ fn agrees_with_the_cpu(
 /// runs on it (and its gradients, too narrow for wide blocks, on the 64 x 64 kernel).
 #[test]
 fn large_aligned_products_take_the_vec4_kernel() {
-    use vitgan::backend::gpu::{dispatches_by_kernel, fits_vec4, uses_wide_blocks};
+    use vitgan::backend::inspect::gpu::{dispatches_by_kernel, fits_vec4, uses_wide_blocks};
     assert!(uses_wide_blocks([1, 16640, 384, 1536]));
     assert!(
         !uses_wide_blocks([1536, 65, 65, 64]),
@@ -296,7 +296,7 @@ fn large_aligned_products_take_the_vec4_kernel() {
 /// Asked to run sizes that are not multiples of 4, the vec4 kernel refuses and says why.
 #[test]
 fn the_vec4_matmul_refuses_sizes_it_cannot_read() {
-    use vitgan::backend::gpu::{matmul_variant, GpuBuffer, MatmulVariant};
+    use vitgan::backend::inspect::gpu::{matmul_variant, GpuBuffer, MatmulVariant};
     if !gpu_available() {
         return;
     }
@@ -353,7 +353,7 @@ fn dispatches_above_65535_workgroups_are_folded() {
 /// into a `[B, L, H dh]` output, against the same products on copies of the heads.
 #[test]
 fn strided_products_read_and_write_heads_in_place() {
-    use vitgan::backend::gpu::{
+    use vitgan::backend::inspect::gpu::{
         matmul_strided_variant, GpuBuffer, MatmulVariant, MatrixLayout, StridedProduct,
     };
     if !gpu_available() {
@@ -446,7 +446,7 @@ fn strided_products_read_and_write_heads_in_place() {
 /// any kernel runs, and the message says which operand and how far.
 #[test]
 fn strided_products_refuse_layouts_outside_their_buffers() {
-    use vitgan::backend::gpu::{matmul_strided, GpuBuffer, MatrixLayout, StridedProduct};
+    use vitgan::backend::inspect::gpu::{matmul_strided, GpuBuffer, MatrixLayout, StridedProduct};
     if !gpu_available() {
         return;
     }

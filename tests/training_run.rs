@@ -324,7 +324,9 @@ fn device_gpu_names_the_adapter() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", text(&output));
-    let name = vitgan::backend::gpu::context().unwrap().adapter_name();
+    let name = vitgan::backend::inspect::gpu::context()
+        .unwrap()
+        .adapter_name();
     assert!(
         text(&output).contains(&format!("device: the GPU ({name})")),
         "{}",

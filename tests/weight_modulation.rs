@@ -259,7 +259,7 @@ mod gpu {
     /// host's products, exactly.
     #[test]
     fn the_scaling_kernel_strides_over_values_and_samples() {
-        use vitgan::backend::gpu::{modulated, GpuBuffer};
+        use vitgan::backend::inspect::gpu::{modulated, GpuBuffer};
         if !gpu_available() {
             return;
         }

@@ -56,7 +56,7 @@ pub(crate) fn bench_matmul(args: &Args) {
 /// checks, or vec4.
 #[cfg(feature = "gpu")]
 fn bench_matmul_variants(a: &Tensor, b: &Tensor, n: usize, args: &Args) {
-    use vitgan::backend::gpu::{matmul_variant, GpuBuffer, MatmulVariant};
+    use vitgan::backend::inspect::gpu::{matmul_variant, GpuBuffer, MatmulVariant};
     let (a, b) = (
         GpuBuffer::upload(&a.to_vec()),
         GpuBuffer::upload(&b.to_vec()),
@@ -99,7 +99,7 @@ fn bench_matmul_variants(a: &Tensor, b: &Tensor, n: usize, args: &Args) {
 /// [tokens, 1152]`, A read transposed, with k split as the launcher chooses and unsplit.
 #[cfg(feature = "gpu")]
 fn bench_weight_gradient(args: &Args) {
-    use vitgan::backend::gpu::{matmul_variant, split_k, GpuBuffer, MatmulVariant};
+    use vitgan::backend::inspect::gpu::{matmul_variant, split_k, GpuBuffer, MatmulVariant};
     let (m, k, n) = (384, 4 * 32 * 65, 1152);
     let mut rng = StdRng::seed_from_u64(3);
     let a = GpuBuffer::upload(&Tensor::randn(&[k, m], 0.0, 1.0, &mut rng).to_vec());

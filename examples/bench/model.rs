@@ -61,7 +61,7 @@ struct GpuCounters {
 fn gpu_counters() -> GpuCounters {
     #[cfg(feature = "gpu")]
     {
-        use vitgan::backend::gpu;
+        use vitgan::backend::inspect::gpu;
         GpuCounters {
             dispatches: gpu::dispatch_count(),
             recording_s: gpu::recording_seconds(),
@@ -196,7 +196,7 @@ fn print_op_table(preset: &str, batch: usize, steps: usize) {
 /// `VITGAN_GPU_PROFILE=1` GPU milliseconds per step. Where to fuse or tune next.
 #[cfg(feature = "gpu")]
 fn print_kernel_table(preset: &str, calls: usize) {
-    use vitgan::backend::gpu::{dispatches_by_kernel, gpu_time_by_kernel};
+    use vitgan::backend::inspect::gpu::{dispatches_by_kernel, gpu_time_by_kernel};
     let per_step = |n: f64| n / calls as f64;
     let counts: Vec<String> = dispatches_by_kernel()
         .iter()

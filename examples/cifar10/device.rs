@@ -37,7 +37,7 @@ pub fn choose_device(wanted: DeviceChoice) -> Result<Device, Error> {
 
 fn software_gpu() -> bool {
     #[cfg(feature = "gpu")]
-    if let Ok(ctx) = vitgan::backend::gpu::context() {
+    if let Ok(ctx) = vitgan::backend::inspect::gpu::context() {
         return ctx.is_software();
     }
     false
@@ -45,7 +45,7 @@ fn software_gpu() -> bool {
 
 fn gpu_name() -> String {
     #[cfg(feature = "gpu")]
-    if let Ok(ctx) = vitgan::backend::gpu::context() {
+    if let Ok(ctx) = vitgan::backend::inspect::gpu::context() {
         return ctx.adapter_name();
     }
     "unknown".into()

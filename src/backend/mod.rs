@@ -7,7 +7,7 @@
 /// on every adapter. Adam lays out its arenas with it on every device.
 pub const VIEW_ALIGN: usize = 64;
 
-pub mod cpu;
+pub(crate) mod cpu;
 mod device;
 mod optimizer;
 pub(crate) mod pool;
@@ -15,7 +15,8 @@ mod shapes;
 mod storage;
 
 #[cfg(feature = "gpu")]
-pub mod gpu;
+pub(crate) mod gpu;
+pub mod inspect;
 
 pub(crate) use device::{device_mismatch, on_device, IntoStorage, Stored};
 pub use optimizer::{

@@ -21,7 +21,7 @@ pub fn uniform(shape: &[usize], low: f32, high: f32, seed: u64) -> Tensor {
 /// Is there a GPU to test on? In CI (the `CI` variable set) there must be: a missing adapter
 /// fails the test instead of skipping it silently.
 pub fn gpu_available() -> bool {
-    match vitgan::backend::gpu::context() {
+    match vitgan::backend::inspect::gpu::context() {
         Ok(_) => true,
         Err(e) if std::env::var_os("CI").is_some() => panic!("CI must run the GPU tests: {e}"),
         Err(e) => {

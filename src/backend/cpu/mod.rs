@@ -40,7 +40,7 @@ mod walk;
 pub use broadcast::{zip_broadcast, zip_sum_to};
 pub use buffer::{alloc, zeros, CpuBuffer};
 pub use fast_math::{erf, exp};
-pub use kernel_choice::{gemm_kernel, GemmKernel, NO_AVX512};
+pub use kernel_choice::{gemm_kernel, GemmKernel};
 pub use matmul::{gemm_into, gemm_strided, gemm_vec, matmul, MatrixArg};
 pub use movement::{broadcast_to, cat, gather, narrow, pad, permute, put_columns};
 pub use product::product;

@@ -8,31 +8,8 @@ use super::matmul_kernel::{dispatch_product, split_chunk, MatmulVariant, MatrixL
 use super::reduce::reduce;
 
 // ANCHOR: matmul_launcher
-/// `batches` products `[m, k] x [k, n]`; an operand with batch stride 0 is shared by all.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul(
-    a: &GpuBuffer,
-    b: &GpuBuffer,
-    batches: usize,
-    m: usize,
-    k: usize,
-    n: usize,
-    a_batch_stride: usize,
-    b_batch_stride: usize,
-) -> GpuBuffer {
-    let dims = [batches, m, k, n];
-    matmul_transposed(
-        a,
-        b,
-        None,
-        dims,
-        [a_batch_stride, b_batch_stride],
-        [false, false],
-        1.0,
-    )
-}
-
-/// [`matmul`] where A may be stored transposed (`[k, m]`, `transposed[0]`) and B too (`[n, k]`,
+/// `batches` products `[m, k] x [k, n]` (an operand with batch stride 0 is shared by all),
+/// where A may be stored transposed (`[k, m]`, `transposed[0]`) and B too (`[n, k]`,
 /// `transposed[1]`): the kernel reads them in place, so a backward pass needs no transposed
 /// copies. With a `bias` of n values, adds it to every row of the product as it is written
 /// (a linear layer's `x W^T + b` in one dispatch). The product is scaled by `alpha` before

@@ -39,10 +39,10 @@ pub mod sln;
 pub use buffers::{buffers_created, bytes_allocated, peak_live_bytes, GpuBuffer};
 pub use context::{context, is_available, GpuContext, GpuError};
 pub use elementwise::{binary, grad_times_derivative, unary, value_and_grad_times_derivative};
-pub use launch::{flush, synchronize, MAX_RANK};
+pub use launch::synchronize;
 pub use matmul::{
-    fits_vec4, fits_vec4_strided, matmul, matmul_strided, matmul_strided_variant,
-    matmul_transposed, matmul_variant, split_k, uses_wide_blocks, StridedProduct,
+    fits_vec4, matmul_strided, matmul_strided_variant, matmul_transposed, matmul_variant, split_k,
+    uses_wide_blocks, StridedProduct,
 };
 pub use matmul_kernel::{MatmulVariant, MatrixLayout};
 pub use movement::{cat, gather, pad};
