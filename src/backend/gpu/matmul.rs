@@ -94,7 +94,7 @@ pub fn fits_vec4(dims: [usize; 4], batch_strides: [usize; 2]) -> bool {
         .all(|size| size % 4 == 0)
 }
 
-/// [`matmul_transposed`] with the kernel chosen by the caller; `dims` = `[batches, m, k, n]`.
+/// `matmul_transposed` with the kernel chosen by the caller; `dims` = `[batches, m, k, n]`.
 pub fn matmul_variant(
     a: &GpuBuffer,
     b: &GpuBuffer,
