@@ -4,7 +4,7 @@
 
 mod common;
 use common::{assert_close, randn};
-use vitgan::model::bias_act::{bias_lrelu2, bias_lrelu2_composed};
+use vitgan::ops::{bias_lrelu2, bias_lrelu2_composed};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 /// x [.., C] and bias [C], unit normal, except that some elements sit exactly on the kink:
@@ -130,7 +130,8 @@ fn gradcheck_fused() {
 #[test]
 fn the_mapping_layer_equals_lrelu2_of_the_linear_layer() {
     use rand::SeedableRng;
-    use vitgan::model::layers::{lrelu2, EqLinear};
+    use vitgan::nn::EqLinear;
+    use vitgan::ops::lrelu2;
     // A bias far from zero: scaled by lr_mul = 0.01 it still moves outputs across the kink.
     let bias = randn(&[16], 41).mul_scalar(100.0);
     let x = randn(&[5, 24], 42);

@@ -4,7 +4,7 @@
 
 mod common;
 use common::{assert_close, randn};
-use vitgan::model::dot_attention::{dot_attention, dot_attention_composed};
+use vitgan::ops::{dot_attention, dot_attention_composed};
 use vitgan::{gradcheck, GradcheckOptions, Tensor};
 
 /// qkv `[b, l, 3 h dh]`: unit normal q, k and v, so the logits q.k / sqrt(dh) are of order 1

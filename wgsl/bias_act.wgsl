@@ -1,4 +1,4 @@
-// StyleGAN2's fused bias + activation (src/model/bias_act.rs): out = sqrt2 * leaky_relu(x + b)
+// StyleGAN2's fused bias + activation (src/ops/bias_act.rs): out = sqrt2 * leaky_relu(x + b)
 // with slope 0.2, for x [rows, C] and b [C] row-major, and its backward g_x = g * slope(out).
 //
 // The products are written in the order of the composition (leaky_relu, then the scaling by

@@ -2,10 +2,10 @@
 //! patch's P x P pixels from their Fourier-embedded positions, conditioned on the patch's
 //! embedding y through weight modulation.
 
-use super::layers::{EqLinear, SineEmbed};
+use super::layers::SineEmbed;
 use super::modulated_layer::modulated_layer;
 use super::Config;
-use crate::nn::{join, Module};
+use crate::nn::{join, EqLinear, Module};
 use crate::Tensor;
 use rand::Rng;
 

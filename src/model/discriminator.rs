@@ -1,7 +1,6 @@
 //! The ViTGAN discriminator: a Vision Transformer over overlapping patches, kept Lipschitz by
 //! L2-distance attention and improved spectral normalization on every linear layer.
 
-use super::dot_attention::dot_attention;
 use super::isn::IsnLinear;
 use super::l2_attention::l2_attention;
 use super::layers::SineEmbed;
@@ -10,6 +9,7 @@ use super::patches::unstitch;
 use super::switches::{DAttention, DPatches};
 use super::Config;
 use crate::nn::{join, LayerNorm, Module};
+use crate::ops::dot_attention;
 use crate::Tensor;
 use rand::Rng;
 

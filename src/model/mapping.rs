@@ -1,8 +1,8 @@
 //! The mapping network z -> w (StyleGAN): PixelNorm, then layers of equalized linear + scaled
 //! leaky ReLU, all with learning-rate multiplier 0.01.
 
-use super::layers::{pixel_norm, EqLinear};
-use crate::nn::{join, Module};
+use super::layers::pixel_norm;
+use crate::nn::{join, EqLinear, Module};
 use crate::Tensor;
 use rand::Rng;
 

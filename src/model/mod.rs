@@ -2,13 +2,11 @@
 //! of the book.
 
 pub mod bcr;
-pub mod bias_act;
 pub mod block;
 pub mod config;
 pub mod decoder;
 pub mod diffaugment;
 pub mod discriminator;
-pub mod dot_attention;
 pub mod fourier;
 pub mod generator;
 pub mod isn;

@@ -1,13 +1,12 @@
 //! The modulated layer of the patch decoder as one function: the modulated linear map (chapter
 //! "Weight modulation"), its bias and the scaled leaky ReLU. On the GPU it is the modulated map
-//! followed by the fused bias + activation (src/model/bias_act.rs); on the CPU one fused op,
+//! followed by the fused bias + activation (src/ops/bias_act.rs); on the CPU one fused op,
 //! since the decoder's activations are the generator's largest tensors.
 
-use super::bias_act::bias_lrelu2;
-use super::bias_act::lrelu2;
 use super::modulated::{demod, dims, modulated_linear, Dims};
 use crate::autograd::{no_grad, record, Op};
 use crate::backend::cpu::{self, modulated_layer::Layer};
+use crate::ops::{bias_lrelu2, lrelu2};
 use crate::tensor::Storage;
 use crate::{Device, Tensor};
 

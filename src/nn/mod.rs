@@ -3,10 +3,16 @@
 //! which are also the checkpoint keys and the optimizer's keys.
 
 pub mod adam;
+mod attention;
 pub mod ema;
+mod eq_linear;
 mod layer_norm;
+mod mlp;
 
+pub use attention::Attention;
+pub use eq_linear::EqLinear;
 pub use layer_norm::LayerNorm;
+pub use mlp::Mlp;
 
 use crate::{Device, Error, Tensor};
 use std::collections::HashMap;

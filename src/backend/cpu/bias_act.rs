@@ -1,4 +1,4 @@
-//! The CPU loops of StyleGAN2's fused bias + scaled leaky ReLU (src/model/bias_act.rs holds
+//! The CPU loops of StyleGAN2's fused bias + scaled leaky ReLU (src/ops/bias_act.rs holds
 //! the op and its math).
 
 use std::f32::consts::SQRT_2;

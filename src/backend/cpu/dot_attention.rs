@@ -1,5 +1,5 @@
 //! The CPU loops of the generator's multi-head dot-product attention on the projection's output
-//! qkv `[B, L, 3D]` (src/model/dot_attention.rs holds the op and its derived backward rule):
+//! qkv `[B, L, 3D]` (src/ops/dot_attention.rs holds the op and its derived backward rule):
 //! per head, P = softmax_rows(c Q K^T) and out = P V, with c = 1 / sqrt(dh), each head read in
 //! place through the strided GEMM.
 

@@ -1,5 +1,5 @@
 //! Launchers of wgsl/bias_act.wgsl: StyleGAN2's fused bias + scaled leaky ReLU and its backward
-//! (src/model/bias_act.rs holds the op and the math).
+//! (src/ops/bias_act.rs holds the op and the math).
 
 use super::buffers::GpuBuffer;
 use super::launch::{groups_for, launch, u32_of, Info, Kernel};

@@ -1,5 +1,5 @@
 //! The GPU path of the generator's multi-head dot-product attention on the projection's output
-//! qkv `[B, L, 3D]` (src/model/dot_attention.rs holds the op and its derived backward rule):
+//! qkv `[B, L, 3D]` (src/ops/dot_attention.rs holds the op and its derived backward rule):
 //! strided products and the softmax kernels, reading the heads in place.
 
 use super::l2_attention::softmax_backward;

@@ -8,8 +8,9 @@
 //! [`bias_lrelu2_composed`] is the readable twin (an add, a leaky ReLU and a scaling: three
 //! passes over x forward, two backward); [`bias_lrelu2`] is one pass each way. It keeps only
 //! its output for the backward: the slope, sqrt2 where z = x + b >= 0 and 0.2 sqrt2 below, is
-//! read from the output's sign, which is z's. The patch decoder applies it to its largest
-//! tensors on the GPU (src/model/modulated_layer.rs).
+//! read from the output's sign, which is z's. `nn::EqLinear::forward_lrelu2` applies it after
+//! the product, and ViTGAN's patch decoder to its largest tensors on the GPU
+//! (src/model/modulated_layer.rs).
 
 use crate::autograd::Op;
 use crate::autograd::{apply, FusedOp};

@@ -1,5 +1,5 @@
-//! The generator's multi-head scaled dot-product attention, as one op on the projection's
-//! output. The projection writes q, k and v side by side, `[B, L, 3D]` with D = H dh: each token
+//! Multi-head scaled dot-product attention as one op on the projection's output: the op of
+//! `nn::Attention`, the generator's attention in ViTGAN. The projection writes q, k and v side by side, `[B, L, 3D]` with D = H dh: each token
 //! holds its H query heads, then its H key heads, then its H value heads. Per head, with
 //! c = 1 / sqrt(dh):
 //!
