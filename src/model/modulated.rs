@@ -87,7 +87,7 @@ pub fn modulated_linear(x: &Tensor, weight: &Tensor, style: &Tensor, demodulate:
     let Dims { n, t, ins, outs } = dims("modulated_linear", x, weight, style);
     let (y, d) = no_grad(|| {
         let u = scale(x, style); // x * a: [N, T, in]
-        let y0 = gemm(&u.reshape(&[n * t, ins]), false, weight, true); // u W^T: [N*T, out]
+        let y0 = product(&u.reshape(&[n * t, ins]), weight, [false, true]); // u W^T: [N*T, out]
         let y0 = y0.reshape(&[n, t, outs]);
         if demodulate {
             let d = demod(weight, style); // [N, out]
@@ -131,19 +131,19 @@ impl Op for ModulatedLinear {
             None => g.clone(),
         }
         .reshape(&[n * t, outs]);
-        let g_u = gemm(&g_y0, false, w, false).reshape(&[n, t, ins]);
+        let g_u = product(&g_y0, w, [false, false]).reshape(&[n, t, ins]);
         let g_x = x
             .is_requires_grad()
             .then(|| scale(&g_u, a).sum_to(x.shape()));
         let mut g_w = w.is_requires_grad().then(|| {
             let u = scale(x, a).reshape(&[n * t, ins]);
-            gemm(&g_y0, true, &u, false)
+            product(&g_y0, &u, [true, false])
         });
         let mut g_a = a.is_requires_grad().then(|| sum_tokens(&g_u, x));
         if let Some(d) = &self.d {
             let c = d.square().mul(&sum_tokens(g, out)).neg(); // [N, out]
-            g_a = g_a.map(|ga| ga.add(&a.mul(&gemm(&c, false, &w.square(), false))));
-            g_w = g_w.map(|gw| gw.add(&w.mul(&gemm(&c, true, &a.square(), false))));
+            g_a = g_a.map(|ga| ga.add(&a.mul(&product(&c, &w.square(), [false, false]))));
+            g_w = g_w.map(|gw| gw.add(&w.mul(&product(&c, &a.square(), [true, false]))));
         }
         vec![g_x, g_w, g_a]
     }
@@ -185,12 +185,3 @@ pub(crate) fn demod(w: &Tensor, a: &Tensor) -> Tensor {
     Tensor::from_storage(d, vec![n, outs])
 }
 // ANCHOR_END: demod
-
-// ANCHOR: gemm
-/// op(A) op(B) for 2-D tensors, op = transpose where asked: the product of `ops`, which reads a
-/// transposed operand in place on both devices (swapped strides on the CPU, the kernel's
-/// transposed-operand mode on the GPU).
-fn gemm(a: &Tensor, transpose_a: bool, b: &Tensor, transpose_b: bool) -> Tensor {
-    product(a, b, [transpose_a, transpose_b])
-}
-// ANCHOR_END: gemm

@@ -95,9 +95,8 @@ impl Layer<'_> {
 
     /// out = act(d * ((x * a) W^T) + bias), a block of samples at a time.
     pub fn forward(&self) -> Vec<f32> {
-        let args = self;
-        let Dims { n, t, ins, outs } = args.dims;
-        let samples = samples_per_block(args.dims);
+        let Dims { n, t, ins, outs } = self.dims;
+        let samples = samples_per_block(self.dims);
         let len = n * t * outs;
         // Not zeroed first (8 MB at the tiny preset's batch 32): each block's product writes
         // every value of the block.
@@ -107,17 +106,17 @@ impl Layer<'_> {
             .enumerate()
             .for_each(|(block, out)| {
                 let (first, count) = (block * samples, out.len() / (t * outs));
-                let u = args.modulated_inputs(first, count);
-                gemm_into(count * t, ins, outs, &u, (ins, 1), args.w, (1, ins), out);
+                let u = self.modulated_inputs(first, count);
+                gemm_into(count * t, ins, outs, &u, (ins, 1), self.w, (1, ins), out);
                 // SAFETY: `gemm_into` writes all of its output.
                 let out = unsafe { assume_written(out) };
                 for (i, rows) in out.chunks_mut(t * outs).enumerate() {
-                    let d = args.d.map(|d| &d[(first + i) * outs..][..outs]);
+                    let d = self.d.map(|d| &d[(first + i) * outs..][..outs]);
                     for row in rows.chunks_mut(outs) {
                         if let Some(d) = d {
                             row.iter_mut().zip(d).for_each(|(y, d)| *y *= d);
                         }
-                        for (y, b) in row.iter_mut().zip(args.bias) {
+                        for (y, b) in row.iter_mut().zip(self.bias) {
                             *y = self.act(*y + b);
                         }
                     }
@@ -132,21 +131,20 @@ impl Layer<'_> {
     /// sum_t dL/dy * y per sample and output (y = d * y0: demodulation's share, which the
     /// caller takes through d), from the output `out` and its gradient `g`.
     pub fn backward(&self, out: &[f32], g: &[f32]) -> LayerGrads {
-        let args = self;
-        let Dims { n, t, ins, outs } = args.dims;
-        let samples = samples_per_block(args.dims);
+        let Dims { n, t, ins, outs } = self.dims;
+        let samples = samples_per_block(self.dims);
         // Written block by block: dL/da, sum_t dL/dy * y (y = d * y0, the modulated map's
         // output: demodulation's share of the gradient) and, unless x is shared, dL/dx.
         let mut g_a = zeros(n * ins);
         let mut g_y_y = zeros(n * outs);
         // dL/dx is not zeroed first: each block writes all of its rows.
-        let g_x_len = if args.shared { 0 } else { n * t * ins };
+        let g_x_len = if self.shared { 0 } else { n * t * ins };
         let mut g_x = alloc(g_x_len);
         let blocks = n.div_ceil(samples);
         let zeros = || Sums {
             g_w: zeros(outs * ins),
             g_bias: zeros(outs),
-            g_x: zeros(if args.shared { t * ins } else { 0 }),
+            g_x: zeros(if self.shared { t * ins } else { 0 }),
         };
         let sums = split_blocks(&mut g_a, samples * ins, blocks)
             .into_par_iter()
@@ -168,7 +166,7 @@ impl Layer<'_> {
         unsafe { g_x.set_len(g_x_len) };
 
         LayerGrads {
-            x: if args.shared { sums.g_x } else { g_x },
+            x: if self.shared { sums.g_x } else { g_x },
             w: sums.g_w,
             a: g_a,
             bias: sums.g_bias,
@@ -186,14 +184,13 @@ impl Layer<'_> {
         (g_a, g_y_y, g_x): (&mut [f32], &mut [f32], &mut [MaybeUninit<f32>]),
         mut sums: Sums,
     ) -> Sums {
-        let args = self;
-        let Dims { t, ins, outs, .. } = args.dims;
+        let Dims { t, ins, outs, .. } = self.dims;
         let count = g_a.len() / ins;
         let rows = count * t;
         // Through the activation and the bias, then dL/dy0 = dL/dy * d.
         let mut g_y0 = zeros(rows * outs);
         for i in 0..count {
-            let d = args.d.map(|d| &d[(first + i) * outs..][..outs]);
+            let d = self.d.map(|d| &d[(first + i) * outs..][..outs]);
             let g_y_y = &mut g_y_y[i * outs..][..outs];
             let sample = i * t * outs..(i + 1) * t * outs;
             let out_rows = out[sample.clone()].chunks(outs);
@@ -208,7 +205,7 @@ impl Layer<'_> {
                 sums.g_bias.iter_mut().zip(&*g_z).for_each(|(s, g)| *s += g);
                 if let Some(d) = d {
                     let zs = o_row.iter().map(|&o| self.act_input(o));
-                    for ((s, (g, z)), b) in g_y_y.iter_mut().zip(g_z.iter().zip(zs)).zip(args.bias)
+                    for ((s, (g, z)), b) in g_y_y.iter_mut().zip(g_z.iter().zip(zs)).zip(self.bias)
                     {
                         *s += g * (z - b);
                     }
@@ -217,18 +214,18 @@ impl Layer<'_> {
             }
         }
         // dL/du = dL/dy0 W and dL/dW = sum over rows of dL/dy0^T u.
-        let u = args.modulated_inputs(first, count);
-        let g_u = gemm_vec(rows, outs, ins, &g_y0, (outs, 1), args.w, (ins, 1));
+        let u = self.modulated_inputs(first, count);
+        let g_u = gemm_vec(rows, outs, ins, &g_y0, (outs, 1), self.w, (ins, 1));
         let g_w = gemm_vec(outs, rows, ins, &g_y0, (1, outs), &u, (ins, 1));
         sums.g_w.iter_mut().zip(&g_w).for_each(|(s, v)| *s += v);
         // dL/da = sum_t dL/du * x and dL/dx = dL/du * a.
         for i in 0..count {
             let n = first + i;
-            let x = match args.shared {
-                true => args.x,
-                false => &args.x[n * t * ins..][..t * ins],
+            let x = match self.shared {
+                true => self.x,
+                false => &self.x[n * t * ins..][..t * ins],
             };
-            let a = &args.a[n * ins..][..ins];
+            let a = &self.a[n * ins..][..ins];
             let g_a = &mut g_a[i * ins..][..ins];
             let g_u = g_u[i * t * ins..][..t * ins].chunks(ins);
             for (row, (g_u, x)) in g_u.zip(x.chunks(ins)).enumerate() {
@@ -237,7 +234,7 @@ impl Layer<'_> {
                     .zip(x)
                     .for_each(|((s, g), x)| *s += g * x);
                 let products = g_u.iter().zip(a).map(|(g, a)| g * a);
-                if args.shared {
+                if self.shared {
                     let g_x = &mut sums.g_x[row * ins..][..ins];
                     g_x.iter_mut().zip(products).for_each(|(s, p)| *s += p);
                 } else {
@@ -253,7 +250,20 @@ impl Layer<'_> {
 
     /// u = x * a for samples `first .. first + count`, [count * T, in].
     fn modulated_inputs(&self, first: usize, count: usize) -> Vec<f32> {
-        modulated_inputs_of(self, first, count)
+        let Dims { t, ins, .. } = self.dims;
+        let mut u = alloc(count * t * ins);
+        for n in first..first + count {
+            let x = if self.shared {
+                self.x
+            } else {
+                &self.x[n * t * ins..][..t * ins]
+            };
+            let a = &self.a[n * ins..][..ins];
+            for row in x.chunks(ins) {
+                u.extend(row.iter().zip(a).map(|(x, a)| x * a));
+            }
+        }
+        u
     }
 }
 
@@ -278,22 +288,4 @@ fn split_blocks<T>(v: &mut [T], size: usize, blocks: usize) -> Vec<&mut [T]> {
         true => (0..blocks).map(|_| Default::default()).collect(),
         false => v.chunks_mut(size).collect(),
     }
-}
-
-/// u = x * a for samples `first .. first + count`, [count * T, in].
-fn modulated_inputs_of(args: &Layer, first: usize, count: usize) -> Vec<f32> {
-    let Dims { t, ins, .. } = args.dims;
-    let mut u = alloc(count * t * ins);
-    for n in first..first + count {
-        let x = if args.shared {
-            args.x
-        } else {
-            &args.x[n * t * ins..][..t * ins]
-        };
-        let a = &args.a[n * ins..][..ins];
-        for row in x.chunks(ins) {
-            u.extend(row.iter().zip(a).map(|(x, a)| x * a));
-        }
-    }
-    u
 }
